@@ -1,0 +1,41 @@
+"""The command line: one sub-command per module in this package, each with `add_parser`."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from skinml.errors import SkinmlError
+
+# Sub-command modules, imported lazily so that `--help` stays fast.
+COMMANDS = ["data", "evaluate", "predict", "generate", "bench"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m skinml",
+        description="skinml: deep learning on dermoscopy images (ISIC). "
+                    "A teaching and research tool, not a medical device.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"skinml.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"skinml.cli.{name}":
+                raise
+            continue
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except SkinmlError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

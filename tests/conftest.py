@@ -1,0 +1,30 @@
+"""Shared fixtures: synthetic datasets and the real-data folder (skipped when absent)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("SKINML_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def demo_dir(tmp_path_factory) -> Path:
+    """A synthetic ISIC folder in the isic-cli layout: 60 images of 64 px, half malignant."""
+    from skinml.synthetic import write_demo_dataset
+
+    return write_demo_dataset(tmp_path_factory.mktemp("demo"), n=60, size=64, seed=1)
+
+
+@pytest.fixture(scope="session")
+def isic_sample() -> Path:
+    """The real ISIC sample of ../shared/data, or skip."""
+    path = SHARED_DATA / "isic-sample"
+    if not (path / "metadata.csv").exists():
+        pytest.skip("real data (../shared/data/isic-sample) is not on this machine")
+    return path
