@@ -1,0 +1,56 @@
+"""Data augmentation as Keras preprocessing layers: backend-agnostic (TensorFlow or JAX).
+
+Augmenters work per batch on float32 (B, H, W, 3) in [0, 1], return the same shape clipped
+to [0, 1], and are active only when called with training=True (inside `fit`), so a model
+that contains one predicts on the unchanged image.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+STRENGTHS = ("none", "thesis", "strong")
+
+
+def build_augmenter(strength: str = "strong", seed: int | None = None, name: str = "augment") -> keras.Sequential:
+    """Random flips, rotation, zoom and colour changes; `strength` picks how much.
+
+    "thesis": flips, rotation and zoom of 10%, contrast 10% (the thesis's augmentation).
+    "strong": a lesion has no up or down, so every flip and any rotation, zoom of 20%,
+    translation, brightness, contrast, saturation and hue jitter: what works on small
+    dermoscopy sets. "none": the identity.
+    """
+    if strength not in STRENGTHS:
+        raise ValueError(f"Unknown augmentation strength '{strength}'; use one of {STRENGTHS}.")
+    stack: list[layers.Layer] = []
+    if strength == "thesis":
+        stack = [
+            layers.RandomFlip("horizontal_and_vertical", seed=seed),
+            layers.RandomRotation(0.1, fill_mode="reflect", seed=seed),
+            layers.RandomZoom(0.1, fill_mode="reflect", seed=seed),
+            layers.RandomContrast(0.1, value_range=(0, 1), seed=seed),
+        ]
+    elif strength == "strong":
+        stack = [
+            layers.RandomFlip("horizontal_and_vertical", seed=seed),
+            layers.RandomRotation(0.5, fill_mode="reflect", seed=seed),
+            layers.RandomZoom((-0.2, 0.1), fill_mode="reflect", seed=seed),
+            layers.RandomTranslation(0.05, 0.05, fill_mode="reflect", seed=seed),
+            layers.RandomBrightness(0.1, value_range=(0, 1), seed=seed),
+            layers.RandomContrast(0.2, value_range=(0, 1), seed=seed),
+            layers.RandomSaturation((0.4, 0.6), value_range=(0, 1), seed=seed),
+            layers.RandomHue(0.02, value_range=(0, 1), seed=seed),
+        ]
+    # colour jitter may leave [0, 1] slightly; "none" keeps one identity layer to stay valid
+    stack.append(ClipToUnit(name=f"{name}_clip"))
+    return keras.Sequential(stack, name=name)
+
+
+@keras.saving.register_keras_serializable(package="skinml")
+class ClipToUnit(layers.Layer):
+    """Clip values to [0, 1] (augmentation may push colours slightly out of range)."""
+
+    def call(self, x):
+        return keras.ops.clip(x, 0.0, 1.0)
+

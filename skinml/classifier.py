@@ -1,0 +1,140 @@
+"""A trained classifier on disk (model + threshold + card) and thread-safe prediction."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from skinml.errors import ModelError
+
+SHIPPED_DIR = Path(__file__).parent / "assets" / "classifier"
+CLASSES = ("benign", "malignant")
+
+
+@dataclass
+class Classifier:
+    """A loaded classifier folder: `model` (Keras), `info` (model.json), `metrics`, `card`.
+
+    `predict_proba` is safe to call from many threads at once (the dashboard shares one
+    instance between sessions): Keras models are not guaranteed thread-safe, so calls are
+    serialised with a lock, and every caller gets the answer it would get alone.
+    """
+
+    model: object
+    info: dict
+    metrics: dict = field(default_factory=dict)
+    card: str = ""
+    path: Path | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def threshold(self) -> float:
+        return float(self.info.get("threshold", 0.5))
+
+    @property
+    def image_size(self) -> int:
+        return int(self.info.get("image_size", self.model.input_shape[1]))
+
+    @property
+    def resize(self) -> str:
+        return self.info.get("resize", "squash")
+
+    @property
+    def version(self) -> str:
+        return str(self.info.get("version", "unversioned"))
+
+    def predict_proba(self, images: np.ndarray, tta: bool = False, batch_size: int = 32) -> np.ndarray:
+        """p(malignant), float (N,), for float32 (N, H, W, 3) in [0, 1] of `image_size` px.
+
+        With `tta`, the mean over the eight flips and quarter turns of each image.
+        """
+        return predict_tta(self, images, batch_size).mean(axis=1) if tta else self._predict(images, batch_size)
+
+    def _predict(self, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
+        images = np.asarray(images, dtype="float32")
+        if images.ndim != 4 or images.shape[1:] != (self.image_size, self.image_size, 3):
+            raise ModelError(f"Expected images of shape (N, {self.image_size}, {self.image_size}, 3), "
+                             f"got {images.shape}.")
+        with self._lock:
+            out = self.model.predict(images, batch_size=batch_size, verbose=0)
+        return np.asarray(out, dtype="float64").reshape(-1)
+
+
+def dihedral(images: np.ndarray) -> list[np.ndarray]:
+    """The eight flips and quarter turns of float (N, H, W, 3) square images."""
+    turns = [np.rot90(images, k, axes=(1, 2)) for k in range(4)]
+    return turns + [t[:, :, ::-1] for t in turns]
+
+
+def predict_tta(clf: Classifier, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
+    """p(malignant) for each of the eight views of each image: float (N, 8)."""
+    views = dihedral(np.asarray(images, dtype="float32"))
+    flat = clf._predict(np.concatenate(views), batch_size)
+    return flat.reshape(8, len(images)).T
+
+
+def load_classifier(path: str | Path | None = None) -> Classifier:
+    """Read a classifier folder (or a run directory holding one in `model/`); default: shipped."""
+    import keras
+
+    import skinml.augment  # noqa: F401  (registers our custom layers for deserialisation)
+
+    folder = Path(path) if path else SHIPPED_DIR
+    if (folder / "model").is_dir():
+        folder = folder / "model"
+    if folder.is_file() and folder.suffix == ".keras":
+        folder, model_file = folder.parent, folder
+    else:
+        model_file = folder / "model.keras"
+    if not model_file.exists():
+        raise ModelError(f"No model found at {folder}: expected a folder with model.keras and model.json.")
+    try:
+        model = keras.saving.load_model(model_file, safe_mode=True, compile=False)
+    except Exception as exc:  # a corrupt or foreign file
+        raise ModelError(f"Could not load the model in {model_file}: {exc}") from exc
+    read = lambda name, default: json.loads((folder / name).read_text()) if (folder / name).exists() else default
+    card = (folder / "MODEL_CARD.md").read_text() if (folder / "MODEL_CARD.md").exists() else ""
+    info = read("model.json", {}) or {"name": model.name, "image_size": model.input_shape[1]}
+    return Classifier(model=model, info=info, metrics=read("metrics.json", {}), card=card, path=folder)
+
+
+def save_classifier(folder: str | Path, model, info: dict, metrics: dict | None = None,
+                    card: str | None = None) -> Path:
+    """Write a classifier folder; every file goes to a temporary name first, then is renamed."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    save_model_atomic(model, folder / "model.keras")
+    write_atomic(folder / "model.json", json.dumps(info, indent=2))
+    if metrics is not None:
+        write_atomic(folder / "metrics.json", json.dumps(metrics, indent=2))
+    if card is not None:
+        write_atomic(folder / "MODEL_CARD.md", card)
+    return folder
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write text so that `path` is always either the old or the new whole file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def save_model_atomic(model, path: Path) -> None:
+    """`model.save` to a temporary .keras file in the same folder, then rename over `path`."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".keras")
+    os.close(fd)
+    try:
+        model.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)

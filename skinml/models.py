@@ -1,0 +1,178 @@
+"""Named CNN architectures for benign/malignant classification, and a registry to build them.
+
+Every model takes float32 (N, H, W, 3) in [0, 1], names every layer, and ends in one
+sigmoid unit named `output` giving p(malignant). The thesis's five CNNs are here exactly as
+THESIS.md describes them; `skinml_resnet` and `skinml_separable` are our stronger designs.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import keras
+from keras import layers, regularizers
+
+MODELS: dict[str, Callable[..., keras.Model]] = {}
+DEFAULT_MODEL = "skinml_resnet"
+
+
+def register(name: str):
+    """Decorator that adds a `build_*` function to MODELS under `name`."""
+    def wrap(fn):
+        MODELS[name] = fn
+        return fn
+    return wrap
+
+
+def build_model(name: str, image_size: int = 256, **kwargs) -> keras.Model:
+    """Build the registered architecture `name` for square inputs of `image_size` pixels."""
+    from skinml.errors import ModelError
+
+    if name not in MODELS:
+        raise ModelError(f"Unknown model '{name}'. Known models: {', '.join(sorted(MODELS))}.")
+    return MODELS[name](image_size=image_size, **kwargs)
+
+
+def last_conv_layer(model: keras.Model) -> str:
+    """Name of the last convolutional feature layer (4-D output, not pooling or dropout).
+
+    That is the layer Grad-CAM looks at: `conv3` in the thesis CNNs, the last residual
+    block's output in ours.
+    """
+    skip = (layers.InputLayer, layers.MaxPooling2D, layers.AveragePooling2D, layers.Dropout)
+    for layer in reversed(model.layers):
+        if not isinstance(layer, skip) and not isinstance(layer, keras.Model) \
+                and len(layer.output.shape) == 4:
+            return layer.name
+    raise ValueError(f"Model {model.name} has no convolutional layer.")
+
+
+def conv_layer_names(model: keras.Model) -> list[str]:
+    """Names of all layers with a 4-D output past the input, in order (for feature maps)."""
+    return [layer.name for layer in model.layers
+            if not isinstance(layer, (layers.InputLayer, keras.Model)) and len(layer.output.shape) == 4]
+
+
+# ---- The thesis's five CNNs --------------------------------------------------------------
+
+def _thesis_cnn(name: str, image_size: int, dropout: float, l2: float, augment: bool) -> keras.Model:
+    """Conv16-Conv32-Conv64 (3x3, same, ReLU, max-pool), Dense 512, Dense 64, Dense 1 sigmoid."""
+    reg = regularizers.L2(l2) if l2 else None
+    inputs = keras.Input((image_size, image_size, 3), name="image")
+    x = inputs
+    if augment:
+        from skinml.augment import build_augmenter
+        x = build_augmenter("thesis", name="augment")(x)
+    for i, filters in enumerate((16, 32, 64), start=1):
+        x = layers.Conv2D(filters, 3, padding="same", activation="relu",
+                          kernel_regularizer=reg, name=f"conv{i}")(x)
+        x = layers.MaxPooling2D(name=f"pool{i}")(x)
+        if dropout:
+            x = layers.Dropout(dropout, name=f"dropout{i}")(x)
+    x = layers.Flatten(name="flatten")(x)
+    for units in (512, 64):
+        x = layers.Dense(units, activation="relu", kernel_regularizer=reg, name=f"dense{units}")(x)
+        if dropout:
+            x = layers.Dropout(dropout, name=f"dropout_dense{units}")(x)
+    outputs = layers.Dense(1, activation="sigmoid", name="output")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+@register("thesis_base")
+def build_thesis_base(image_size: int = 256) -> keras.Model:
+    return _thesis_cnn("thesis_base", image_size, 0.0, 0.0, False)
+
+
+@register("thesis_dropout")
+def build_thesis_dropout(image_size: int = 256) -> keras.Model:
+    return _thesis_cnn("thesis_dropout", image_size, 0.2, 0.0, False)
+
+
+@register("thesis_l2")
+def build_thesis_l2(image_size: int = 256) -> keras.Model:
+    return _thesis_cnn("thesis_l2", image_size, 0.0, 0.001, False)
+
+
+@register("thesis_l2_dropout")
+def build_thesis_l2_dropout(image_size: int = 256) -> keras.Model:
+    return _thesis_cnn("thesis_l2_dropout", image_size, 0.2, 0.001, False)
+
+
+@register("thesis_l2_dropout_aug")
+def build_thesis_l2_dropout_aug(image_size: int = 256) -> keras.Model:
+    return _thesis_cnn("thesis_l2_dropout_aug", image_size, 0.2, 0.001, True)
+
+
+# ---- Our designs -------------------------------------------------------------------------
+
+def _head(x, dropout: float, temperature: float):
+    """Global average pooling, dropout, one logit, temperature, sigmoid `output`."""
+    x = layers.GlobalAveragePooling2D(name="gap")(x)
+    x = layers.Dropout(dropout, name="head_dropout")(x)
+    x = layers.Dense(1, name="logit")(x)
+    # Temperature scaling fitted on the validation split (calibration); 1.0 while training.
+    x = layers.Rescaling(1.0 / temperature, name="temperature")(x)
+    return layers.Activation("sigmoid", name="output", dtype="float32")(x)
+
+
+def _stem(inputs, width: int):
+    # Standardise to roughly zero mean, unit variance (dermoscopy images are mostly skin tone).
+    x = layers.Rescaling(2.0, offset=-1.0, name="scale")(inputs)
+    x = layers.Conv2D(width, 3, strides=2, padding="same", use_bias=False, name="stem_conv")(x)
+    x = layers.BatchNormalization(name="stem_bn")(x)
+    return layers.Activation("relu", name="stem_relu")(x)
+
+
+def _res_block(x, filters: int, stride: int, name: str):
+    """ResNet basic block: two 3x3 convs with batch norm, a projected shortcut when needed."""
+    shortcut = x
+    if stride != 1 or x.shape[-1] != filters:
+        shortcut = layers.Conv2D(filters, 1, strides=stride, use_bias=False, name=f"{name}_proj")(x)
+        shortcut = layers.BatchNormalization(name=f"{name}_proj_bn")(shortcut)
+    x = layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False, name=f"{name}_conv1")(x)
+    x = layers.BatchNormalization(name=f"{name}_bn1")(x)
+    x = layers.Activation("relu", name=f"{name}_relu1")(x)
+    x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv2")(x)
+    x = layers.BatchNormalization(name=f"{name}_bn2", gamma_initializer="zeros")(x)
+    x = layers.Add(name=f"{name}_add")([shortcut, x])
+    return layers.Activation("relu", name=f"{name}_out")(x)
+
+
+@register("skinml_resnet")
+def build_skinml_resnet(image_size: int = 192, widths: tuple[int, ...] = (32, 64, 128, 256),
+                        blocks: int = 2, dropout: float = 0.3, temperature: float = 1.0) -> keras.Model:
+    """A small ResNet (batch norm, residual blocks, global average pooling): ~2.8M params."""
+    inputs = keras.Input((image_size, image_size, 3), name="image")
+    x = _stem(inputs, widths[0])
+    for s, filters in enumerate(widths, start=1):
+        for b in range(blocks):
+            x = _res_block(x, filters, 2 if b == 0 else 1, f"stage{s}_block{b + 1}")
+    return keras.Model(inputs, _head(x, dropout, temperature), name="skinml_resnet")
+
+
+def _separable_block(x, filters: int, stride: int, name: str):
+    """Depthwise-separable residual block (MobileNet style): cheap on a 2-core CPU."""
+    shortcut = x
+    if stride != 1 or x.shape[-1] != filters:
+        shortcut = layers.Conv2D(filters, 1, strides=stride, use_bias=False, name=f"{name}_proj")(x)
+        shortcut = layers.BatchNormalization(name=f"{name}_proj_bn")(shortcut)
+    for i, s in enumerate((stride, 1), start=1):
+        x = layers.SeparableConv2D(filters, 3, strides=s, padding="same", use_bias=False,
+                                   name=f"{name}_sepconv{i}")(x)
+        x = layers.BatchNormalization(name=f"{name}_bn{i}")(x)
+        if i == 1:
+            x = layers.Activation("relu", name=f"{name}_relu{i}")(x)
+    x = layers.Add(name=f"{name}_add")([shortcut, x])
+    return layers.Activation("relu", name=f"{name}_out")(x)
+
+
+@register("skinml_separable")
+def build_skinml_separable(image_size: int = 192, widths: tuple[int, ...] = (32, 64, 128, 256, 384),
+                           blocks: int = 2, dropout: float = 0.3, temperature: float = 1.0) -> keras.Model:
+    """Depthwise-separable residual network, five stages: fewer FLOPs than skinml_resnet."""
+    inputs = keras.Input((image_size, image_size, 3), name="image")
+    x = _stem(inputs, widths[0])
+    for s, filters in enumerate(widths, start=1):
+        for b in range(blocks):
+            x = _separable_block(x, filters, 2 if b == 0 else 1, f"stage{s}_block{b + 1}")
+    return keras.Model(inputs, _head(x, dropout, temperature), name="skinml_separable")
