@@ -1,11 +1,26 @@
-"""Find and read an ISIC folder, normalise its metadata, filter, balance and split it."""
+"""Find and read an ISIC folder, normalise its metadata, filter, balance and split it.
+
+Five layouts are read (`detect_layout`): what `isic image download` writes (flat, or with an
+`images/` folder), the old archive's JPG + JSON pairs, HAM10000, and `benign/`/`malignant/`
+class folders. Both ISIC schemas are read: the legacy one (`benign_malignant`, `diagnosis`,
+`anatom_site_general`) and the current one (`diagnosis_1..5`, `anatom_site_1..`).
+Every unusable file or value becomes a problem `{"path" or "id", "reason", "detail"}`:
+reported and skipped, never fatal.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
+from PIL import Image
 from sklearn.model_selection import StratifiedGroupKFold
 
 from skinml.errors import DataError
@@ -18,7 +33,320 @@ COLUMNS = [
 ]
 LABELS = ("benign", "malignant")
 SPLITS = ("train", "val", "test")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+LAYOUTS = {
+    "isic-cli": "isic-cli download: <isic_id>.jpg next to metadata.csv",
+    "isic-cli-images": "isic-cli style with the images in images/",
+    "archive-json": "old ISIC archive download: <isic_id>.jpg next to <isic_id>.json",
+    "ham10000": "HAM10000: HAM10000_metadata.csv and HAM10000_images_part_1/_part_2",
+    "class-folders": "benign/ and malignant/ folders (optionally under train/, test/)",
+}
+# Every label value either schema writes, mapped to the four labels of the table.
+LABEL_VALUES = {
+    "benign": "benign", "malignant": "malignant", "indeterminate": "indeterminate",
+    "indeterminate/benign": "indeterminate", "indeterminate/malignant": "indeterminate",
+    "unknown": "unknown", "": "unknown",
+}
+HAM_DIAGNOSES = {
+    "nv": "nevus", "mel": "melanoma", "bkl": "pigmented benign keratosis",
+    "bcc": "basal cell carcinoma", "akiec": "actinic keratosis", "df": "dermatofibroma",
+    "vasc": "vascular lesion",
+}
+HAM_MALIGNANT = {"mel", "bcc", "akiec"}
+ID_COLUMNS = ("isic_id", "image_id", "image_name", "image", "name")
+OnProgress = Callable[[float, dict], None]
 
+
+def _problem(reason: str, path: str | Path | None = None, id: str | None = None,
+             detail: str = "") -> dict:
+    where = {"path": str(path)} if path is not None else {"id": str(id)}
+    return {**where, "reason": reason, **({"detail": detail} if detail else {})}
+
+
+# ---------------------------------------------------------------- finding the layout
+
+def _index_images(root: Path) -> dict[str, list[Path]]:
+    """Every image file under root (hidden folders skipped), by file stem, in sorted order."""
+    index: dict[str, list[Path]] = {}
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            stem, suffix = os.path.splitext(name)
+            if suffix.lower() in IMAGE_SUFFIXES and not name.startswith("."):
+                index.setdefault(stem, []).append(Path(folder) / name)
+    return index
+
+
+def _class_folders(root: Path) -> list[Path]:
+    tops = [root, *(d for d in root.iterdir() if d.is_dir())]
+    return [d for top in tops for d in top.iterdir() if d.is_dir() and d.name.lower() in LABELS]
+
+
+def detect_layout(root: str | Path) -> str:
+    """The name of the layout of a dataset folder (a key of `LAYOUTS`), or a DataError."""
+    root = Path(root)
+    if (root / "HAM10000_metadata.csv").is_file():
+        return "ham10000"
+    if (root / "metadata.csv").is_file():
+        return "isic-cli-images" if (root / "images").is_dir() else "isic-cli"
+    if next(root.rglob("*.json"), None) is not None:
+        return "archive-json"
+    if _class_folders(root):
+        return "class-folders"
+    raise DataError(
+        f"No ISIC dataset found in {root}: expected a metadata.csv (isic-cli), JPG + JSON "
+        "pairs (old archive), HAM10000_metadata.csv, or benign/ and malignant/ folders.")
+
+
+# ---------------------------------------------------------------- reading each layout
+# Each reader returns the raw metadata as strings, one row per image, with `isic_id` and
+# `_image` (the image's path, "" when none was found), plus the problems it met.
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    try:
+        raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        raise DataError(f"Cannot read the metadata table {path}: {exc}") from exc
+    raw.columns = [str(c).strip() for c in raw.columns]
+    id_column = next((c for c in ID_COLUMNS if c in raw.columns), None)
+    if id_column is None:
+        raise DataError(f"{path} has no image id column (one of {', '.join(ID_COLUMNS)}).")
+    return raw.rename(columns={id_column: "isic_id"}).astype(str)
+
+
+def _by_id(raw: pd.DataFrame, index: dict[str, list[Path]]) -> pd.DataFrame:
+    raw["_image"] = [str(index[i][0]) if i in index else "" for i in raw["isic_id"].str.strip()]
+    return raw
+
+
+def _read_isic_cli(root: Path, index: dict) -> tuple[pd.DataFrame, list[dict]]:
+    return _by_id(_read_csv(root / "metadata.csv"), index), []
+
+
+def _read_ham(root: Path, index: dict) -> tuple[pd.DataFrame, list[dict]]:
+    raw = _by_id(_read_csv(root / "HAM10000_metadata.csv"), index)
+    raw["image_type"] = raw.get("image_type", "dermoscopic")  # confocal etc. is how dx was confirmed
+    raw["attribution"] = raw.get("attribution", "HAM10000")
+    raw["copyright_license"] = raw.get("copyright_license", "CC-BY-NC-4.0")
+    return raw, []
+
+
+def _read_archive_json(root: Path, index: dict) -> tuple[pd.DataFrame, list[dict]]:
+    records, problems = [], []
+    for path in sorted(root.rglob("*.json")):
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(record, dict):
+                raise ValueError("not a JSON object")
+        except (OSError, ValueError) as exc:
+            problems.append(_problem("unreadable metadata", path=path, detail=str(exc)[:200]))
+            continue
+        image = next((p for p in index.get(path.stem, []) if p.parent == path.parent), "")
+        records.append({**record, "_stem": path.stem, "_image": str(image)})
+    raw = pd.json_normalize(records) if records else pd.DataFrame(columns=["_stem", "_image"])
+    raw.columns = [c.removeprefix("meta.clinical.").removeprefix("meta.acquisition.")
+                   for c in raw.columns]
+    raw = raw.rename(columns={"dataset.name": "attribution", "dataset.license": "copyright_license"})
+    raw["isic_id"] = raw["name"] if "name" in raw.columns else raw["_stem"]
+    raw = raw.loc[:, ~raw.columns.duplicated()]
+    return raw.map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)), problems
+
+
+def _read_class_folders(root: Path, index: dict) -> tuple[pd.DataFrame, list[dict]]:
+    rows, problems = [], []
+    for stem, paths in index.items():
+        for path in paths:
+            label = next((p.lower() for p in path.relative_to(root).parts[:-1]
+                          if p.lower() in LABELS), None)
+            if label is None:
+                problems.append(_problem("no metadata row", path=path,
+                                         detail="not in a benign/ or malignant/ folder"))
+            else:
+                rows.append({"isic_id": stem, "_image": str(path), "benign_malignant": label})
+    return pd.DataFrame(rows, columns=["isic_id", "_image", "benign_malignant"]), problems
+
+
+READERS = {"isic-cli": _read_isic_cli, "isic-cli-images": _read_isic_cli,
+           "archive-json": _read_archive_json, "ham10000": _read_ham,
+           "class-folders": _read_class_folders}
+
+
+# ---------------------------------------------------------------- normalising
+
+def _pick(raw: pd.DataFrame, *names: str) -> pd.Series:
+    """The first non-empty value of the named columns, row by row ("" if none)."""
+    out = pd.Series("", index=raw.index, dtype=object)
+    for name in names:
+        if name in raw.columns:
+            out = out.where(out != "", raw[name].astype(str).str.strip())
+    return out
+
+
+def _finest_diagnosis(raw: pd.DataFrame) -> pd.Series:
+    """Legacy `diagnosis`, else the deepest of the new `diagnosis_5..2`, else HAM's dx."""
+    ham = _pick(raw, "dx").str.lower().map(HAM_DIAGNOSES).fillna("")
+    return _pick(raw, "diagnosis", "diagnosis_5", "diagnosis_4", "diagnosis_3", "diagnosis_2").where(
+        lambda s: s != "", ham).str.lower()
+
+
+def _labels(raw: pd.DataFrame) -> pd.Series:
+    dx = _pick(raw, "dx").str.lower()
+    ham = dx.map(lambda d: "" if d == "" else "malignant" if d in HAM_MALIGNANT
+                 else "benign" if d in HAM_DIAGNOSES else d)
+    return _pick(raw, "benign_malignant", "diagnosis_1").where(lambda s: s != "", ham).str.lower()
+
+
+def _normalise(raw: pd.DataFrame) -> tuple[pd.DataFrame, list[dict]]:
+    """Raw metadata strings -> the table of `COLUMNS`, plus the unusable rows and values."""
+    problems: list[dict] = []
+    raw = raw.reset_index(drop=True)
+    ids = raw["isic_id"].astype(str).str.strip()
+    unsafe = ids.eq("") | ids.str.contains(r"[/\\]|\.\.", regex=True)
+    for i in ids[unsafe]:
+        problems.append(_problem("unsafe id", id=i, detail="empty, or has path separators or '..'"))
+    duplicate = ids.duplicated() & ~unsafe
+    for i in ids[duplicate]:
+        problems.append(_problem("duplicate id", id=i, detail="later rows with this id are skipped"))
+    raw, ids = raw[~unsafe & ~duplicate], ids[~unsafe & ~duplicate]
+
+    df = pd.DataFrame({"isic_id": ids, "image_path": raw["_image"]})
+    for i in ids[df["image_path"].eq("")]:
+        problems.append(_problem("missing image", id=i))
+
+    label_raw = _labels(raw)
+    label = label_raw.map(LABEL_VALUES)
+    for i, value in zip(ids[label.isna()], label_raw[label.isna()]):
+        problems.append(_problem("unusable label", id=i, detail=repr(value)))
+    df["benign_malignant"] = label.fillna("unknown")
+    df["diagnosis"] = _finest_diagnosis(raw)
+
+    age_raw = _pick(raw, "age_approx", "age", "age_approximate")
+    age = pd.to_numeric(age_raw, errors="coerce")
+    bad_age = (age_raw.ne("") & age.isna()) | ~age.between(0, 120) & age.notna()
+    for i, value in zip(ids[bad_age], age_raw[bad_age]):
+        problems.append(_problem("unusable age", id=i, detail=repr(value)))
+    df["age_approx"] = age.where(~bad_age).astype(float)
+
+    sex = _pick(raw, "sex").str.lower()
+    df["sex"] = sex.map({"male": "male", "female": "female", "m": "male", "f": "female"}).fillna("")
+    site = _pick(raw, "anatom_site_general", "anatom_site_1", "anatom_site_general_challenge",
+                 "localization").str.lower()
+    df["anatom_site_general"] = site.replace({"unknown": "", "head and neck": "head/neck",
+                                              "head & neck": "head/neck"})
+    df["lesion_id"] = _pick(raw, "lesion_id")
+    df["patient_id"] = _pick(raw, "patient_id")
+    df["image_type"] = _pick(raw, "image_type").str.lower()
+    df["attribution"] = _pick(raw, "attribution", "source", "dataset.attribution")
+    df["copyright_license"] = _pick(raw, "copyright_license", "license", "licence")
+    df["fitzpatrick_skin_type"] = _pick(raw, "fitzpatrick_skin_type").str.upper()
+    return df[COLUMNS].reset_index(drop=True), problems
+
+
+def _unmatched_files(index: dict[str, list[Path]], raw: pd.DataFrame) -> list[dict]:
+    """Image files that no metadata row points to: duplicates of an id, or with no row."""
+    used, ids = set(raw["_image"]), set(raw["isic_id"].astype(str).str.strip())
+    return [_problem("duplicate id" if stem in ids else "no metadata row", path=path)
+            for stem, paths in index.items() for path in paths if str(path) not in used]
+
+
+# ---------------------------------------------------------------- checking images
+
+def check_image(path: str | Path) -> tuple[str, int, int]:
+    """Decode one image: (problem reason or "", width, height).
+
+    A JPEG is decoded at 1/8 scale (`draft`): every byte is still read and entropy-decoded,
+    so truncation and corruption are caught, at a fraction of the full decode's cost.
+    """
+    try:
+        if os.path.getsize(path) == 0:
+            return "empty file", 0, 0
+        with Image.open(path) as image:
+            width, height = image.size
+            if image.format == "JPEG":
+                image.draft("RGB", (max(1, width // 8), max(1, height // 8)))
+            image.load()
+    except FileNotFoundError:
+        return "missing image", 0, 0
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        return ("truncated image" if "truncated" in str(exc).lower() else "undecodable image"), 0, 0
+    return "", width, height
+
+
+def _map_images(function: Callable, paths: list[str], on_progress: OnProgress | None,
+                stage: str) -> list:
+    """`function` over paths in a thread pool (Pillow releases the GIL while decoding)."""
+    results, step = [], max(1, len(paths) // 100)
+    with ThreadPoolExecutor(max_workers=min(16, 2 * (os.cpu_count() or 1))) as pool:
+        for k, result in enumerate(pool.map(function, paths, chunksize=16)):
+            results.append(result)
+            if on_progress and (k + 1) % step == 0:
+                on_progress((k + 1) / len(paths), {"stage": stage})
+    if on_progress:
+        on_progress(1.0, {"stage": stage})
+    return results
+
+
+def _read_size(path: str) -> tuple[int, int]:
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except (OSError, SyntaxError, ValueError):
+        return 0, 0
+
+
+# ---------------------------------------------------------------- the public readers
+
+def load_dataset(root: str | Path, on_progress: OnProgress | None = None,
+                 verify: bool = True) -> pd.DataFrame:
+    """Read a dataset folder in any layout: one row per image, the columns of `COLUMNS`.
+
+    With `verify`, every image is decoded (fast, in threads): unreadable ones keep their
+    row with `image_path` "" and `width`/`height` (int) columns give each image's size.
+    `df.attrs`: `layout`, `root`, `n_files` (image files found) and `problems` (list of
+    `{"path" or "id", "reason", "detail"}`). `on_progress(fraction, logs)` reports the check.
+    """
+    root = Path(root).expanduser().resolve()
+    if not root.is_dir():
+        raise DataError(f"{root} is not a folder: choose a folder that holds a dataset.")
+    layout = detect_layout(root)
+    index = _index_images(root)
+    raw, problems = READERS[layout](root, index)
+    if "_image" not in raw.columns:  # an empty table
+        raw["_image"] = pd.Series(dtype=str)
+    df, found = _normalise(raw)
+    problems += found + _unmatched_files(index, raw)
+    if verify:
+        checks = _map_images(check_image, list(df["image_path"].where(df["image_path"] != "", "-")),
+                             on_progress, "checking images")
+        reasons = pd.Series([c[0] for c in checks], index=df.index, dtype=object)
+        df["width"] = np.array([c[1] for c in checks], dtype=int)
+        df["height"] = np.array([c[2] for c in checks], dtype=int)
+        bad = reasons.ne("") & df["image_path"].ne("")
+        problems += [_problem(r, path=p) for r, p in zip(reasons[bad], df["image_path"][bad])]
+        df.loc[bad, "image_path"] = ""
+    df.attrs.update(layout=layout, root=str(root), problems=problems,
+                    n_files=sum(len(p) for p in index.values()))
+    return df
+
+
+def image_sizes(df: pd.DataFrame, on_progress: OnProgress | None = None) -> pd.DataFrame:
+    """The image-size survey: columns width, height, count (ints), most common first.
+
+    Uses the `width`/`height` columns `load_dataset` adds, else reads only the headers.
+    """
+    readable = df[df["image_path"] != ""]
+    if {"width", "height"} <= set(df.columns):
+        sizes = readable[["width", "height"]]
+    else:
+        pairs = _map_images(_read_size, list(readable["image_path"]), on_progress, "reading sizes")
+        sizes = pd.DataFrame(pairs, columns=["width", "height"], dtype=int)
+    sizes = sizes[(sizes["width"] > 0) & (sizes["height"] > 0)]
+    counts = sizes.value_counts().rename("count").reset_index()
+    return counts.sort_values(["count", "width", "height"], ascending=[False, True, True],
+                              ignore_index=True).astype(int)
+
+
+# ---------------------------------------------------------------- rules: policy, balance, split
 
 @dataclass(frozen=True)
 class DataPolicy:
@@ -82,6 +410,9 @@ def balance(df: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     return pd.concat(parts).sort_index()
 
 
+_balance = balance  # `prepare` and `scan_dataset` take a `balance` flag of the same name
+
+
 def split_grouped(df: pd.DataFrame, fractions: tuple[float, float, float] = (0.7, 0.2, 0.1),
                   seed: int = 0) -> pd.DataFrame:
     """Add a `split` column (train/val/test) in the given fractions.
@@ -109,3 +440,74 @@ def split_grouped(df: pd.DataFrame, fractions: tuple[float, float, float] = (0.7
             fold_of.iloc[test_idx] = k
     out["split"] = fold_of.map(dict(enumerate(np.repeat(np.array(SPLITS), folds))))
     return out
+
+
+def split_counts(df: pd.DataFrame) -> dict[str, dict[str, int]]:
+    """Images per split and label: `{"train": {"benign": n, ...}, "val": ..., "test": ...}`."""
+    labels = sorted(set(df["benign_malignant"]))
+    table = pd.crosstab(df["split"], df["benign_malignant"]).reindex(
+        index=list(SPLITS), columns=labels, fill_value=0)
+    return {s: {label: int(table.loc[s, label]) for label in labels} for s in SPLITS}
+
+
+def group_overlap(df: pd.DataFrame) -> int:
+    """How many patients / lesions / images appear in more than one split (should be 0)."""
+    if len(df) == 0:
+        return 0
+    return int((df.assign(_group=group_key(df)).groupby("_group")["split"].nunique() > 1).sum())
+
+
+def prepare(root: str | Path, policy: DataPolicy = DataPolicy(), balance: bool = True,
+            seed: int = 0, on_progress: OnProgress | None = None) -> pd.DataFrame:
+    """load_dataset -> apply_policy -> balance (optional) -> split_grouped, in one call.
+
+    The returned table has a `split` column; `attrs` also holds `left_out` (reason -> n).
+    """
+    df = load_dataset(root, on_progress)
+    kept, left_out = apply_policy(df, policy)
+    if balance:
+        kept = _balance(kept, seed)
+    out = split_grouped(kept, seed=seed)
+    out.attrs.update(df.attrs, left_out=left_out)
+    return out
+
+
+def scan_dataset(root: str | Path, policy: DataPolicy = DataPolicy(),
+                 on_progress: OnProgress | None = None, balance: bool = True,
+                 seed: int = 0) -> dict:
+    """Everything `data scan` reports about a folder, as a JSON-ready dict.
+
+    Keys: root, layout, n_files, n_images (metadata rows), labels (usable images per label
+    under the policy), left_out (reason -> n), problems (list of dicts), problem_counts
+    (reason -> n), policy, balanced, splits (split -> label -> n), group_overlap, seconds.
+    """
+    start = time.perf_counter()
+    df = load_dataset(root, on_progress)
+    kept, left_out = apply_policy(df, policy)
+    split = split_grouped(_balance(kept, seed) if balance else kept, seed=seed)
+    problems = df.attrs["problems"]
+    return {
+        "root": df.attrs["root"], "layout": df.attrs["layout"],
+        "n_files": df.attrs["n_files"], "n_images": len(df),
+        "labels": {label: int((kept["benign_malignant"] == label).sum())
+                   for label in policy.include_labels},
+        "left_out": left_out, "problems": problems,
+        "problem_counts": dict(pd.Series([p["reason"] for p in problems], dtype=object)
+                               .value_counts().astype(int)),
+        "policy": asdict(policy), "balanced": balance, "seed": seed,
+        "splits": split_counts(split), "group_overlap": group_overlap(split),
+        "seconds": round(time.perf_counter() - start, 2),
+    }
+
+
+def default_data_dir() -> Path:
+    """The folder to show first: $SKINML_DATA, else ../shared/data/isic-sample next to the
+    repository when it exists, else the built-in synthetic demo (written once, then reused)."""
+    candidates = [os.environ.get("SKINML_DATA", ""),
+                  Path(__file__).resolve().parents[1].parent / "shared" / "data" / "isic-sample"]
+    for candidate in candidates:
+        if candidate and Path(candidate).is_dir():
+            return Path(candidate)
+    from skinml.synthetic import demo_dataset_dir
+
+    return demo_dataset_dir()

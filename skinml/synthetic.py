@@ -93,3 +93,30 @@ def write_demo_dataset(out_dir: str | Path, n: int = 200, size: int = 128, seed:
             i += 1
     pd.DataFrame(rows).to_csv(out / "metadata.csv", index=False)
     return out
+
+
+def demo_dataset_dir(n: int = 200, size: int = 128, seed: int = 0) -> Path:
+    """The built-in demo dataset, written once into the cache and reused; returns its folder.
+
+    The cache is `$SKINML_CACHE/demo` or `~/.cache/skinml/demo`. It is written to a temporary
+    folder and renamed, so an interrupted first run never leaves half a dataset behind.
+    """
+    import os
+    import shutil
+    import tempfile
+
+    cache = Path(os.environ.get("SKINML_CACHE", Path.home() / ".cache" / "skinml")).expanduser()
+    out = cache / "demo"
+    if (out / "metadata.csv").is_file():
+        return out
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="demo-", dir=cache))
+    try:
+        write_demo_dataset(tmp, n=n, size=size, seed=seed)
+        tmp.rename(out)
+    except OSError:  # another process finished first: use its copy
+        if not (out / "metadata.csv").is_file():
+            raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
