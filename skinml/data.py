@@ -53,6 +53,8 @@ HAM_DIAGNOSES = {
     "vasc": "vascular lesion",
 }
 HAM_MALIGNANT = {"mel", "bcc", "akiec"}
+COLUMN_ALIASES = {"source": "attribution", "license": "copyright_license",
+                  "anatom_site": "anatom_site_general", "label": "benign_malignant"}
 ID_COLUMNS = ("isic_id", "image_id", "image_name", "image", "name")
 OnProgress = Callable[[float, dict], None]
 
@@ -386,6 +388,7 @@ def apply_policy(df: pd.DataFrame, policy: DataPolicy = DataPolicy()) -> tuple[p
         kind = df["image_type"].str.lower()
         drop(kind.ne("") & ~kind.str.startswith("dermoscopic"), "not dermoscopic")
     for column, value in policy.exclude:
+        column = COLUMN_ALIASES.get(column, column)
         if column not in df.columns:
             raise DataError(f"Cannot exclude by '{column}': the table has no such column.")
         drop(df[column].astype(str).str.lower().eq(str(value).lower()), f"{column} = {value}")
