@@ -1,0 +1,149 @@
+"""One set of rules for every uploaded image (dashboard and CLI): read, check, orient, convert.
+
+`read_image(data)` takes the bytes of an upload and returns an RGB Pillow image, or raises
+`ImageError` with a sentence that says what is wrong. Everything happens in memory: the
+upload's name is only used in messages, never as a path.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from skinml.errors import ImageError
+
+MAX_PIXELS = 100_000_000  # width x height above which a file is refused (decompression bomb)
+MIN_SIDE = 32             # px on the short side
+MAX_ASPECT = 8.0          # long side / short side
+MAX_SIDE = 2048           # longest side of the returned image: plenty for a 256 px model and a page
+
+# First bytes of files people upload by mistake, and what to call them.
+_NOT_IMAGES = [
+    (b"PK\x03\x04", "a zip archive (or an Office document)"),
+    (b"PK\x05\x06", "an empty zip archive"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
+    (b"Rar!", "a RAR archive"),
+    (b"BZh", "a bzip2 archive"),
+    (b"%PDF", "a PDF document"),
+    (b"\x00\x00\x00\x18ftypmp4", "an MP4 video"),
+]
+
+
+def describe_bytes(data: bytes) -> str:
+    """A guess at what a non-image file is, for the refusal message ("a text file", ...)."""
+    for magic, what in _NOT_IMAGES:
+        if data.startswith(magic):
+            return what
+    head = data[:1024].lstrip().lower()
+    if b"<svg" in head or (head.startswith(b"<?xml") and b"svg" in data[:4096].lower()):
+        return "an SVG drawing (a vector file, not a photo)"
+    if head.startswith((b"<!doctype html", b"<html")) or b"<html" in head:
+        return "a web page (HTML)"
+    try:
+        data[:4096].decode("utf-8")
+        return "a text file"
+    except UnicodeDecodeError:
+        return "not an image file we can read"
+
+
+def read_image(data: bytes, name: str = "", max_side: int = MAX_SIDE) -> Image.Image:
+    """Decode an uploaded image file into an RGB Pillow image (mode "RGB", 8 bits).
+
+    Accepts JPEG, PNG, WebP, TIFF, BMP and GIF (first frame), in any mode: grayscale,
+    palette, RGBA (composited on white), CMYK, 16-bit. The EXIF orientation is applied. The
+    content decides the format, never the file name. Images larger than `max_side` on their
+    long side come back reduced (JPEGs are decoded reduced, so a 7000x5000 photo never
+    needs full-size memory).
+
+    Raises ImageError for an empty file, a file that is not an image, a truncated or corrupt
+    image, more than MAX_PIXELS pixels, a short side under MIN_SIDE px or a long side more
+    than MAX_ASPECT times the short one.
+    """
+    label = f"'{name}'" if name else "The file"
+    if not data:
+        raise ImageError(f"{label} is empty (0 bytes): please choose a photo.")
+    try:
+        with warnings.catch_warnings():  # Pillow only warns between 89 and 179 megapixels
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))  # reads the header only
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageError(f"{label} is far too large (over {MAX_PIXELS // 1_000_000} megapixels); "
+                         "it looks like a decompression bomb and was not opened.") from None
+    except Exception:
+        raise ImageError(f"{label} is not an image: it looks like {describe_bytes(data)}. "
+                         "Please upload a photo (JPEG, PNG, WebP, TIFF, BMP or GIF).") from None
+    check_size(image.size, label)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = _decode(image, max_side)
+    except ImageError:
+        raise
+    except Exception as exc:
+        what = "truncated (the file is incomplete)" if "truncat" in str(exc).lower() \
+            else "corrupt or in a variant we cannot decode"
+        raise ImageError(f"{label} is a {image.format or 'image'} file but it is {what}. "
+                         "Please upload the original photo again.") from None
+    return image
+
+
+def check_size(size: tuple[int, int], label: str = "The image") -> None:
+    """Raise ImageError unless (width, height) is within the upload rules."""
+    width, height = size
+    if width * height > MAX_PIXELS:
+        raise ImageError(f"{label} is {width}x{height} px ({width * height / 1e6:.0f} megapixels): "
+                         f"more than the {MAX_PIXELS // 1_000_000} megapixels accepted. "
+                         "Please upload a smaller photo.")
+    short, long = sorted((width, height))
+    if short < MIN_SIDE:
+        raise ImageError(f"{label} is only {width}x{height} px: the short side must be at least "
+                         f"{MIN_SIDE} px to show a lesion.")
+    if long > MAX_ASPECT * short:
+        raise ImageError(f"{label} is {width}x{height} px, stretched more than {MAX_ASPECT:g}:1; "
+                         "please upload a photo of the lesion, not a strip or a banner.")
+
+
+def _decode(image: Image.Image, max_side: int) -> Image.Image:
+    """Load the first frame (reduced when large), apply EXIF orientation, convert to RGB."""
+    if image.format == "JPEG":
+        # Decode at 1/2, 1/4 or 1/8 scale straight from the DCT: never the full 35 MP in memory.
+        scale = max(image.size) / max_side
+        if scale > 1:
+            image.draft("RGB", (int(image.width / scale), int(image.height / scale)))
+    image.seek(0)  # first frame of a GIF, WebP animation or multi-page TIFF
+    image.load()
+    image = ImageOps.exif_transpose(image)
+    image = to_rgb(image)
+    if max(image.size) > max_side:
+        image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    return image
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Any Pillow mode as 8-bit RGB: transparency on white, 16-bit and float rescaled."""
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        values = np.asarray(image, dtype="float64")
+        top = 65535.0 if image.mode != "F" and values.max() > 255 else 255.0
+        if image.mode == "F":  # float data: stretch what is there
+            values = values - values.min()
+            top = values.max() or 1.0
+        image = Image.fromarray(np.clip(values / top * 255 + 0.5, 0, 255).astype(np.uint8), "L")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or \
+            (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return image.convert("RGB") if image.mode != "RGB" else image
+
+
+def resize_image(image: Image.Image, size: int, resize: str = "squash") -> np.ndarray:
+    """uint8 (size, size, 3) for a model: "squash" stretches, "crop" takes the centre square."""
+    if resize == "crop":
+        image = ImageOps.fit(image, (size, size), Image.Resampling.BILINEAR)
+    else:
+        image = image.resize((size, size), Image.Resampling.BILINEAR)
+    return np.asarray(image, dtype=np.uint8)
