@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -155,17 +156,14 @@ def _read_archive_json(root: Path, index: dict) -> tuple[pd.DataFrame, list[dict
 
 
 def _read_class_folders(root: Path, index: dict) -> tuple[pd.DataFrame, list[dict]]:
-    rows, problems = [], []
+    rows = []  # an image outside the class folders has no label: `_unmatched_files` reports it
     for stem, paths in index.items():
         for path in paths:
             label = next((p.lower() for p in path.relative_to(root).parts[:-1]
                           if p.lower() in LABELS), None)
-            if label is None:
-                problems.append(_problem("no metadata row", path=path,
-                                         detail="not in a benign/ or malignant/ folder"))
-            else:
+            if label is not None:
                 rows.append({"isic_id": stem, "_image": str(path), "benign_malignant": label})
-    return pd.DataFrame(rows, columns=["isic_id", "_image", "benign_malignant"]), problems
+    return pd.DataFrame(rows, columns=["isic_id", "_image", "benign_malignant"]), []
 
 
 READERS = {"isic-cli": _read_isic_cli, "isic-cli-images": _read_isic_cli,
@@ -433,9 +431,14 @@ def split_grouped(df: pd.DataFrame, fractions: tuple[float, float, float] = (0.7
     folds = np.round(np.asarray(fractions) * 10).astype(int)
     folds[0] = 10 - folds[1:].sum()
     groups = group_key(out).to_numpy()
-    n_splits = min(10, len(set(groups)))
-    if n_splits < 10:  # too few groups for ten folds: give each group its own fold
-        fold_of = pd.Series(pd.factorize(groups)[0] % 10, index=out.index)
+    first = pd.DataFrame({"group": groups, "label": out["benign_malignant"].to_numpy()}
+                         ).drop_duplicates("group")
+    if first["label"].value_counts().min() < 10:
+        # too few groups of a label for ten stratified folds: deal the shuffled groups of
+        # each label out to the folds in turn
+        order = first.sample(frac=1, random_state=seed).sort_values("label", kind="stable")
+        fold_of_group = dict(zip(order["group"], np.arange(len(order)) % 10))
+        fold_of = pd.Series(groups, index=out.index).map(fold_of_group)
     else:
         cv = StratifiedGroupKFold(n_splits=10, shuffle=True, random_state=seed)
         fold_of = pd.Series(0, index=out.index)
@@ -495,8 +498,7 @@ def scan_dataset(root: str | Path, policy: DataPolicy = DataPolicy(),
         "labels": {label: int((kept["benign_malignant"] == label).sum())
                    for label in policy.include_labels},
         "left_out": left_out, "problems": problems,
-        "problem_counts": dict(pd.Series([p["reason"] for p in problems], dtype=object)
-                               .value_counts().astype(int)),
+        "problem_counts": dict(Counter(p["reason"] for p in problems).most_common()),
         "policy": asdict(policy), "balanced": balance, "seed": seed,
         "splits": split_counts(split), "group_overlap": group_overlap(split),
         "seconds": round(time.perf_counter() - start, 2),

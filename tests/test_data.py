@@ -268,10 +268,9 @@ def test_demo_dataset_is_written_once(tmp_path, monkeypatch):
 
 @pytest.mark.realdata
 def test_real_isic_sample(isic_sample):
-    report = data.scan_dataset(isic_sample)
-    assert report["layout"] == "isic-cli-images"
-    assert report["labels"] == {"benign": 2447, "malignant": 2443}
-    assert report["problems"] == [] and report["group_overlap"] == 0
     df = data.prepare(isic_sample, seed=0)
+    assert df.attrs["layout"] == "isic-cli-images" and df.attrs["problems"] == []
+    assert df["benign_malignant"].value_counts().to_dict() == {"benign": 2443, "malignant": 2443}
+    assert data.split_counts(df)["test"] == {"benign": 244, "malignant": 244}
     known = df[df["lesion_id"] != ""]
     assert (known.groupby("lesion_id")["split"].nunique() == 1).all()
