@@ -1,0 +1,687 @@
+"""Training runs: the config dataclass, the fit loop, run directories, checkpoints and resume.
+
+A run directory (see docs/ARCHITECTURE.md) is the whole record of one run. Every file in it
+is written to a temporary name and renamed, and `state.json` is the commit point of an
+epoch: the epoch's checkpoint is saved first (`ckpt/epoch-NNNN.keras`), then the history and
+the state, then `last.keras` / `best.keras` are linked to it. A run killed at any moment
+(even `kill -9` in the middle of a save) therefore restarts, with the same run directory,
+from its last complete epoch, with its optimizer state, best score and patience count.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from skinml.classifier import save_classifier, save_model_atomic, write_atomic
+from skinml.errors import DataError, ModelError, SkinmlError
+from skinml.models import DEFAULT_MODEL, MODELS
+from skinml.progress import OnProgress, ProgressCallback
+
+OPTIMIZERS = ("adamw", "adam", "rmsprop", "sgd")
+SCHEDULES = ("constant", "cosine")
+AUGMENTS = ("none", "thesis", "strong")
+FEEDS = ("auto", "tfdata", "array")
+STATUSES = ("running", "finished", "failed", "stopped")
+
+# The thesis's recipe (THESIS.md): 256 px, RMSprop, batch 64, up to 100 epochs, no schedule.
+THESIS_SETTINGS = dict(image_size=256, optimizer="rmsprop", learning_rate=1e-3, weight_decay=0.0,
+                       schedule="constant", warmup_epochs=0, batch_size=64, epochs=100,
+                       augment="none", class_weight="none", label_smoothing=0.0, patience=100)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a training run; written to `config.json` in its run directory.
+
+    data: dataset folder ("" = skinml.data.default_data_dir()). model: a name in
+    skinml.models.MODELS. image_size (px, square) and resize ("squash" or "crop").
+    optimizer: adamw, adam, rmsprop or sgd; schedule: constant or cosine (with linear warm-up
+    over warmup_epochs). augment: none, thesis or strong (applied per batch in the input
+    pipeline). class_weight: none or balanced. monitor: the validation metric that picks the
+    best epoch (val_auc, val_accuracy, val_sensitivity or val_loss); patience: epochs without
+    improvement before stopping early. target_sensitivity: 0 keeps the threshold at 0.5,
+    else the threshold is chosen on the validation split to reach it. calibrate: fit the
+    temperature of skinml_* models on the validation split. max_images: 0 = all, else a
+    stratified subsample (quick experiments). feed: auto (tf.data on TensorFlow, NumPy
+    arrays otherwise), tfdata or array. run_dir: "" = $SKINML_RUNS (or runs/)/<model>-<time>.
+    """
+
+    data: str = ""
+    model: str = DEFAULT_MODEL
+    image_size: int = 128
+    resize: str = "squash"
+    epochs: int = 40
+    batch_size: int = 32
+    optimizer: str = "adamw"
+    learning_rate: float = 2e-3
+    weight_decay: float = 1e-4
+    schedule: str = "cosine"
+    warmup_epochs: int = 2
+    augment: str = "strong"
+    label_smoothing: float = 0.0
+    class_weight: str = "balanced"
+    monitor: str = "val_auc"
+    patience: int = 10
+    target_sensitivity: float = 0.0
+    calibrate: bool = True
+    tta: bool = False
+    balance: bool = True
+    exclude: tuple[str, ...] = ()
+    max_images: int = 0
+    feed: str = "auto"
+    seed: int = 0
+    run_dir: str = ""
+
+    def check(self) -> "TrainConfig":
+        """Raise SkinmlError with a sentence for any setting that cannot work."""
+        choices = {"model": MODELS, "optimizer": OPTIMIZERS, "schedule": SCHEDULES,
+                   "augment": AUGMENTS, "feed": FEEDS, "resize": ("squash", "crop"),
+                   "class_weight": ("none", "balanced")}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise SkinmlError(f"Unknown {name} '{getattr(self, name)}': use one of {', '.join(allowed)}.")
+        if self.image_size < 16 or self.epochs < 1 or self.batch_size < 1:
+            raise SkinmlError("image_size must be at least 16, epochs and batch_size at least 1.")
+        if not self.monitor.startswith("val_"):
+            raise SkinmlError(f"monitor must be a validation metric (val_auc, val_accuracy, ...), not '{self.monitor}'.")
+        if not 0 <= self.target_sensitivity < 1:
+            raise SkinmlError("target_sensitivity must be 0 (threshold 0.5) or a share below 1, such as 0.9.")
+        for rule in self.exclude:
+            if "=" not in rule:
+                raise SkinmlError(f"Exclude rules look like column=value, not '{rule}'.")
+        return self
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        d = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in names}
+        return cls(**d)
+
+
+def runs_root() -> Path:
+    """Where runs live: $SKINML_RUNS, else `runs/` in the working directory."""
+    return Path(os.environ.get("SKINML_RUNS") or "runs")
+
+
+def resolve_run_dir(config: TrainConfig) -> Path:
+    if config.run_dir:
+        return Path(config.run_dir)
+    return runs_root() / f"{config.model}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+# ---------------------------------------------------------------- run directory files
+
+def read_json(path: Path, default=None):
+    try:
+        return json.loads(Path(path).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return default
+
+
+def write_json(path: Path, obj) -> None:
+    write_atomic(Path(path), json.dumps(obj, indent=2, default=str))
+
+
+def set_status(run_dir: Path, status: str, message: str = "") -> None:
+    """Write the `status` file: one of STATUSES, then an optional sentence on the next line."""
+    write_atomic(Path(run_dir) / "status", status + ("\n" + message if message else "") + "\n")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a finished child not yet reaped by its parent is a zombie: not running
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][0] != "Z"
+    except OSError:
+        return True
+
+
+def run_status(run_dir: str | Path) -> str:
+    """running, finished, failed, stopped, interrupted (process gone while `running`) or new."""
+    run_dir = Path(run_dir)
+    try:
+        status = (run_dir / "status").read_text().split("\n")[0].strip()
+    except FileNotFoundError:
+        return "new"
+    if status == "running":
+        try:
+            pid = int((run_dir / "pid").read_text())
+        except (FileNotFoundError, ValueError):
+            return "interrupted"
+        return "running" if _pid_alive(pid) else "interrupted"
+    return status
+
+
+def _link_atomic(source: Path, target: Path) -> None:
+    """Make `target` the same file as `source` in one rename (a hard link, else a copy)."""
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(source, tmp)
+    except OSError:
+        shutil.copyfile(source, tmp)
+    os.replace(tmp, target)
+
+
+def _ckpt(run_dir: Path, epoch: int) -> Path:
+    return run_dir / "ckpt" / f"epoch-{epoch:04d}.keras"
+
+
+def _clean_run_dir(run_dir: Path, state: dict) -> None:
+    """Remove temporary files and checkpoints of epochs that never committed; re-link last/best."""
+    for tmp in list(run_dir.glob(".*.tmp")) + list(run_dir.glob(".*.keras")) + \
+            list((run_dir / "ckpt").glob(".*")):
+        tmp.unlink(missing_ok=True)
+    epoch = state.get("epoch", 0)
+    for ckpt in (run_dir / "ckpt").glob("epoch-*.keras"):
+        if int(ckpt.stem.split("-")[1]) > epoch:
+            ckpt.unlink()
+    if epoch and _ckpt(run_dir, epoch).exists():
+        _link_atomic(_ckpt(run_dir, epoch), run_dir / "last.keras")
+        if state.get("best_epoch") == epoch:
+            _link_atomic(_ckpt(run_dir, epoch), run_dir / "best.keras")
+
+
+def load_history(run_dir: str | Path) -> pd.DataFrame:
+    """history.csv as a table, one row per complete epoch (empty table when none yet)."""
+    try:
+        return pd.read_csv(Path(run_dir) / "history.csv")
+    except (FileNotFoundError, pd.errors.EmptyDataError):
+        return pd.DataFrame()
+
+
+def load_run(run_dir: str | Path) -> dict:
+    """A run directory's record: name, path, status, config, state, history, metrics."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.json").exists():
+        raise ModelError(f"{run_dir} is not a training run: it has no config.json.")
+    return {"name": run_dir.name, "path": run_dir, "status": run_status(run_dir),
+            "config": read_json(run_dir / "config.json", {}), "state": read_json(run_dir / "state.json", {}),
+            "history": load_history(run_dir), "metrics": read_json(run_dir / "metrics.json", {})}
+
+
+def list_runs(root: str | Path | None = None) -> pd.DataFrame:
+    """One row per run under `root`, newest first: the thesis's comparison table plus AUC.
+
+    Columns: run, model, status, epochs, best_epoch, val_accuracy, val_sensitivity, val_auc,
+    test_auc, test_accuracy, path.
+    """
+    root = Path(root) if root else runs_root()
+    rows = []
+    for run_dir in sorted(root.glob("*/config.json"), key=lambda p: p.stat().st_mtime, reverse=True):
+        run_dir = run_dir.parent
+        config, state = read_json(run_dir / "config.json", {}), read_json(run_dir / "state.json", {})
+        metrics = read_json(run_dir / "metrics.json", {})
+        val, test = metrics.get("val", {}), metrics.get("test", {})
+        best = state.get("best_logs", {})
+        rows.append({"run": run_dir.name, "model": config.get("model", ""), "status": run_status(run_dir),
+                     "epochs": state.get("epoch", 0), "best_epoch": state.get("best_epoch"),
+                     "val_accuracy": val.get("accuracy", best.get("val_accuracy")),
+                     "val_sensitivity": val.get("sensitivity", best.get("val_sensitivity")),
+                     "val_auc": val.get("auc", best.get("val_auc")),
+                     "test_auc": test.get("auc"), "test_accuracy": test.get("accuracy"),
+                     "path": str(run_dir)})
+    columns = ["run", "model", "status", "epochs", "best_epoch", "val_accuracy", "val_sensitivity",
+               "val_auc", "test_auc", "test_accuracy", "path"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+# ---------------------------------------------------------------- data
+
+def load_splits(config: TrainConfig, on_progress: OnProgress | None = None) -> pd.DataFrame:
+    """The prepared table (policy, balance, grouped split) for a config, with a `split` column."""
+    from skinml.data import DataPolicy, default_data_dir, prepare
+
+    exclude = tuple(tuple(rule.split("=", 1)) for rule in config.exclude)
+    df = prepare(config.data or default_data_dir(), DataPolicy(exclude=exclude),
+                 balance=config.balance, seed=config.seed, on_progress=on_progress)
+    if config.max_images and len(df) > config.max_images:
+        share = config.max_images / len(df)
+        df = df.groupby(["split", "benign_malignant"], group_keys=False).sample(
+            frac=share, random_state=config.seed)
+    for split in ("train", "val"):
+        labels = set(df.loc[df["split"] == split, "benign_malignant"])
+        if labels != {"benign", "malignant"}:
+            raise DataError(f"The {split} split needs both benign and malignant images; it has "
+                            f"{sorted(labels) or 'none'}. Use a larger dataset.")
+    return df
+
+
+def make_feed(images: np.ndarray, labels: np.ndarray, batch_size: int, shuffle: bool,
+              augmenter=None, seed: int = 0, drop_remainder: bool = False):
+    """A keras.utils.PyDataset of (float32 (B, S, S, 3) in [0, 1], float32 (B,)) batches.
+
+    `images` is uint8 (N, S, S, 3) (a memory map is fine); shuffled each epoch when asked,
+    augmented per batch by `augmenter` (a Keras layer called with training=True): any backend.
+    """
+    import keras
+
+    class Feed(keras.utils.PyDataset):
+        def __init__(self):
+            super().__init__(workers=1, use_multiprocessing=False)
+            self.rng = np.random.default_rng(seed)
+            self.order = np.arange(len(images))
+            self.on_epoch_end()
+
+        def __len__(self):
+            n = len(images) // batch_size if drop_remainder else math.ceil(len(images) / batch_size)
+            return max(1, n)
+
+        def on_epoch_end(self):
+            if shuffle:
+                self.order = self.rng.permutation(len(images))
+
+        def __getitem__(self, i):
+            idx = np.sort(self.order[i * batch_size:(i + 1) * batch_size])
+            x = np.asarray(images[idx], dtype="float32") / 255.0
+            if augmenter is not None:
+                x = keras.ops.convert_to_numpy(augmenter(x, training=True))
+            return x, np.asarray(labels[idx], dtype="float32")
+
+    return Feed()
+
+
+def _feeds(config: TrainConfig, df: pd.DataFrame):
+    """(train feed, val feed, steps per epoch, feed kind) for the configured backend."""
+    import keras
+
+    from skinml.augment import build_augmenter
+    from skinml.evaluation import labels_of
+
+    train, val = df[df["split"] == "train"], df[df["split"] == "val"]
+    y_train, y_val = labels_of(train), labels_of(val)
+    augmenter = None if config.augment == "none" else build_augmenter(config.augment, seed=config.seed)
+    drop = len(train) >= 2 * config.batch_size  # batch norm dislikes a last batch of one
+    steps = len(train) // config.batch_size if drop else math.ceil(len(train) / config.batch_size)
+    kind = config.feed
+    if kind == "auto":
+        kind = "tfdata" if keras.backend.backend() == "tensorflow" else "array"
+    if kind == "tfdata":
+        from skinml.pipeline import make_dataset
+
+        common = dict(image_size=config.image_size, batch_size=config.batch_size, resize=config.resize,
+                      cache="disk", seed=config.seed)
+        train_feed = make_dataset(train["image_path"], y_train, shuffle=True, augment=augmenter,
+                                  drop_remainder=drop, **common)
+        val_feed = make_dataset(val["image_path"], y_val, **common)
+    else:
+        from skinml.pipeline import load_array
+
+        x_train = load_array(train["image_path"], config.image_size, config.resize)
+        x_val = load_array(val["image_path"], config.image_size, config.resize)
+        train_feed = make_feed(x_train, y_train, config.batch_size, True, augmenter, config.seed, drop)
+        val_feed = make_feed(x_val, y_val, config.batch_size, False)
+    return train_feed, val_feed, max(1, steps), kind
+
+
+def split_counts(df: pd.DataFrame) -> dict[str, dict[str, int]]:
+    """{split: {label: n}} as plain ints (JSON-ready)."""
+    counts = df.groupby(["split", "benign_malignant"]).size().unstack(fill_value=0)
+    return {s: {k: int(v) for k, v in row.items()} for s, row in counts.to_dict("index").items()}
+
+
+def class_weights(y: np.ndarray, how: str) -> dict[int, float] | None:
+    """{0: w, 1: w} with n / (2 n_class) for "balanced", None for "none"."""
+    if how == "none":
+        return None
+    counts = np.bincount(np.asarray(y, int), minlength=2)
+    return {c: float(len(y) / (2 * max(1, counts[c]))) for c in (0, 1)}
+
+
+# ---------------------------------------------------------------- model and optimizer
+
+def make_optimizer(config: TrainConfig, steps_per_epoch: int):
+    """The configured Keras optimizer, with a cosine schedule and linear warm-up when asked."""
+    import keras
+
+    lr = config.learning_rate
+    if config.schedule == "cosine":
+        total = config.epochs * steps_per_epoch
+        warmup = min(config.warmup_epochs * steps_per_epoch, total - 1)
+        lr = keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=lr * (0.01 if warmup else 1.0), decay_steps=max(1, total - warmup),
+            alpha=0.01, warmup_target=lr if warmup else None, warmup_steps=warmup)
+    wd = config.weight_decay or None
+    if config.optimizer == "adamw":
+        return keras.optimizers.AdamW(lr, weight_decay=config.weight_decay)
+    if config.optimizer == "adam":
+        return keras.optimizers.Adam(lr, weight_decay=wd)
+    if config.optimizer == "rmsprop":
+        return keras.optimizers.RMSprop(lr, weight_decay=wd)
+    return keras.optimizers.SGD(lr, momentum=0.9, nesterov=True, weight_decay=wd)
+
+
+def compile_metrics():
+    import keras
+
+    return [keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc"),
+            keras.metrics.Recall(name="sensitivity"), keras.metrics.Precision(name="precision")]
+
+
+def build_compiled_model(config: TrainConfig, steps_per_epoch: int):
+    """The configured architecture, compiled with binary cross-entropy and our metrics."""
+    import keras
+
+    from skinml.models import build_model
+
+    model = build_model(config.model, image_size=config.image_size)
+    model.compile(optimizer=make_optimizer(config, steps_per_epoch),
+                  loss=keras.losses.BinaryCrossentropy(label_smoothing=config.label_smoothing),
+                  metrics=compile_metrics())
+    return model
+
+
+# ---------------------------------------------------------------- the epoch commit
+
+def make_run_callback(run_dir: Path, state: dict, config: TrainConfig, log):
+    """The Keras callback that commits each epoch: checkpoint, history, state, early stopping."""
+    import keras
+
+    mode_max = not config.monitor.endswith("loss")
+
+    class RunCallback(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = {k: float(v) for k, v in (logs or {}).items()}
+            number = epoch + 1
+            seconds = time.perf_counter() - self.started
+            lr = self.model.optimizer.learning_rate
+            row = {"epoch": number, **logs, "learning_rate": float(keras.ops.convert_to_numpy(lr)),
+                   "seconds": round(seconds, 3), "images_per_second": round(state["n_train"] / seconds, 2)}
+            score = logs.get(config.monitor)
+            if score is None:
+                raise ModelError(f"The monitored metric '{config.monitor}' is not among {sorted(logs)}.")
+            best = state.get("best_score")
+            improved = best is None or (score > best if mode_max else score < best) or \
+                (math.isnan(best) and not math.isnan(score))
+            ckpt = _ckpt(run_dir, number)
+            ckpt.parent.mkdir(exist_ok=True)
+            save_model_atomic(self.model, ckpt)
+            rows = load_history(run_dir)
+            rows = rows[rows["epoch"] < number] if len(rows) else rows
+            history = pd.concat([rows, pd.DataFrame([row])], ignore_index=True)
+            write_atomic(run_dir / "history.csv", history.to_csv(index=False))
+            state.update(epoch=number, wait=0 if improved else state.get("wait", 0) + 1)
+            if improved:
+                state.update(best_epoch=number, best_score=score, best_logs=logs)
+            write_json(run_dir / "state.json", state)  # the commit point of this epoch
+            _link_atomic(ckpt, run_dir / "last.keras")
+            if improved:
+                _link_atomic(ckpt, run_dir / "best.keras")
+            for old in (run_dir / "ckpt").glob("epoch-*.keras"):
+                if old != ckpt:
+                    old.unlink(missing_ok=True)
+            write_tensorboard(run_dir, number, {**logs, "learning_rate": row["learning_rate"]})
+            shown = " ".join(f"{k}={v:.4f}" for k, v in logs.items())
+            log(f"epoch {number}/{config.epochs} {shown} ({seconds:.1f} s)" + (" best" if improved else ""))
+            if state["wait"] >= config.patience:
+                state["stopped_early"] = True
+                write_json(run_dir / "state.json", state)
+                log(f"early stop: {config.monitor} has not improved for {config.patience} epochs")
+                self.model.stop_training = True
+
+    return RunCallback()
+
+
+# ---------------------------------------------------------------- fit
+
+def fit_classifier(config: TrainConfig, on_progress: OnProgress | None = None) -> Path:
+    """Train (or resume) a run and finish it: best model, threshold, metrics, model card.
+
+    Returns the run directory. When the run directory already holds a run, its saved
+    config is used and training continues after its last complete epoch; a finished run
+    returns at once. The `status` file says running, finished, failed or stopped.
+    """
+    run_dir = resolve_run_dir(config)
+    saved = read_json(run_dir / "config.json")
+    if saved:
+        config = TrainConfig.from_dict({**saved, "run_dir": str(run_dir)})
+    config = dataclasses.replace(config.check(), run_dir=str(run_dir))
+    if saved and run_status(run_dir) == "finished":
+        return run_dir
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_atomic(run_dir / "pid", f"{os.getpid()}\n")
+    set_status(run_dir, "running")
+
+    def log(message: str) -> None:
+        line = f"{time.strftime('%H:%M:%S')} {message}"
+        print(line, file=sys.stderr, flush=True)
+        with open(run_dir / "log.txt", "a") as f:
+            f.write(line + "\n")
+
+    try:
+        if not saved:
+            write_json(run_dir / "config.json", asdict(config))
+        _fit(config, run_dir, on_progress, log)
+    except KeyboardInterrupt:
+        set_status(run_dir, "stopped", "Stopped before the end; start it again to resume.")
+        log("stopped")
+        raise
+    except Exception as exc:
+        set_status(run_dir, "failed", str(exc) if isinstance(exc, SkinmlError) else f"{type(exc).__name__}: {exc}")
+        log(f"failed: {type(exc).__name__}: {exc}")
+        raise
+    set_status(run_dir, "finished")
+    log("finished")
+    return run_dir
+
+
+def _fit(config: TrainConfig, run_dir: Path, on_progress: OnProgress | None, log) -> None:
+    import keras
+
+    keras.utils.set_random_seed(config.seed)
+    state = read_json(run_dir / "state.json", {}) or {}
+    _clean_run_dir(run_dir, state)
+    log(f"reading {config.data or 'the default data folder'}")
+    df = load_splits(config)
+    train_feed, val_feed, steps, kind = _feeds(config, df)
+    y_train = df.loc[df["split"] == "train", "benign_malignant"].eq("malignant").to_numpy().astype(int)
+    state.setdefault("n_train", int(len(y_train)))
+    state.update(backend=keras.backend.backend(), feed=kind, splits=split_counts(df))
+    start = int(state.get("epoch", 0))
+    done = start >= config.epochs or state.get("stopped_early")
+    if not done:
+        if start:
+            log(f"resuming after epoch {start} (best {config.monitor} {state.get('best_score'):.4f} "
+                f"at epoch {state.get('best_epoch')})")
+            keras.utils.set_random_seed(config.seed + start)  # a fresh shuffle, not a replay
+            model = keras.saving.load_model(_ckpt(run_dir, start), compile=True, safe_mode=True)
+        else:
+            model = build_compiled_model(config, steps)
+        log(f"training {config.model} on {len(y_train)} images ({kind} feed, {keras.backend.backend()})")
+        callbacks = [make_run_callback(run_dir, state, config, log)]
+        if on_progress:
+            callbacks.append(ProgressCallback(on_progress, config.epochs, steps, start))
+        model.fit(train_feed, validation_data=val_feed, epochs=config.epochs, initial_epoch=start,
+                  class_weight=class_weights(y_train, config.class_weight), callbacks=callbacks,
+                  shuffle=False, verbose=0)  # the feeds shuffle themselves
+    log("choosing the threshold and measuring the best epoch on validation and test")
+    finish_run(config, run_dir, df, state)
+
+
+def write_tensorboard(run_dir: Path, epoch: int, logs: dict) -> None:
+    """Append one epoch's figures to TensorBoard logs in `tb/train` and `tb/validation`.
+
+    Written with TensorFlow's own summary op and the scalars plugin's metadata, so the logs
+    need neither the `tensorboard` package nor the TensorFlow backend (only TensorFlow
+    installed); without TensorFlow there are no logs.
+    """
+    try:
+        import tensorflow as tf
+        from tensorflow.core.framework import summary_pb2
+    except ImportError:
+        return
+    meta = summary_pb2.SummaryMetadata(
+        plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars")).SerializeToString()
+    writers = _TB_WRITERS.setdefault(str(run_dir), {})
+    for part, prefix in (("train", ""), ("validation", "val_")):
+        if part not in writers:
+            writers[part] = tf.summary.create_file_writer(str(run_dir / "tb" / part))
+        with writers[part].as_default():
+            for key, value in logs.items():
+                name = key[len(prefix):] if prefix and key.startswith(prefix) else key
+                if (prefix and key.startswith(prefix)) or (not prefix and not key.startswith("val_")):
+                    tf.summary.write(f"epoch_{name}", tf.constant(float(value)), step=epoch, metadata=meta)
+        writers[part].flush()
+
+
+_TB_WRITERS: dict[str, dict] = {}
+
+
+# ---------------------------------------------------------------- finish: calibrate, threshold, card
+
+def predict_arrays(model, images: np.ndarray, tta: bool = False, batch_size: int = 64) -> np.ndarray:
+    """p(malignant) float (N,) for uint8 (N, S, S, 3), a batch at a time (memory stays small)."""
+    from skinml.classifier import dihedral
+
+    out = []
+    for start in range(0, len(images), batch_size):
+        x = np.asarray(images[start:start + batch_size], dtype="float32") / 255.0
+        views = dihedral(x) if tta else [x]
+        p = np.mean([np.asarray(model.predict(v, verbose=0)).reshape(-1) for v in views], axis=0)
+        out.append(p)
+    return np.concatenate(out).astype("float64") if out else np.zeros(0)
+
+
+def fit_temperature(y: np.ndarray, p: np.ndarray) -> float:
+    """The temperature T minimising log loss of sigmoid(logit(p) / T) on (y, p): float > 0."""
+    z = np.log(np.clip(p, 1e-7, 1 - 1e-7) / np.clip(1 - p, 1e-7, 1))
+    temps = np.exp(np.linspace(np.log(0.25), np.log(8.0), 200))
+
+    def loss(t):
+        q = np.clip(1 / (1 + np.exp(-z / t)), 1e-7, 1 - 1e-7)
+        return -np.mean(y * np.log(q) + (1 - y) * np.log(1 - q))
+
+    return float(temps[int(np.argmin([loss(t) for t in temps]))])
+
+
+def _final_model(config: TrainConfig, best, temperature: float):
+    """The best epoch's weights in a fresh, uncompiled model (no optimizer state: smaller file)."""
+    import inspect
+
+    from skinml.models import MODELS
+
+    kwargs = {"temperature": temperature} if "temperature" in inspect.signature(MODELS[config.model]).parameters else {}
+    model = MODELS[config.model](image_size=config.image_size, **kwargs)
+    model.set_weights(best.get_weights())
+    return model
+
+
+def finish_run(config: TrainConfig, run_dir: Path, df: pd.DataFrame, state: dict) -> None:
+    """From best.keras: calibrate, choose the threshold on val, measure val and test, write
+    `model/` (classifier folder), `metrics.json`, `predictions.csv` and `MODEL_CARD.md`."""
+    import hashlib
+
+    import keras
+
+    import skinml
+    from skinml.evaluation import choose_threshold, evaluate_predictions, labels_of
+    from skinml.pipeline import load_array
+
+    best = keras.saving.load_model(run_dir / "best.keras", compile=False, safe_mode=True)
+    preds = {}
+    for split in ("val", "test"):
+        part = df[df["split"] == split]
+        images = load_array(part["image_path"], config.image_size, config.resize)
+        preds[split] = (part, labels_of(part), predict_arrays(best, images, config.tta))
+    temperature = 1.0
+    if config.calibrate and "temperature" in [layer.name for layer in best.layers]:
+        _, y_val, p_val = preds["val"]
+        temperature = fit_temperature(y_val, p_val)
+        for split, (part, y, p) in preds.items():
+            z = np.log(np.clip(p, 1e-7, 1 - 1e-7) / np.clip(1 - p, 1e-7, 1))
+            preds[split] = (part, y, 1 / (1 + np.exp(-z / temperature)))
+    _, y_val, p_val = preds["val"]
+    threshold = choose_threshold(y_val, p_val, config.target_sensitivity)
+    metrics = {split: evaluate_predictions(y, p, threshold, meta=part, seed=config.seed)
+               for split, (part, y, p) in preds.items() if len(y)}
+    metrics.update(best_epoch=state.get("best_epoch"), epochs_run=state.get("epoch"),
+                   monitor=config.monitor, best_score=state.get("best_score"), temperature=temperature,
+                   threshold=threshold, train_seconds=round(float(load_history(run_dir)["seconds"].sum()), 1))
+    table = pd.concat([pd.DataFrame({"split": s, "isic_id": part["isic_id"].to_numpy(), "y": y, "p": p})
+                       for s, (part, y, p) in preds.items()])
+    write_atomic(run_dir / "predictions.csv", table.to_csv(index=False))
+    ids = lambda split: hashlib.sha1("\n".join(sorted(df.loc[df["split"] == split, "isic_id"])).encode()).hexdigest()
+    info = {
+        "name": config.model, "architecture": config.model, "image_size": config.image_size,
+        "resize": config.resize, "threshold": threshold, "classes": ["benign", "malignant"],
+        "threshold_rule": (f"highest threshold with validation sensitivity >= {config.target_sensitivity}"
+                           if config.target_sensitivity else "0.5"),
+        "temperature": temperature, "tta": config.tta, "version": run_dir.name,
+        "skinml_version": skinml.__version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "data": {"root": str(df.attrs.get("root", config.data)), "layout": df.attrs.get("layout", ""),
+                 "seed": config.seed, "balanced": config.balance, "exclude": list(config.exclude),
+                 "max_images": config.max_images, "counts": split_counts(df),
+                 "train_ids_sha1": ids("train"), "test_ids_sha1": ids("test")},
+        "config": asdict(config),
+    }
+    card = build_model_card(config, info, metrics)
+    save_classifier(run_dir / "model", _final_model(config, best, temperature), info, metrics, card)
+    write_json(run_dir / "metrics.json", metrics)
+    write_atomic(run_dir / "MODEL_CARD.md", card)
+
+
+def _figure(m: dict, key: str) -> str:
+    value = m.get(key)
+    if value is None:
+        return "n/a"
+    interval = (m.get("intervals") or {}).get(key)
+    return f"{value:.3f}" + (f" ({interval[0]:.3f} to {interval[1]:.3f})" if interval else "")
+
+
+def build_model_card(config: TrainConfig, info: dict, metrics: dict) -> str:
+    """A Markdown model card (Hugging Face sections) from the run's config and metrics."""
+    counts = info["data"]["counts"]
+    lines = [
+        f"# Model card: {config.model} ({info['version']})", "",
+        "## Description",
+        f"A benign/malignant classifier for dermoscopy images: `{config.model}` at "
+        f"{config.image_size}x{config.image_size} px ({config.resize}), output p(malignant); "
+        f"a lesion is called malignant when p >= {info['threshold']:.3f} ({info['threshold_rule']}).", "",
+        "## Intended use and limitations",
+        "Teaching and research only. It is not a medical device and must not guide care. It saw "
+        "only the images below: other cameras, dermoscopes, resolutions, body sites and skin types "
+        "(dark skin is rare in ISIC data) may make it wrong without warning.", "",
+        "## Training data",
+        f"Folder `{info['data']['root']}` ({info['data']['layout']} layout), grouped split by patient/"
+        f"lesion (seed {config.seed}), {'balanced' if config.balance else 'not balanced'}.", "",
+        "| split | benign | malignant |", "| --- | --- | --- |",
+        *[f"| {s} | {c.get('benign', 0)} | {c.get('malignant', 0)} |" for s, c in counts.items()], "",
+        "## Training procedure",
+        f"{config.optimizer} lr {config.learning_rate} ({config.schedule} schedule), batch "
+        f"{config.batch_size}, up to {config.epochs} epochs, augmentation {config.augment}, label "
+        f"smoothing {config.label_smoothing}, class weights {config.class_weight}; best epoch "
+        f"{metrics.get('best_epoch')} of {metrics.get('epochs_run')} on {config.monitor}; "
+        f"temperature {metrics.get('temperature', 1.0):.3f}; {metrics.get('train_seconds')} s.", "",
+        "## Evaluation", "", "Figures with 95% bootstrap intervals.", "",
+        "| figure | validation | test |", "| --- | --- | --- |",
+    ]
+    for key in ("auc", "accuracy", "sensitivity", "specificity", "balanced_accuracy"):
+        lines.append(f"| {key} | {_figure(metrics.get('val', {}), key)} | {_figure(metrics.get('test', {}), key)} |")
+    for key in ("partial_auc_80", "sensitivity_at_specificity_70", "average_precision", "ece"):
+        lines.append(f"| {key} | {_figure(metrics.get('val', {}), key)} | {_figure(metrics.get('test', {}), key)} |")
+    groups = metrics.get("test", {}).get("subgroups") or []
+    if groups:
+        lines += ["", "### Test split by subgroup", "", "| group | value | n | AUC | sensitivity | specificity |",
+                  "| --- | --- | --- | --- | --- | --- |"]
+        fmt = lambda v: "n/a" if v is None else f"{v:.3f}"
+        lines += [f"| {g['group']} | {g['value']} | {g['n']} | {fmt(g['auc'])} | {fmt(g['sensitivity'])} | "
+                  f"{fmt(g['specificity'])} |" for g in groups]
+    return "\n".join(lines) + "\n"
