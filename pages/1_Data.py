@@ -1,0 +1,86 @@
+"""Data page: choose a dataset, see its metadata, filter it, split it, check its problems."""
+
+import pandas as pd
+import streamlit as st
+
+from skinml import data
+from skinml.app import setup_page
+from skinml.app import data_ui as ui
+from skinml.plots_data import plot_age, plot_counts, plot_image_sizes, plot_labels, plot_splits
+
+setup_page("Data")
+
+root = ui.choose_dataset_ui()
+if root is None:
+    st.stop()
+stamp = ui.folder_stamp(root)
+table = ui.load_table(root)
+st.caption(f"Layout **{table.attrs['layout']}** ({data.LAYOUTS[table.attrs['layout']]}) · "
+           f"{table.attrs['n_files']:,} image files · {len(table):,} metadata rows · "
+           f"{len(table.attrs['problems'])} problems")
+
+st.subheader("Rules")
+policy = ui.policy_ui(table)
+kept, left_out = data.apply_policy(table, policy)
+counts = kept["benign_malignant"].value_counts()
+st.write("Usable: " + ", ".join(f"**{counts.get(l, 0):,} {l}**" for l in policy.include_labels)
+         + (" · left out: " + ", ".join(f"{n:,} ({why})" for why, n in left_out.items()) if left_out else ""))
+
+tab_meta, tab_images, tab_split, tab_problems, tab_augment = st.tabs(
+    ["Metadata", "Sample images", "Split", "Problems", "Augmentation"])
+
+with tab_meta:
+    shown = kept if st.toggle("Only the images the rules keep", value=False) else table
+    c1, c2 = st.columns(2)
+    c1.plotly_chart(plot_labels(shown), key="labels")
+    c2.plotly_chart(plot_age(shown), key="age")
+    c1.plotly_chart(plot_counts(shown, "diagnosis"), key="diagnosis")
+    c2.plotly_chart(plot_counts(shown, "attribution", "Images per source"), key="source")
+    c1.plotly_chart(plot_counts(shown, "sex"), key="sex")
+    c2.plotly_chart(plot_counts(shown, "anatom_site_general", "Images per anatomic site"), key="site")
+    sizes = ui.load_sizes(root, stamp)
+    if not sizes.empty:
+        st.plotly_chart(plot_image_sizes(sizes), key="sizes")
+
+with tab_images:
+    c1, c2, c3 = st.columns([2, 3, 1])
+    label = c1.selectbox("Label", ["any", *sorted(kept["benign_malignant"].unique())])
+    diagnoses = sorted(d for d in kept["diagnosis"].unique() if d)
+    diagnosis = c2.selectbox("Diagnosis", ["any", *diagnoses])
+    seed = int(c3.number_input("Draw", 0, 10_000, 0, help="another random draw"))
+    chosen = kept
+    if label != "any":
+        chosen = chosen[chosen["benign_malignant"] == label]
+    if diagnosis != "any":
+        chosen = chosen[chosen["diagnosis"] == diagnosis]
+    st.caption(f"{len(chosen):,} images match")
+    ui.image_grid_ui(chosen, seed=seed)
+
+with tab_split:
+    c1, c2 = st.columns(2)
+    balanced = c1.checkbox("Balanced subsample (all of the rarer label, an equal draw of the other)",
+                           value=True)
+    split_seed = int(c2.number_input("Seed", 0, 10_000, 0, key="split_seed"))
+    if kept.empty:
+        st.info("No image passes the rules.")
+    else:
+        split, _ = ui.load_split(root, stamp, policy, balanced, split_seed)
+        counts = data.split_counts(split)
+        st.plotly_chart(plot_splits(counts), key="splits")
+        st.dataframe(pd.DataFrame(counts).T.assign(total=lambda t: t.sum(axis=1)))
+        overlap = data.group_overlap(split)
+        st.metric("Patients / lesions in more than one split", overlap,
+                  help="Grouped by patient, else lesion, else image: must be 0 (the thesis split "
+                       "per image, which leaks lesions between train and test).")
+
+with tab_problems:
+    problems = pd.DataFrame(table.attrs["problems"])
+    if problems.empty:
+        st.success("No problems: every image decodes and every metadata row is usable.")
+    else:
+        st.write(f"{len(problems)} problems, each skipped (never fatal):")
+        st.dataframe(problems["reason"].value_counts().rename("count"))
+        st.dataframe(problems, width="stretch", hide_index=True)
+
+with tab_augment:
+    ui.augmentation_preview_ui(kept)

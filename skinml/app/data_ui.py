@@ -1,0 +1,170 @@
+"""Streamlit pieces of the data views: cached loaders, dataset chooser, policy widgets, grids."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from skinml import data
+from skinml.data import DataPolicy
+
+AUGMENT_STRENGTHS = ("thesis", "strong")
+
+
+def folder_stamp(root: str) -> int:
+    """Changes when the folder or its metadata changes, so the cache re-reads it."""
+    paths = [Path(root), *(Path(root) / n for n in ("metadata.csv", "HAM10000_metadata.csv", "images"))]
+    return hash(tuple(os.stat(p).st_mtime_ns for p in paths if p.exists()))
+
+
+@st.cache_data(show_spinner="Reading and checking the images ...", max_entries=8)
+def _load_table(root: str, stamp: int) -> pd.DataFrame:
+    return data.load_dataset(root)
+
+
+def load_table(root: str | Path) -> pd.DataFrame:
+    """`data.load_dataset` cached per folder (attrs: layout, problems, ...)."""
+    return _load_table(str(root), folder_stamp(str(root)))
+
+
+@st.cache_data(max_entries=8)
+def load_sizes(root: str, stamp: int) -> pd.DataFrame:
+    return data.image_sizes(_load_table(root, stamp))
+
+
+@st.cache_data(max_entries=32)
+def load_split(root: str, stamp: int, policy: DataPolicy, balance: bool, seed: int):
+    """The policy's table balanced (optional) and split: (table, left_out)."""
+    kept, left_out = data.apply_policy(_load_table(root, stamp), policy)
+    chosen = data.balance(kept, seed) if balance else kept
+    return data.split_grouped(chosen, seed=seed), left_out
+
+
+@st.cache_data(show_spinner="Writing the built-in synthetic demo ...")
+def demo_dir() -> str:
+    from skinml.synthetic import demo_dataset_dir
+
+    return str(demo_dataset_dir())
+
+
+def data_dir() -> str:
+    """The folder chosen on any page (session state "data_dir"), else the default one."""
+    if not st.session_state.get("data_dir"):
+        st.session_state["data_dir"] = str(data.default_data_dir())
+    return st.session_state["data_dir"]
+
+
+def dataset_options() -> dict[str, str]:
+    """Label -> folder: the current choice, ../shared/data/isic-sample when present, the demo."""
+    options = {}
+    real = Path(data.__file__).resolve().parents[1].parent / "shared" / "data" / "isic-sample"
+    if real.is_dir():
+        options["ISIC sample (../shared/data/isic-sample, 4,890 real images)"] = str(real)
+    options["Built-in synthetic demo (ABCD-rule lesions, not real)"] = demo_dir()
+    current = data_dir()
+    if current not in options.values():
+        options = {f"Chosen folder ({current})": current, **options}
+    return options
+
+
+def choose_dataset_ui(key: str = "dataset") -> str | None:
+    """A choice of known folders plus a path box; returns the folder, or None after an error."""
+    options = dataset_options()
+    labels = list(options)
+    current = data_dir()
+    index = next((k for k, label in enumerate(labels) if options[label] == current), 0)
+    label = st.selectbox("Dataset", labels, index=index, key=f"{key}_choice")
+    typed = st.text_input("... or a folder path", value="", key=f"{key}_path",
+                          placeholder="/path/to/isic-download (any of the five layouts)")
+    root = Path(typed.strip() or options[label]).expanduser()
+    error = open_folder(root)
+    if error:
+        st.error(error)
+        return None
+    st.session_state["data_dir"] = str(root)
+    return str(root)
+
+
+def open_folder(root: Path) -> str:
+    """"" when `root` holds a dataset skinml reads, else the sentence that says why not."""
+    if not root.is_dir():
+        return f"{root} is not a folder: type the path of a folder that holds a dataset."
+    try:
+        data.detect_layout(root)
+    except data.DataError as exc:
+        return str(exc)
+    return ""
+
+
+def policy_ui(df: pd.DataFrame, key: str = "policy") -> DataPolicy:
+    """Widgets for `DataPolicy`: labels kept, dermoscopic only, sources and values excluded."""
+    c1, c2, c3 = st.columns(3)
+    all_labels = ["benign", "malignant", "indeterminate", "unknown"]
+    labels = c1.multiselect("Labels kept", all_labels, default=list(data.LABELS), key=f"{key}_labels",
+                            help="The classifier uses benign and malignant; the GAN may keep all.")
+    dermoscopic = c2.checkbox("Dermoscopic images only", value=True, key=f"{key}_dermoscopic",
+                              help="The thesis dropped clinical (non-dermoscopic) photos.")
+    sources = sorted(v for v in df["attribution"].unique() if v)
+    excluded = c3.multiselect("Exclude sources", sources, key=f"{key}_sources",
+                              help="The thesis dropped SONIC: its stickers let a model cheat.")
+    extra = st.text_input("Exclude other values (COLUMN=VALUE, comma separated)", key=f"{key}_extra",
+                          placeholder="diagnosis=seborrheic keratosis, sex=male")
+    pairs = [("attribution", s) for s in excluded]
+    for item in filter(None, (x.strip() for x in extra.split(","))):
+        column, sep, value = item.partition("=")
+        if not sep or column.strip() not in df.columns:
+            st.warning(f"Ignored '{item}': write COLUMN=VALUE with a column of the table.")
+            continue
+        pairs.append((column.strip(), value.strip()))
+    return DataPolicy(include_labels=tuple(labels), dermoscopic_only=dermoscopic, exclude=tuple(pairs))
+
+
+def image_grid_ui(df: pd.DataFrame, n: int = 12, columns: int = 6, seed: int = 0) -> None:
+    """A grid of `n` random readable images of `df`, captioned with label and diagnosis."""
+    readable = df[df["image_path"] != ""]
+    if readable.empty:
+        st.info("No readable image matches this filter.")
+        return
+    sample = readable.sample(n=min(n, len(readable)), random_state=seed)
+    cols = st.columns(columns)
+    for k, row in enumerate(sample.itertuples()):
+        caption = f"{row.isic_id} · {row.benign_malignant}" + (f" · {row.diagnosis}" if row.diagnosis else "")
+        cols[k % columns].image(row.image_path, caption=caption, width="stretch")
+
+
+@st.cache_data(show_spinner="Augmenting ...", max_entries=16)
+def augment_examples(path: str, strength: str, n: int = 7, size: int = 160, seed: int = 0) -> list[np.ndarray]:
+    """The image and `n` augmented versions: uint8 (size, size, 3) each (imports Keras)."""
+    from skinml.pipeline import build_augmenter, load_image
+
+    image = load_image(path, size)
+    batch = np.repeat(image[None].astype("float32") / 255.0, n, axis=0)
+    augmented = np.asarray(build_augmenter(strength, seed=seed)(batch, training=True))
+    return [image, *(np.clip(a * 255, 0, 255).round().astype(np.uint8) for a in augmented)]
+
+
+def augmentation_preview_ui(df: pd.DataFrame, key: str = "augment") -> None:
+    """One image and several augmented versions (the same layers training uses)."""
+    readable = df[df["image_path"] != ""]
+    if readable.empty:
+        st.info("No readable image to augment.")
+        return
+    c1, c2, c3 = st.columns([3, 2, 1])
+    image_id = c1.selectbox("Image", readable["isic_id"].head(200), key=f"{key}_image")
+    strength = c2.radio("Augmentation", AUGMENT_STRENGTHS, horizontal=True, key=f"{key}_strength")
+    seed = int(c3.number_input("Seed", 0, 10_000, 0, key=f"{key}_seed"))
+    if not st.toggle("Show augmented versions (loads Keras)", key=f"{key}_on"):
+        return
+    path = readable.loc[readable["isic_id"] == image_id, "image_path"].iloc[0]
+    try:
+        images = augment_examples(path, strength, seed=seed)
+    except ImportError as exc:
+        st.info(f"The augmentation preview needs skinml.pipeline.build_augmenter ({exc}).")
+        return
+    cols = st.columns(len(images))
+    for k, (col, image) in enumerate(zip(cols, images)):
+        col.image(image, caption="original" if k == 0 else f"augmented {k}", width="stretch")
