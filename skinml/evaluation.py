@@ -360,3 +360,62 @@ def isic_auc_sens_80(y, p) -> float:
     i = int(np.searchsorted(r["tpr"], 0.8, side="left"))
     fpr_at = float(np.interp(0.8, r["tpr"][i - 1:i + 1], r["fpr"][i - 1:i + 1]))
     return partial_auc(y, p, 0.8) + 0.8 * (1 - fpr_at)
+
+
+# ---------------------------------------------------------------- a classifier on a folder
+
+def _ids_sha1(ids) -> str:
+    import hashlib
+
+    return hashlib.sha1("\n".join(sorted(map(str, ids))).encode()).hexdigest()
+
+
+def evaluation_table(classifier, root: str | Path, split: str = "auto") -> tuple[pd.DataFrame, str]:
+    """The rows of `root` to evaluate `classifier` on, and the split actually used.
+
+    "auto": when `root` is the data the classifier was trained on (its training split's
+    ids match the fingerprint saved in model.json), its held-out test split (same seed and
+    policy); otherwise every labelled usable image ("all"). "test"/"val": that split of the
+    grouped split made with the model's seed (or 0). "all": every labelled usable image.
+    """
+    from skinml.data import DataPolicy, apply_policy, load_dataset, prepare, split_grouped
+
+    if split not in ("auto", "test", "val", "all"):
+        raise DataError(f"Unknown split '{split}': use auto, test, val or all.")
+    data = classifier.info.get("data", {}) if classifier else {}
+    exclude = tuple(tuple(rule.split("=", 1)) if isinstance(rule, str) else tuple(rule)
+                    for rule in data.get("exclude", ()))
+    policy, seed = DataPolicy(exclude=exclude), int(data.get("seed", 0))
+    if split in ("auto", "test", "val"):
+        config = data and classifier.info.get("config")
+        if config and config.get("max_images"):  # the run subsampled: replay it exactly
+            from skinml.training import TrainConfig, load_splits
+
+            table = load_splits(TrainConfig.from_dict({**config, "data": str(root)}))
+        else:
+            table = prepare(root, policy, balance=bool(data.get("balanced", True)), seed=seed)
+        same = bool(data.get("train_ids_sha1")) and \
+            _ids_sha1(table.loc[table["split"] == "train", "isic_id"]) == data["train_ids_sha1"]
+        if split == "auto":
+            split = "test" if same else "all"
+        if split != "all":
+            return table[table["split"] == split].reset_index(drop=True), split
+    df, _ = apply_policy(load_dataset(root), policy)
+    if df.empty:
+        raise DataError(f"{root} has no labelled (benign or malignant) images to evaluate on.")
+    return split_grouped(df, seed=seed).reset_index(drop=True), "all"
+
+
+def evaluate_classifier(classifier, root: str | Path, split: str = "auto", tta: bool = False,
+                        n_boot: int = 1000, on_progress=None) -> tuple[dict, pd.DataFrame]:
+    """Predict `root` (see evaluation_table) and measure at the classifier's saved threshold.
+
+    Returns (report, table): the report of `evaluate_predictions` plus `split`, `n`,
+    `model`, `data`; the table is the evaluated rows with `y` and `p` columns added.
+    """
+    table, used = evaluation_table(classifier, root, split)
+    y = labels_of(table)
+    p = predict_table(classifier, table, tta=tta, on_progress=on_progress)
+    report = evaluate_predictions(y, p, classifier.threshold, meta=table, n_boot=n_boot)
+    report.update(split=used, model=str(classifier.path), data=str(root))
+    return report, table.assign(y=y, p=p)
