@@ -1,0 +1,103 @@
+"""`skinml predict` on good and bad files, and a shared classifier answering many threads at once."""
+
+from __future__ import annotations
+
+import io
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from skinml.classifier import load_classifier, save_classifier
+from skinml.cli import main
+from skinml.errors import ImageError
+from skinml.predict import build_summary_html, predict_upload, reading
+from skinml.synthetic import make_lesion
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    """A tiny untrained skinml_resnet saved as a classifier folder (threshold 0.4)."""
+    import keras
+
+    from skinml.models import build_model
+
+    keras.utils.set_random_seed(0)
+    folder = tmp_path_factory.mktemp("clf") / "model"
+    info = {"name": "skinml_resnet", "image_size": 48, "resize": "squash", "threshold": 0.4, "version": "tiny"}
+    metrics = {"test": {"n": 50, "sensitivity": 0.9, "specificity": 0.55}}
+    return save_classifier(folder, build_model("skinml_resnet", image_size=48, widths=(8, 16)), info, metrics)
+
+
+def png(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, "PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("files")
+    (folder / "benign.jpg").write_bytes(png(make_lesion(False, 160, seed=1)))  # a PNG named .jpg
+    (folder / "malignant.png").write_bytes(png(make_lesion(True, 160, seed=2)))
+    (folder / "notes.txt").write_text("not a photo")
+    (folder / "empty.jpg").write_bytes(b"")
+    return folder
+
+
+def test_predict_cli_json_keeps_order_and_survives_bad_files(model_dir, files, capsys):
+    paths = [files / "benign.jpg", files / "notes.txt", files / "missing.png", files / "empty.jpg",
+             files / "malignant.png"]
+    status = main(["predict", *map(str, paths), "--model", str(model_dir), "--tta", "--json"])
+    rows = json.loads(capsys.readouterr().out)
+    assert status == 1 and [r["file"] for r in rows] == list(map(str, paths))
+    assert [r["ok"] for r in rows] == [True, False, False, False, True]
+    for r in rows:
+        if r["ok"]:
+            assert 0 <= r["p_malignant"] <= 1 and r["threshold"] == 0.4
+            assert r["label"] == ("malignant" if r["p_malignant"] >= 0.4 else "benign")
+            assert isinstance(r["warnings"], list)
+        else:
+            assert r["error"].endswith(".") and "Traceback" not in r["error"]
+    assert "text file" in rows[1]["error"] and "no file" in rows[2]["error"] and "empty" in rows[3]["error"]
+
+
+def test_predict_cli_table_and_model_error(model_dir, files, capsys, tmp_path):
+    assert main(["predict", str(files / "malignant.png"), "--model", str(model_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "p(malignant)" in out and "not a medical device" in out
+    assert main(["predict", str(files / "malignant.png"), "--model", str(tmp_path)]) == 2
+    assert "No model found" in capsys.readouterr().err
+
+
+def test_predict_upload_result(model_dir):
+    clf = load_classifier(model_dir)
+    result = predict_upload(clf, png(make_lesion(True, 200, seed=5)), "lesion.png")
+    assert result.views.shape == (8,) and result.p_malignant == pytest.approx(result.views.mean())
+    assert result.heatmap.shape == (48, 48) and 0 <= result.heatmap.min() <= result.heatmap.max() <= 1
+    assert result.model_input.shape == (48, 48, 3) and result.image.dtype == np.uint8
+    assert "not a diagnosis" in reading(result, clf.metrics)
+    page = build_summary_html(result, clf.metrics)
+    assert "data:image/png;base64," in page and "not a medical device" in page
+    with pytest.raises(ImageError):
+        predict_upload(clf, b"<html></html>", "page.html")
+
+
+def test_ood_warning_reaches_the_result(model_dir):
+    blank = predict_upload(load_classifier(model_dir), png(np.full((300, 300, 3), 250, np.uint8)), "blank.png")
+    assert blank.ood.fired and "dermoscopy" in blank.warnings[0]
+    assert blank.to_dict()["looks_like_dermoscopy"] is False
+
+
+def test_concurrent_predictions_equal_serial(model_dir):
+    clf = load_classifier(model_dir)
+    uploads = [png(make_lesion(i % 2 == 1, 120, seed=10 + i)) for i in range(6)]
+    serial = [predict_upload(clf, data, tta=True) for data in uploads]
+    with ThreadPoolExecutor(6) as pool:
+        parallel = list(pool.map(lambda data: predict_upload(clf, data, tta=True), uploads * 3))
+    for k, result in enumerate(parallel):
+        expected = serial[k % len(uploads)]
+        assert result.p_malignant == pytest.approx(expected.p_malignant, abs=1e-6)
+        np.testing.assert_allclose(result.heatmap, expected.heatmap, atol=1e-5)
