@@ -47,7 +47,7 @@ class GANSpec:
     batch_size: int = 64
     diffaugment: str = ""         # DiffAugment policy in front of the discriminator
     flips: bool = True            # random flips/transposes of real images (a lesion has no up)
-    width: int = 1                # channel multiplier (tests build tiny models with width < 1)
+    width: float = 1.0            # channel multiplier (tests build tiny models with width < 1)
 
 
 GANS: dict[str, Callable[..., tuple[keras.Model, keras.Model]]] = {}
@@ -69,15 +69,18 @@ def spec_for(name: str, **overrides) -> GANSpec:
     return replace(SPECS[name], **{k: v for k, v in overrides.items() if v is not None})
 
 
-def build_gan(name: str, image_size: int = 128, **overrides) -> "GAN":
-    """A compiled `GAN` for `name` at `image_size` px (a power of two, at least 16)."""
+def build_gan(name: str, image_size: int = 128, steps_per_execution: int = 1, **overrides) -> GAN:
+    """A compiled `GAN` for `name` at `image_size` px (a power of two, at least 16).
+
+    `overrides` replace fields of the registered `GANSpec` (width, batch_size, g_lr ...).
+    """
     if image_size < 16 or image_size & (image_size - 1):
         raise ModelError(f"GAN image size must be a power of two of at least 16, not {image_size}.")
     spec = spec_for(name, image_size=image_size, **overrides)
     generator, discriminator = GANS[name](spec)
     ema = GANS[name](spec)[0] if spec.ema_decay else None
     gan = GAN(generator, discriminator, spec, ema_generator=ema)
-    gan.compile()
+    gan.compile(steps_per_execution=steps_per_execution)
     return gan
 
 
