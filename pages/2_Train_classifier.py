@@ -1,0 +1,63 @@
+"""Train a classifier in a separate process, watch its curves live, stop it, browse past runs."""
+
+import dataclasses
+from pathlib import Path
+
+import streamlit as st
+
+from skinml.app import setup_page, show_error
+from skinml.app.data_ui import data_dir
+from skinml.app.train_ui import (launch_training, live_run_ui, model_ui, resume_training, runs_table,
+                                 settings_ui, stop_training)
+from skinml.training import runs_root
+
+setup_page("Train a classifier")
+st.caption(f"Data: `{data_dir()}` (change it on the home page) · runs are saved in `{runs_root()}` "
+           "(set SKINML_RUNS to change it). Training runs in its own process: leaving this page "
+           "or closing the tab does not stop it.")
+
+st.subheader("New run")
+model = model_ui()
+with st.form("new_run"):
+    config = settings_ui(data_dir(), model)
+    name = st.text_input("Run name (optional)", placeholder=f"{config.model}-<date>-<time>")
+    start = st.form_submit_button("Start training", type="primary")
+if start:
+    try:
+        named = dataclasses.replace(config, run_dir=str(runs_root() / name.strip()) if name.strip() else "")
+        run_dir = launch_training(named)
+        st.session_state["train_run"] = str(run_dir)
+        st.success(f"Started {run_dir.name}.")
+    except Exception as exc:  # noqa: BLE001  (shown as a sentence, never a traceback)
+        show_error(exc)
+
+runs = runs_table()
+st.subheader("Runs")
+if runs.empty:
+    st.info("No runs yet: start one above, or run `python train/train_classifier.py --help`.")
+    st.stop()
+
+current = st.session_state.get("train_run")
+names = runs["run"].tolist()
+choice = st.selectbox("Run", names, index=names.index(Path(current).name) if current and Path(current).name in names else 0)
+run_dir = runs.set_index("run").loc[choice, "path"]
+st.session_state["train_run"] = run_dir
+
+status = live_run_ui(run_dir)
+c1, c2, _ = st.columns([1, 1, 4])
+if c1.button("Stop", disabled=status != "running", help="Stops this run's process only."):
+    stop_training(run_dir)
+    st.rerun()
+if c2.button("Resume", disabled=status not in ("stopped", "interrupted", "failed"),
+             help="Continues after the last complete epoch."):
+    try:
+        resume_training(run_dir)
+        st.rerun()
+    except Exception as exc:  # noqa: BLE001
+        show_error(exc)
+
+st.subheader("Comparison")
+st.caption("Like the thesis's table (validation accuracy, sensitivity, best epoch), plus AUC.")
+st.dataframe(runs.drop(columns=["path"]), hide_index=True, width="stretch",
+             column_config={c: st.column_config.NumberColumn(format="%.3f")
+                            for c in ("val_accuracy", "val_sensitivity", "val_auc", "test_auc", "test_accuracy")})

@@ -1,0 +1,184 @@
+"""Streamlit pieces of the training page: settings, launching and stopping runs, live curves.
+
+Training runs in a separate process (`train/train_classifier.py`, its own session), which
+writes its run directory; the page only reads that directory. A rerun, a page change or a
+closed tab therefore never stops or restarts a run; the Stop button signals that one
+process group only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import streamlit as st
+
+from skinml.errors import ModelError
+from skinml.models import MODELS
+from skinml.training import (AUGMENTS, OPTIMIZERS, SCHEDULES, THESIS_SETTINGS, TrainConfig, load_history,
+                             list_runs, read_json, run_status, runs_root, set_status, write_json)
+
+ENTRY_POINT = Path(__file__).resolve().parents[2] / "train" / "train_classifier.py"
+MONITORS = ("val_auc", "val_accuracy", "val_sensitivity", "val_loss")
+_CHILDREN: dict[str, subprocess.Popen] = {}  # kept so finished children are reaped, not zombies
+
+
+def launch_training(config: TrainConfig) -> Path:
+    """Write the run's config.json and start the training process; returns the run directory."""
+    if not ENTRY_POINT.exists():
+        raise ModelError(f"The training script {ENTRY_POINT} is missing: run the dashboard from a "
+                         "skinml checkout to train.")
+    config.check()
+    run_dir = Path(config.run_dir) if config.run_dir else \
+        runs_root() / f"{config.model}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if (run_dir / "config.json").exists():
+        raise ModelError(f"{run_dir} already holds a run: pick another name, or resume that run.")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(run_dir / "config.json", dataclasses.asdict(dataclasses.replace(config, run_dir=str(run_dir))))
+    return resume_training(run_dir)
+
+
+def resume_training(run_dir: str | Path) -> Path:
+    """Start (or resume) the process for an existing run directory, unless it is running."""
+    run_dir = Path(run_dir).resolve()
+    if run_status(run_dir) == "running":
+        return run_dir
+    console = open(run_dir / "console.txt", "ab")
+    process = subprocess.Popen(
+        [sys.executable, str(ENTRY_POINT), "--run-dir", str(run_dir), "--quiet"],
+        stdout=console, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        start_new_session=True, cwd=str(ENTRY_POINT.parents[1]))
+    console.close()
+    # Write the pid ourselves too, so the page sees "running" before the child starts up.
+    (run_dir / "pid").write_text(f"{process.pid}\n")
+    set_status(run_dir, "running")
+    _CHILDREN[str(run_dir)] = process
+    return run_dir
+
+
+def stop_training(run_dir: str | Path, wait_s: float = 10.0) -> bool:
+    """SIGTERM the run's process group (then SIGKILL after `wait_s`); True if it was running."""
+    run_dir = Path(run_dir)
+    for process in list(_CHILDREN.values()):
+        process.poll()
+    if run_status(run_dir) != "running":
+        return False
+    pid = int((run_dir / "pid").read_text())
+    try:
+        if os.getpgid(pid) != pid:  # not a session leader we started: never signal it
+            return False
+        os.killpg(pid, signal.SIGTERM)
+        deadline = time.time() + wait_s
+        while time.time() < deadline and run_status(run_dir) == "running":
+            time.sleep(0.2)
+            if str(run_dir.resolve()) in _CHILDREN:
+                _CHILDREN[str(run_dir.resolve())].poll()
+        if run_status(run_dir) == "running":
+            os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    if run_status(run_dir) in ("running", "interrupted"):
+        set_status(run_dir, "stopped", "Stopped from the dashboard; start it again to resume.")
+    return True
+
+
+def model_ui(key: str = "train") -> str:
+    """The model picker (outside the settings form, so its defaults follow the choice)."""
+    names = sorted(MODELS, key=lambda n: (not n.startswith("skinml"), n))
+    return st.selectbox("Model", names, key=f"{key}_model",
+                        help="thesis_*: the thesis's five CNNs (their settings start from the thesis's "
+                             "recipe); skinml_*: our stronger designs.")
+
+
+def settings_ui(data_dir: str, model: str, key: str = "train") -> TrainConfig:
+    """Widgets for a TrainConfig of `model`; the thesis models start from the thesis's recipe."""
+    base = dataclasses.replace(TrainConfig(), **THESIS_SETTINGS) if model.startswith("thesis") else TrainConfig()
+    c1, c2, c3, c4 = st.columns(4)
+    image_size = c1.select_slider("Image size (px)", [32, 64, 96, 128, 160, 192, 256], value=base.image_size,
+                                  key=f"{key}_size_{model}")
+    epochs = c2.number_input("Epochs", 1, 500, base.epochs, key=f"{key}_epochs_{model}")
+    batch = c3.select_slider("Batch size", [8, 16, 32, 64, 128], value=base.batch_size, key=f"{key}_batch_{model}")
+    max_images = c4.number_input("Use at most (images, 0 = all)", 0, 100_000, 0, step=100, key=f"{key}_max")
+    with st.expander("Optimiser, augmentation, stopping, threshold"):
+        c1, c2, c3 = st.columns(3)
+        optimizer = c1.selectbox("Optimiser", OPTIMIZERS, OPTIMIZERS.index(base.optimizer), key=f"{key}_opt_{model}")
+        lr = c1.number_input("Learning rate", 1e-5, 1.0, base.learning_rate, format="%.5f", key=f"{key}_lr_{model}")
+        schedule = c1.selectbox("Schedule", SCHEDULES, SCHEDULES.index(base.schedule), key=f"{key}_sched_{model}")
+        augment = c2.selectbox("Augmentation", AUGMENTS, AUGMENTS.index(base.augment), key=f"{key}_aug_{model}")
+        smoothing = c2.slider("Label smoothing", 0.0, 0.3, base.label_smoothing, 0.05, key=f"{key}_ls_{model}")
+        weights = c2.selectbox("Class weights", ("balanced", "none"), ("balanced", "none").index(base.class_weight),
+                               key=f"{key}_cw_{model}")
+        monitor = c3.selectbox("Best epoch by", MONITORS, key=f"{key}_mon",
+                               help="The thesis used validation accuracy; AUC is the better default.")
+        patience = c3.number_input("Early-stopping patience (epochs)", 1, 500, base.patience, key=f"{key}_pat_{model}")
+        target = c3.slider("Threshold for validation sensitivity (0 = 0.5)", 0.0, 0.99, 0.0, 0.01, key=f"{key}_sens")
+        seed = c3.number_input("Seed", 0, 10_000, 0, key=f"{key}_seed")
+    return TrainConfig(data=data_dir, model=model, image_size=int(image_size), epochs=int(epochs),
+                       batch_size=int(batch), optimizer=optimizer, learning_rate=float(lr), schedule=schedule,
+                       warmup_epochs=base.warmup_epochs, weight_decay=base.weight_decay, augment=augment,
+                       label_smoothing=float(smoothing), class_weight=weights, monitor=monitor,
+                       patience=int(patience), target_sensitivity=float(target), max_images=int(max_images),
+                       seed=int(seed))
+
+
+STATUS_ICONS = {"running": "🟢", "finished": "✅", "failed": "❌", "stopped": "⏹️", "interrupted": "⚠️", "new": "⏳"}
+
+
+def run_view(run_dir: str | Path) -> None:
+    """Status, progress, live curves and the last log lines of one run (no widgets)."""
+    from skinml.plots_eval import plot_history
+
+    run_dir = Path(run_dir)
+    status = run_status(run_dir)
+    config = read_json(run_dir / "config.json", {})
+    state = read_json(run_dir / "state.json", {}) or {}
+    history = load_history(run_dir)
+    epochs = int(config.get("epochs", 1))
+    done = int(state.get("epoch", 0))
+    message = ""
+    try:
+        message = (run_dir / "status").read_text().split("\n", 1)[1].strip()
+    except (FileNotFoundError, IndexError):
+        pass
+    st.markdown(f"**{STATUS_ICONS.get(status, '')} {run_dir.name}**: {status}, epoch {done} of {epochs}"
+                + (f", best {config.get('monitor', '')} {state['best_score']:.3f} at epoch {state['best_epoch']}"
+                   if state.get("best_epoch") else ""))
+    if status == "failed" and message:
+        st.error(message)
+    elif status == "interrupted":
+        st.warning("The training process ended without finishing (killed?). Resume continues "
+                   "after its last complete epoch.")
+    st.progress(min(1.0, done / max(1, epochs)))
+    if len(history):
+        st.plotly_chart(plot_history(history, best_epoch=state.get("best_epoch")), width="stretch",
+                        key=f"history_{run_dir.name}_{len(history)}")
+    else:
+        st.caption("No complete epoch yet: the first one includes reading the images and compiling the model.")
+    log = run_dir / "log.txt"
+    if log.exists():
+        st.code("\n".join(log.read_text().splitlines()[-6:]) or "(empty log)", language=None)
+
+
+def live_run_ui(run_dir: str | Path) -> str:
+    """`run_view` refreshed every 2 s while the run is running; returns its status."""
+    status = run_status(run_dir)
+    every = 2 if status == "running" else None
+
+    @st.fragment(run_every=every)
+    def view():
+        run_view(run_dir)
+        if every and run_status(run_dir) != "running":
+            st.rerun()  # the run just ended: redraw the whole page once (buttons, tables)
+
+    view()
+    return status
+
+
+def runs_table() -> "object":
+    """list_runs() for the page (newest first)."""
+    return list_runs()

@@ -1,0 +1,72 @@
+"""The training and evaluation pages under AppTest: they render, launch and stop a run."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def finished_run(demo_dir, tmp_path_factory):
+    """A finished tiny run (thesis_base, 32 px, 2 epochs) in its own runs folder."""
+    from skinml.training import TrainConfig, fit_classifier
+
+    runs = tmp_path_factory.mktemp("runs")
+    config = TrainConfig(data=str(demo_dir), model="thesis_base", image_size=32, epochs=2, batch_size=8,
+                         run_dir=str(runs / "tiny"))
+    fit_classifier(config)
+    return runs
+
+
+def _page(name: str, runs: Path, monkeypatch, demo_dir) -> AppTest:
+    monkeypatch.setenv("SKINML_RUNS", str(runs))
+    monkeypatch.setenv("SKINML_DATA", str(demo_dir))
+    at = AppTest.from_file(str(REPO / "pages" / name), default_timeout=90)
+    return at.run()
+
+
+def test_train_page_lists_runs(finished_run, monkeypatch, demo_dir):
+    at = _page("2_Train_classifier.py", finished_run, monkeypatch, demo_dir)
+    assert not at.exception
+    assert any("tiny" in str(df.value) for df in at.dataframe)
+    assert any("finished" in md.value for md in at.markdown)
+
+
+def test_train_page_launches_and_stops_a_run(tmp_path, monkeypatch, demo_dir):
+    at = _page("2_Train_classifier.py", tmp_path, monkeypatch, demo_dir)
+    assert not at.exception
+    at.selectbox(key="train_model").set_value("thesis_base").run()
+    at.text_input[0].set_value("launched")
+    at.number_input(key="train_epochs_thesis_base").set_value(50)
+    at.select_slider(key="train_size_thesis_base").set_value(32)
+    at.button[0].click().run()  # Start training (the form's submit button)
+    assert not at.exception
+    run_dir = tmp_path / "launched"
+    assert (run_dir / "pid").exists() and (run_dir / "config.json").exists()
+    from skinml.training import run_status
+
+    assert run_status(run_dir) == "running"
+    at.run()  # a rerun never restarts or stops it
+    assert run_status(run_dir) == "running"
+    stop = next(b for b in at.button if b.label == "Stop")
+    stop.click().run()
+    deadline = time.time() + 20
+    while run_status(run_dir) == "running" and time.time() < deadline:
+        time.sleep(0.2)
+    assert run_status(run_dir) == "stopped"
+
+
+def test_evaluate_page_shows_a_run(finished_run, monkeypatch, demo_dir):
+    at = _page("3_Evaluate.py", finished_run, monkeypatch, demo_dir)
+    assert not at.exception
+    assert at.slider(key=at.slider[0].key).value == pytest.approx(0.5)
+    at.slider[0].set_value(0.2).run()
+    assert not at.exception
+    at.radio[0].set_value("validation split").run()
+    assert not at.exception
