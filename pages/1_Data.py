@@ -31,13 +31,12 @@ tab_meta, tab_images, tab_split, tab_problems, tab_augment = st.tabs(
 
 with tab_meta:
     shown = kept if st.toggle("Only the images the rules keep", value=False) else table
-    c1, c2 = st.columns(2)
-    c1.plotly_chart(plot_labels(shown), key="labels")
-    c2.plotly_chart(plot_age(shown), key="age")
-    c1.plotly_chart(plot_counts(shown, "diagnosis"), key="diagnosis")
-    c2.plotly_chart(plot_counts(shown, "attribution", "Images per source"), key="source")
-    c1.plotly_chart(plot_counts(shown, "sex"), key="sex")
-    c2.plotly_chart(plot_counts(shown, "anatom_site_general", "Images per anatomic site"), key="site")
+    figures = [plot_labels(shown), plot_age(shown), plot_counts(shown, "diagnosis"),
+               plot_counts(shown, "attribution", "Images per source"), plot_counts(shown, "sex"),
+               plot_counts(shown, "anatom_site_general", "Images per anatomic site")]
+    for row in range(0, len(figures), 2):  # one row per pair, so that charts line up
+        for col, fig, n in zip(st.columns(2), figures[row:row + 2], range(row, row + 2)):
+            col.plotly_chart(fig, key=f"meta_{n}")
     sizes = ui.load_sizes(root, stamp)
     if not sizes.empty:
         st.plotly_chart(plot_image_sizes(sizes), key="sizes")
@@ -75,6 +74,7 @@ with tab_split:
 
 with tab_problems:
     problems = pd.DataFrame(table.attrs["problems"])
+    problems = problems.reindex(columns=[c for c in ("reason", "id", "path", "detail") if c in problems])
     if problems.empty:
         st.success("No problems: every image decodes and every metadata row is usable.")
     else:

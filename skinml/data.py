@@ -434,10 +434,12 @@ def split_grouped(df: pd.DataFrame, fractions: tuple[float, float, float] = (0.7
     first = pd.DataFrame({"group": groups, "label": out["benign_malignant"].to_numpy()}
                          ).drop_duplicates("group")
     if first["label"].value_counts().min() < 10:
-        # too few groups of a label for ten stratified folds: deal the shuffled groups of
-        # each label out to the folds in turn
-        order = first.sample(frac=1, random_state=seed).sort_values("label", kind="stable")
-        fold_of_group = dict(zip(order["group"], np.arange(len(order)) % 10))
+        # too few groups of a label for ten stratified folds: spread each label's shuffled
+        # groups evenly over the ten folds (7 groups go 5 / 1 / 1)
+        fold_of_group = {}
+        for _, part in first.sample(frac=1, random_state=seed).groupby("label"):
+            position = (np.arange(len(part)) + 0.5) * 10 / len(part)
+            fold_of_group.update(zip(part["group"], position.astype(int)))
         fold_of = pd.Series(groups, index=out.index).map(fold_of_group)
     else:
         cv = StratifiedGroupKFold(n_splits=10, shuffle=True, random_state=seed)

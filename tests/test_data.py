@@ -274,3 +274,10 @@ def test_real_isic_sample(isic_sample):
     assert data.split_counts(df)["test"] == {"benign": 244, "malignant": 244}
     known = df[df["lesion_id"] != ""]
     assert (known.groupby("lesion_id")["split"].nunique() == 1).all()
+
+
+def test_tiny_sets_are_still_stratified():
+    df = pd.DataFrame({"isic_id": [f"i{k}" for k in range(14)], "lesion_id": "", "patient_id": "",
+                       "benign_malignant": ["benign"] * 7 + ["malignant"] * 7})
+    counts = data.split_counts(data.split_grouped(df, seed=0))
+    assert counts == {s: {"benign": n, "malignant": n} for s, n in zip(data.SPLITS, (5, 1, 1))}
