@@ -150,9 +150,10 @@ def _read_archive_json(root: Path, index: dict) -> tuple[pd.DataFrame, list[dict
     raw.columns = [c.removeprefix("meta.clinical.").removeprefix("meta.acquisition.")
                    for c in raw.columns]
     raw = raw.rename(columns={"dataset.name": "attribution", "dataset.license": "copyright_license"})
-    raw["isic_id"] = raw["name"] if "name" in raw.columns else raw["_stem"]
-    raw = raw.loc[:, ~raw.columns.duplicated()]
-    return raw.map(lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)), problems
+    raw = raw.loc[:, ~raw.columns.duplicated()].map(
+        lambda v: "" if v is None or (isinstance(v, float) and np.isnan(v)) else str(v))
+    raw["isic_id"] = _pick(raw, "name", "_stem")
+    return raw, problems
 
 
 def _read_class_folders(root: Path, index: dict) -> tuple[pd.DataFrame, list[dict]]:

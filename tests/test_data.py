@@ -281,3 +281,12 @@ def test_tiny_sets_are_still_stratified():
                        "benign_malignant": ["benign"] * 7 + ["malignant"] * 7})
     counts = data.split_counts(data.split_grouped(df, seed=0))
     assert counts == {s: {"benign": n, "malignant": n} for s, n in zip(data.SPLITS, (5, 1, 1))}
+
+
+def test_archive_json_without_name_uses_the_file_stem(tmp_path):
+    write_image(tmp_path / "ISIC_0000001.jpg")
+    (tmp_path / "ISIC_0000001.json").write_text(
+        '{"meta": {"clinical": {"benign_malignant": "indeterminate/malignant", "age_approx": null}}}')
+    df = load_dataset(tmp_path)
+    assert df[["isic_id", "benign_malignant"]].values.tolist() == [["ISIC_0000001", "indeterminate"]]
+    assert df.attrs["problems"] == []
