@@ -59,6 +59,24 @@ def feature_maps(model: keras.Model, image: np.ndarray,
     return {n: np.asarray(ops.convert_to_numpy(o))[0] for n, o in zip(names, outputs)}
 
 
+def scale_channel(channel: np.ndarray) -> np.ndarray:
+    """One activation map (h, w) as uint8 0..255, stretched between its own min and max."""
+    low, high = float(channel.min()), float(channel.max())
+    return ((channel - low) / (high - low) * 255 if high > low else np.zeros_like(channel)).astype(np.uint8)
+
+
+def tile_channels(maps: np.ndarray, columns: int = 8, gap: int = 1) -> np.ndarray:
+    """All channels of one layer's maps (h, w, C) as one grayscale mosaic: uint8 (rows*(h+gap), columns*(w+gap))."""
+    h, w, c = maps.shape
+    columns = min(columns, c)
+    rows = -(-c // columns)
+    mosaic = np.full((rows * (h + gap) - gap, columns * (w + gap) - gap), 255, np.uint8)
+    for k in range(c):
+        r, q = divmod(k, columns)
+        mosaic[r * (h + gap):r * (h + gap) + h, q * (w + gap):q * (w + gap) + w] = scale_channel(maps[..., k])
+    return mosaic
+
+
 # ---------------------------------------------------------------- Grad-CAM
 
 def gradient(fn, x):

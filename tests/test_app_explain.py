@@ -1,0 +1,96 @@
+"""Pages 4 (Inside the CNN), 5 (Convolution) and 6 (Try a lesion photo) under AppTest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+streamlit_testing = pytest.importorskip("streamlit.testing.v1")
+AppTest = streamlit_testing.AppTest
+
+PAGES = Path(__file__).resolve().parents[1] / "pages"
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    """A tiny untrained classifier folder with test-split figures, offered through SKINML_MODEL."""
+    import keras
+
+    from skinml.classifier import save_classifier
+    from skinml.models import build_model
+
+    keras.utils.set_random_seed(0)
+    info = {"name": "skinml_resnet", "image_size": 48, "resize": "squash", "threshold": 0.45, "version": "tiny"}
+    metrics = {"test": {"n": 40, "sensitivity": 0.85, "specificity": 0.6}}
+    return save_classifier(tmp_path_factory.mktemp("app") / "model",
+                           build_model("skinml_resnet", image_size=48, widths=(8, 16)), info, metrics)
+
+
+@pytest.fixture
+def with_model(tiny_model, monkeypatch, tmp_path):
+    monkeypatch.setenv("SKINML_MODEL", str(tiny_model))
+    monkeypatch.setenv("SKINML_RUNS", str(tmp_path / "no-runs"))
+    return tiny_model
+
+
+def run_page(name: str) -> AppTest:
+    at = AppTest.from_file(str(PAGES / name), default_timeout=90)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_inside_the_cnn_page(with_model):
+    at = run_page("4_Inside_the_CNN.py")
+    assert "SKINML_MODEL" in at.selectbox(key="cnn_model").value
+    layers = at.select_slider(key="cnn_layer")
+    at.select_slider(key="cnn_layer").set_value(layers.options[2]).run()
+    at.slider(key="cnn_channel").set_value(3).run()
+    at.radio(key="cnn_target").set_value(at.radio(key="cnn_target").options[1]).run()
+    at.button(key="cnn_play").click().run()
+    assert not at.exception
+    assert any("Grad-CAM" in s.value for s in at.subheader)
+
+
+def test_inside_the_cnn_with_an_untrained_architecture(monkeypatch, tmp_path):
+    monkeypatch.delenv("SKINML_MODEL", raising=False)
+    monkeypatch.setenv("SKINML_RUNS", str(tmp_path))
+    at = AppTest.from_file(str(PAGES / "4_Inside_the_CNN.py"), default_timeout=90)
+    at.run()
+    options = at.selectbox(key="cnn_model").options
+    at.selectbox(key="cnn_model").set_value(next(o for o in options if "thesis_base" in o)).run()
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def test_convolution_page():
+    at = run_page("5_Convolution.py")
+    assert any("output side" in l.value for l in at.latex)
+    at.slider(key="conv_stride").set_value(2).run()
+    at.slider(key="conv_padding").set_value(0).run()
+    at.select_slider(key="conv_n").set_value(32).run()
+    assert any("= 15" in l.value for l in at.latex)  # (32 + 0 - 3) // 2 + 1
+    at.selectbox(key="conv_kernel").set_value("your own numbers").run()
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def test_try_a_lesion_photo_page(with_model):
+    at = run_page("6_Try_a_lesion_photo.py")
+    labels = [m.label for m in at.metric]
+    assert "Probability of malignancy" in labels and "Model threshold" in labels
+    assert at.metric[labels.index("Model threshold")].value == "45.0%"
+    assert any("Not a medical device" in w.value for w in at.warning)
+    assert any("85%" in m.value and "60%" in m.value for m in at.markdown)
+    at.radio(key="try_target").set_value(at.radio(key="try_target").options[1].split()[0]).run()
+    at.slider(key="try_alpha").set_value(0.8).run()
+    assert not at.exception
+
+
+def test_try_page_without_any_model(monkeypatch, tmp_path):
+    from skinml.app import explain_ui
+
+    monkeypatch.delenv("SKINML_MODEL", raising=False)
+    monkeypatch.setenv("SKINML_RUNS", str(tmp_path))
+    monkeypatch.setattr(explain_ui, "SHIPPED_DIR", tmp_path / "none")
+    at = run_page("6_Try_a_lesion_photo.py")
+    assert any("No trained model" in i.value for i in at.info)
