@@ -1,0 +1,55 @@
+"""Realism measures on synthetic lesions: KID, FID, precision/recall, two-sample test, PCA."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from skinml import quality
+
+
+@pytest.fixture(scope="module")
+def lesions():
+    from skinml.synthetic import make_lesion
+    return np.stack([make_lesion(i % 2 == 1, 32, seed=i) for i in range(120)]).astype("float32") / 255.0
+
+
+def test_kid_of_a_set_against_itself_is_near_zero_and_against_noise_large():
+    rng = np.random.default_rng(0)
+    real = rng.normal(size=(200, 16))
+    same, _ = quality.kid(real, real, subsets=10, subset_size=100)
+    other, _ = quality.kid(real, rng.normal(3.0, 2.0, size=(200, 16)), subsets=10, subset_size=100)
+    assert abs(same) < 0.2 and other > 1000 * abs(same)
+    assert quality.fid(real, real) < 1e-6 < quality.fid(real, real + 1)
+
+
+def test_precision_recall():
+    rng = np.random.default_rng(0)
+    real = rng.normal(size=(150, 4))
+    p, r = quality.precision_recall(real, real[::-1].copy())
+    assert p == r == 1.0
+    p, r = quality.precision_recall(real, rng.normal(10, 1, size=(150, 4)))
+    assert p == 0.0 and r == 0.0
+
+
+def test_two_sample_test_is_about_half_on_two_halves_of_one_real_set(lesions):
+    out = quality.two_sample_test(lesions[:60], lesions[60:], size=32, epochs=5)
+    assert 0.3 <= out["accuracy"] <= 0.7 and out["n_test"] == 60
+    noise = np.random.default_rng(0).random(lesions[60:].shape).astype("float32")
+    assert quality.two_sample_test(lesions[:60], noise, size=32, epochs=5)["accuracy"] > 0.9
+
+
+def test_pca_memorisation_and_report(lesions, tmp_path):
+    pca = quality.pca_overlay(lesions[:50], lesions[50:100])
+    assert pca["real"].shape == (50, 2) and 0 < sum(pca["explained"]) <= 1
+    idx, dist = quality.nearest_training_images(lesions[:5], lesions)
+    np.testing.assert_array_equal(idx, np.arange(5))
+    assert np.allclose(dist, 0, atol=1e-3)
+
+    from skinml.models import build_model
+    clf = build_model("thesis_base", image_size=32)
+    report = quality.realism_report(lesions[:40], lesions[40:80], train=lesions[80:], feature_model=clf,
+                                    two_sample=False)
+    for key in ("kid", "fid", "precision", "recall", "pca_features_explained", "memorisation", "n_real"):
+        assert key in report
+    assert quality.save_report(report, tmp_path / "r.json").exists()
