@@ -1,0 +1,81 @@
+"""A real browser: `streamlit run`, headless Chromium, upload a photo on the clinician's page, read the probability."""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from skinml.benchmarks.predict import CHROMIUM, CHROMIUM_ARGS, free_port, start_dashboard, wait_healthy
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    import keras
+
+    from skinml.classifier import save_classifier
+    from skinml.models import build_model
+
+    keras.utils.set_random_seed(0)
+    model = build_model("skinml_resnet", image_size=48, widths=(8, 16))
+    # Large random output weights, so that different photos get clearly different probabilities.
+    model.get_layer("logit").set_weights([np.random.default_rng(0).normal(0, 40, (16, 1)), np.zeros(1)])
+    info = {"name": "skinml_resnet", "image_size": 48, "resize": "squash", "threshold": 0.5, "version": "browser"}
+    return save_classifier(tmp_path_factory.mktemp("browser") / "model", model, info,
+                           {"test": {"n": 40, "sensitivity": 0.8, "specificity": 0.7}})
+
+
+@pytest.fixture(scope="module")
+def dashboard(tiny_model, tmp_path_factory):
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is absent: apt-get install chromium (Debian's package, driven by Playwright)")
+    port = free_port()
+    server = start_dashboard(port, {"SKINML_MODEL": str(tiny_model),
+                                    "SKINML_RUNS": str(tmp_path_factory.mktemp("runs"))})
+    try:
+        wait_healthy(port)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_upload_on_the_clinician_page_shows_the_probability(dashboard, tiny_model, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    from skinml.app.explain_ui import example_images
+    from skinml.classifier import load_classifier
+    from skinml.predict import predict_upload
+    from skinml.synthetic import make_lesion
+
+    photo = tmp_path / "lesion.webp"  # the extension lies: the file is a PNG
+    buf = io.BytesIO()
+    Image.fromarray(make_lesion(True, 300, seed=11)).save(buf, "PNG")
+    photo.write_bytes(buf.getvalue())
+    clf = load_classifier(tiny_model)
+    expected = predict_upload(clf, photo.read_bytes(), photo.name).p_malignant
+    example = predict_upload(clf, example_images()[next(iter(example_images()))]).p_malignant
+    assert abs(expected - example) > 0.002, "the upload must be told apart from the default example"
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(f"{dashboard}/Try_a_lesion_photo")
+            page.get_by_text("Not a medical device").first.wait_for(timeout=120_000)
+            page.get_by_text("Upload a file").first.click()
+            page.locator("input[type=file]").first.set_input_files(str(photo))
+            page.get_by_text("lesion.webp").first.wait_for(timeout=60_000)  # caption of the shown photo
+            metric = page.locator('[data-testid="stMetric"]', has_text="Probability of malignancy")
+            metric.first.wait_for(timeout=120_000)
+            value = metric.first.locator('[data-testid="stMetricValue"]').inner_text()
+        finally:
+            browser.close()
+    shown = float(re.search(r"([\d.]+)%", value).group(1)) / 100
+    assert shown == pytest.approx(expected, abs=0.0006)
