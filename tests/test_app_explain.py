@@ -94,3 +94,12 @@ def test_try_page_without_any_model(monkeypatch, tmp_path):
     monkeypatch.setattr(explain_ui, "SHIPPED_DIR", tmp_path / "none")
     at = run_page("6_Try_a_lesion_photo.py")
     assert any("No trained model" in i.value for i in at.info)
+
+
+def test_convolution_on_a_dataset_image(demo_dir, monkeypatch):
+    monkeypatch.setenv("SKINML_DATA", str(demo_dir))
+    at = run_page("5_Convolution.py")
+    at.radio(key="conv_image_source").set_value("Dataset").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="conv_image_dataset").value == 0
+    assert len(at.latex) == 2
