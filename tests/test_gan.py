@@ -50,3 +50,20 @@ def test_missing_generator_is_a_clear_error(tmp_path):
 def test_unknown_gan_name():
     with pytest.raises(ModelError, match="Unknown GAN"):
         build_gan("nope", image_size=16)
+
+
+def test_generate_cli_and_gan_augment_at_tiny_scale(tmp_path, demo_dir):
+    from skinml.cli import main
+
+    gan = build_gan("skinml_cgan", image_size=16, width=0.125)
+    save_generator(tmp_path / "cgan", gan.sampler, gan.spec)
+    assert main(["generate", "--n", "3", "--out", str(tmp_path / "png"), "--model", str(tmp_path / "cgan"),
+                 "--label", "malignant", "--seed", "5"]) == 0
+    assert sorted(p.name for p in (tmp_path / "png").iterdir()) == [
+        "malignant_seed000005.png", "malignant_seed000006.png", "malignant_seed000007.png"]
+    assert main(["generate", "--n", "1", "--out", str(tmp_path / "x"), "--model", str(tmp_path / "nothing")]) == 2
+
+    from skinml.gan_augment import gan_augment_experiment
+    out = gan_augment_experiment(demo_dir, generator=tmp_path / "cgan", n_generated=8, classifier="thesis_base",
+                                 image_size=16, epochs=1)
+    assert out["n_generated"] == 8 and -1 <= out["auc_difference"] <= 1

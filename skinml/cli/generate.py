@@ -1,0 +1,67 @@
+"""`python -m skinml generate` (PNG lesions from a GAN) and `gan-augment` (does GAN data help?)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("generate", help="write N generated lesion images as PNG files")
+    p.add_argument("--n", type=int, default=16, help="how many images")
+    p.add_argument("--out", required=True, help="folder for the PNG files")
+    p.add_argument("--model", default=None, help="generator folder or GAN run directory (default: shipped)")
+    p.add_argument("--label", choices=["benign", "malignant"], default=None,
+                   help="class to generate (needs a conditional GAN; default shipped: skinml/assets/cgan)")
+    p.add_argument("--seed", type=int, default=0, help="image i uses latent seed S + i")
+    p.set_defaults(func=run_generate)
+
+    a = subparsers.add_parser("gan-augment", help="train a classifier with and without N generated "
+                              "images and report the test AUC difference")
+    a.add_argument("--data-dir", required=True, help="an ISIC folder (benign/malignant labels)")
+    a.add_argument("--generator", default=None, help="conditional generator folder (default: shipped cGAN)")
+    a.add_argument("--n", type=int, default=1000, help="generated images added (half of each class)")
+    a.add_argument("--classifier", default="thesis_l2_dropout", help="skinml.models architecture")
+    a.add_argument("--image-size", type=int, default=64)
+    a.add_argument("--epochs", type=int, default=5)
+    a.add_argument("--seed", type=int, default=0)
+    a.add_argument("--max-images", type=int, default=0, help="use at most this many real images (0: all)")
+    a.add_argument("--json", default="", help="also write the result to this JSON file")
+    a.set_defaults(func=run_gan_augment)
+
+
+def run_generate(args) -> int:
+    from PIL import Image
+
+    from skinml.gan import CLASSES, load_generator
+    from skinml.latent import sample_latents
+
+    gen = load_generator(args.model, conditional=args.label is not None)
+    labels = None
+    if args.label is not None:
+        if not gen.spec.conditional:
+            from skinml.errors import ModelError
+            raise ModelError(f"The generator at {gen.path} is not conditional: it cannot generate "
+                             f"a chosen class. Leave out --label or pass a conditional GAN with --model.")
+        labels = [CLASSES.index(args.label)] * args.n
+    images = gen.generate(sample_latents(range(args.seed, args.seed + args.n), gen.spec.latent_dim), labels)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    tag = f"{args.label}_" if args.label else ""
+    for i, im in enumerate(images):
+        Image.fromarray((im * 255).round().astype("uint8")).save(out / f"{tag}seed{args.seed + i:06d}.png")
+    print(f"wrote {len(images)} images to {out}")
+    return 0
+
+
+def run_gan_augment(args) -> int:
+    from skinml.gan_augment import gan_augment_experiment
+
+    result = gan_augment_experiment(args.data_dir, generator=args.generator, n_generated=args.n,
+                                    classifier=args.classifier, image_size=args.image_size,
+                                    epochs=args.epochs, seed=args.seed, max_images=args.max_images)
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.json:
+        Path(args.json).write_text(text)
+    return 0
