@@ -10,7 +10,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-STRENGTHS = ("none", "thesis", "strong")
+STRENGTHS = ("none", "thesis", "light", "strong")
 
 
 def build_augmenter(strength: str = "strong", seed: int | None = None, name: str = "augment") -> keras.Sequential:
@@ -19,7 +19,8 @@ def build_augmenter(strength: str = "strong", seed: int | None = None, name: str
     "thesis": flips, rotation and zoom of 10%, contrast 10% (the thesis's augmentation).
     "strong": a lesion has no up or down, so every flip and any rotation, zoom of 20%,
     translation, brightness, contrast, saturation and hue jitter: what works on small
-    dermoscopy sets. "none": the identity.
+    dermoscopy sets. "light": the eight flips and quarter turns and the colour jitter only,
+    with no resampling, so it is cheap on any device. "none": the identity.
     """
     if strength not in STRENGTHS:
         raise ValueError(f"Unknown augmentation strength '{strength}'; use one of {STRENGTHS}.")
@@ -30,6 +31,15 @@ def build_augmenter(strength: str = "strong", seed: int | None = None, name: str
             layers.RandomRotation(0.1, fill_mode="reflect", seed=seed),
             layers.RandomZoom(0.1, fill_mode="reflect", seed=seed),
             layers.RandomContrast(0.1, value_range=(0, 1), seed=seed),
+        ]
+    elif strength == "light":
+        stack = [
+            RandomTranspose(seed=seed),
+            layers.RandomFlip("horizontal_and_vertical", seed=seed),
+            layers.RandomBrightness(0.1, value_range=(0, 1), seed=seed),
+            layers.RandomContrast(0.2, value_range=(0, 1), seed=seed),
+            layers.RandomSaturation((0.4, 0.6), value_range=(0, 1), seed=seed),
+            layers.RandomHue(0.02, value_range=(0, 1), seed=seed),
         ]
     elif strength == "strong":
         stack = [
@@ -54,3 +64,26 @@ class ClipToUnit(layers.Layer):
     def call(self, x):
         return keras.ops.clip(x, 0.0, 1.0)
 
+
+
+@keras.saving.register_keras_serializable(package="skinml")
+class RandomTranspose(layers.Layer):
+    """Swap height and width of a random half of the images of a square batch.
+
+    With horizontal and vertical flips this gives all eight quarter turns and mirrorings,
+    without any resampling.
+    """
+
+    def __init__(self, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.seed = seed
+        self.generator = keras.random.SeedGenerator(seed)
+
+    def call(self, x, training=True):
+        if not training:
+            return x
+        swap = keras.random.uniform((keras.ops.shape(x)[0], 1, 1, 1), seed=self.generator) < 0.5
+        return keras.ops.where(swap, keras.ops.transpose(x, (0, 2, 1, 3)), x)
+
+    def get_config(self):
+        return {**super().get_config(), "seed": self.seed}
