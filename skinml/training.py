@@ -169,6 +169,8 @@ def run_status(run_dir: str | Path) -> str:
 
 def _link_atomic(source: Path, target: Path) -> None:
     """Make `target` the same file as `source` in one rename (a hard link, else a copy)."""
+    if target.exists() and os.path.samefile(source, target):
+        return  # rename() between two links of one file does nothing and would leave tmp behind
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     tmp.unlink(missing_ok=True)
     try:

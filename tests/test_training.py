@@ -1,0 +1,122 @@
+"""Training runs end to end on tiny synthetic data, arguments from the config, resume after kill -9."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "train"))
+
+
+def test_arguments_are_generated_from_the_config():
+    import train_classifier
+
+    from skinml.training import TrainConfig
+
+    parser = train_classifier.build_parser()
+    flags = {a.dest for a in parser._actions}
+    assert {f.name for f in dataclasses.fields(TrainConfig)} <= flags
+    args = parser.parse_args(["--model", "thesis_base", "--epochs", "3", "--calibrate", "false",
+                              "--exclude", "attribution=SONIC", "--learning-rate", "0.01"])
+    config = train_classifier.config_from_args(args)
+    assert (config.model, config.epochs, config.calibrate, config.exclude, config.learning_rate) == \
+        ("thesis_base", 3, False, ("attribution=SONIC",), 0.01)
+    assert config.batch_size == TrainConfig().batch_size  # untouched fields keep their defaults
+    thesis = train_classifier.config_from_args(parser.parse_args(["--thesis-settings", "--epochs", "2"]))
+    assert (thesis.optimizer, thesis.image_size, thesis.batch_size, thesis.epochs) == ("rmsprop", 256, 64, 2)
+
+
+def test_tiny_run_end_to_end(demo_dir, tmp_path, monkeypatch):
+    from skinml.classifier import load_classifier
+    from skinml.evaluation import choose_threshold
+    from skinml.training import TrainConfig, fit_classifier, list_runs, load_run
+
+    monkeypatch.setenv("SKINML_CACHE", str(tmp_path / "cache"))
+    config = TrainConfig(data=str(demo_dir), model="thesis_base", image_size=32, epochs=2, batch_size=8,
+                         feed="array", target_sensitivity=0.9, run_dir=str(tmp_path / "runs" / "tiny"))
+    seen = []
+    run_dir = fit_classifier(config, on_progress=lambda f, logs: seen.append(f))
+    assert seen and seen[-1] == pytest.approx(1.0)
+    for name in ("config.json", "state.json", "best.keras", "last.keras", "history.csv", "metrics.json",
+                 "MODEL_CARD.md", "predictions.csv", "log.txt", "pid", "model/model.json", "model/model.keras"):
+        assert (run_dir / name).exists(), name
+    assert list((run_dir / "tb").rglob("events.out.tfevents.*"))
+    run = load_run(run_dir)
+    assert run["status"] == "finished" and len(run["history"]) == 2
+    assert {"loss", "val_loss", "auc", "val_auc", "accuracy", "val_accuracy"} <= set(run["history"].columns)
+    clf = load_classifier(run_dir)
+    preds = pd.read_csv(run_dir / "predictions.csv")
+    val = preds[preds["split"] == "val"]
+    assert clf.threshold == pytest.approx(choose_threshold(val["y"], val["p"], 0.9))
+    assert run["metrics"]["val"]["sensitivity"] >= 0.9
+    assert clf.info["data"]["counts"]["train"]["malignant"] > 0
+    assert "Intended use" in clf.card
+    table = list_runs(tmp_path / "runs")
+    assert table.loc[0, "run"] == "tiny" and table.loc[0, "best_epoch"] in (1, 2)
+    # a finished run started again returns at once, untouched
+    stamp = (run_dir / "model" / "model.keras").stat().st_mtime_ns
+    fit_classifier(dataclasses.replace(config, epochs=5))
+    assert (run_dir / "model" / "model.keras").stat().st_mtime_ns == stamp
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha1(path.read_bytes()).hexdigest()
+
+
+def test_resume_after_sigkill_finishes_and_keeps_the_best(demo_dir, tmp_path):
+    from skinml.training import load_history, run_status
+
+    run_dir = tmp_path / "run"
+    env = dict(os.environ, SKINML_CACHE=str(tmp_path / "cache"), TF_CPP_MIN_LOG_LEVEL="3")
+    cmd = [sys.executable, str(REPO / "train" / "train_classifier.py"), "--data", str(demo_dir),
+           "--model", "thesis_base", "--image-size", "32", "--epochs", "4", "--batch-size", "8",
+           "--run-dir", str(run_dir), "--quiet"]
+    process = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        state = json.loads((run_dir / "state.json").read_text()) if (run_dir / "state.json").exists() else {}
+        if state.get("epoch", 0) >= 1:
+            break
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    killed = json.loads((run_dir / "state.json").read_text())
+    assert 1 <= killed["epoch"] < 4, "the run should have been killed mid-way"
+    assert run_status(run_dir) == "interrupted"
+    best_before = _sha(run_dir / "best.keras")
+
+    # Debris a kill in the middle of a write could leave: temporary files, an uncommitted
+    # checkpoint, a history row past the committed epoch.
+    (run_dir / ".last.keras.123.tmp").write_bytes(b"half a file")
+    (run_dir / ".state.json.abc.tmp").write_text('{"epoch": 9')
+    (run_dir / "ckpt" / f"epoch-{killed['epoch'] + 1:04d}.keras").write_bytes(b"never committed")
+
+    subprocess.run(cmd, env=env, check=True, timeout=300, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state = json.loads((run_dir / "state.json").read_text())
+    assert run_status(run_dir) == "finished"
+    assert state["epoch"] == 4
+    history = load_history(run_dir)
+    assert history["epoch"].tolist() == [1, 2, 3, 4]
+    monitor = history["val_auc"].to_numpy()
+    assert state["best_epoch"] == int(np.argmax(monitor)) + 1  # first epoch reaching the best
+    if state["best_epoch"] <= killed["epoch"]:
+        assert _sha(run_dir / "best.keras") == best_before  # the best checkpoint was kept as it was
+    assert not list(run_dir.glob(".*.tmp"))
+    assert [p.name for p in (run_dir / "ckpt").iterdir()] == ["epoch-0004.keras"]
+    import keras
+
+    last = keras.saving.load_model(run_dir / "last.keras", compile=True)
+    steps = state["n_train"] // 8 if state["n_train"] >= 16 else -(-state["n_train"] // 8)
+    assert int(last.optimizer.iterations) == 4 * steps  # the optimizer state carried over the kill
