@@ -90,12 +90,16 @@ def example_images(root: str | None = None) -> dict[str, bytes]:
     examples.update({f"synthetic malignant-looking lesion {s}": _png(make_lesion(True, 256, seed=s)) for s in (1, 6)})
     folder = Path(root) if root else Path(__file__).resolve().parents[2].parent / "shared" / "data" / "isic-sample"
     if (folder / "metadata.csv").exists():
+        from skinml.ood import check_image
+
         meta = pd.read_csv(folder / "metadata.csv", dtype=str).fillna("")
         for label in ("malignant", "benign"):
-            for _, row in meta[meta["benign_malignant"] == label].head(3).iterrows():
+            taken = 0  # the first three of each label that the dermoscopy check accepts (a few have a blue cast)
+            for _, row in meta[meta["benign_malignant"] == label].head(20).iterrows():
                 path = folder / "images" / f"{row['isic_id']}.jpg"
-                if path.exists():
+                if taken < 3 and path.exists() and not check_image(Image.open(path)).fired:
                     examples[f"ISIC sample {row['isic_id']} ({row['diagnosis'] or label})"] = path.read_bytes()
+                    taken += 1
     return examples
 
 
