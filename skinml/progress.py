@@ -2,33 +2,46 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Callable
-
-import keras
 
 OnProgress = Callable[[float, dict], None]
 
 
-class ProgressCallback(keras.callbacks.Callback):
-    """Reports `on_progress(fraction_done, logs)` after every batch and epoch of `fit`."""
+def __getattr__(name: str):
+    # ProgressCallback subclasses a Keras class; building it on first use keeps commands
+    # that never train (data scan, predict --help) free of the Keras/TensorFlow import.
+    if name == "ProgressCallback":
+        return _progress_callback_class()
+    raise AttributeError(name)
 
-    def __init__(self, on_progress: OnProgress, epochs: int, steps_per_epoch: int | None,
-                 initial_epoch: int = 0):
-        super().__init__()
-        self.on_progress = on_progress
-        self.epochs = max(1, epochs)
-        self.steps = steps_per_epoch or 1
-        self.epoch = initial_epoch
 
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch
+@cache
+def _progress_callback_class():
+    import keras
 
-    def on_train_batch_end(self, batch, logs=None):
-        done = (self.epoch + min(1.0, (batch + 1) / self.steps)) / self.epochs
-        self.on_progress(min(done, 1.0), dict(logs or {}, epoch=self.epoch + 1))
+    class ProgressCallback(keras.callbacks.Callback):
+        """Reports `on_progress(fraction_done, logs)` after every batch and epoch of `fit`."""
 
-    def on_epoch_end(self, epoch, logs=None):
-        self.on_progress(min((epoch + 1) / self.epochs, 1.0), dict(logs or {}, epoch=epoch + 1))
+        def __init__(self, on_progress: OnProgress, epochs: int, steps_per_epoch: int | None,
+                     initial_epoch: int = 0):
+            super().__init__()
+            self.on_progress = on_progress
+            self.epochs = max(1, epochs)
+            self.steps = steps_per_epoch or 1
+            self.epoch = initial_epoch
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+        def on_train_batch_end(self, batch, logs=None):
+            done = (self.epoch + min(1.0, (batch + 1) / self.steps)) / self.epochs
+            self.on_progress(min(done, 1.0), dict(logs or {}, epoch=self.epoch + 1))
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.on_progress(min((epoch + 1) / self.epochs, 1.0), dict(logs or {}, epoch=epoch + 1))
+
+    return ProgressCallback
 
 
 def tqdm_progress(total: int = 100, desc: str = "") -> tuple[OnProgress, Callable[[], None]]:
