@@ -1,0 +1,50 @@
+"""Plotly figures for the GAN pages: losses, PCA overlays, image rows (return figures only)."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+
+def plot_losses(rows: list[dict]) -> go.Figure:
+    """D and G loss per epoch from `losses.csv` rows (dicts with epoch, d_loss, g_loss, ...)."""
+    fig = go.Figure()
+    epochs = [r["epoch"] for r in rows]
+    for key, name in (("d_loss", "discriminator"), ("g_loss", "generator"), ("r1", "R1 penalty")):
+        if rows and key in rows[0]:
+            fig.add_trace(go.Scatter(x=epochs, y=[r.get(key) for r in rows], mode="lines+markers", name=name))
+    fig.update_layout(xaxis_title="epoch", yaxis_title="loss", height=320, margin=dict(t=30, b=10))
+    return fig
+
+
+def plot_pca_overlay(pca: dict, title: str = "PCA: real vs generated") -> go.Figure:
+    """Scatter of `quality.pca_overlay` output; axis titles carry the explained variance."""
+    fig = go.Figure()
+    for key, colour in (("real", "#1f77b4"), ("fake", "#d62728")):
+        xy = np.asarray(pca[key])
+        fig.add_trace(go.Scatter(x=xy[:, 0], y=xy[:, 1] if xy.shape[1] > 1 else np.zeros(len(xy)), mode="markers",
+                                 name=f"{'real' if key == 'real' else 'generated'} ({len(xy)})",
+                                 marker=dict(color=colour, opacity=0.6, size=6)))
+    ev = pca["explained"] + [0.0]
+    fig.update_layout(title=f"{title} · first plane explains {100 * sum(pca['explained'][:2]):.1f}% of the variance",
+                      xaxis_title=f"PC1 ({100 * ev[0]:.1f}%)", yaxis_title=f"PC2 ({100 * ev[1]:.1f}%)",
+                      height=420, margin=dict(t=50, b=10))
+    return fig
+
+
+def plot_image_pairs(top: np.ndarray, bottom: np.ndarray, captions: list[str],
+                     labels: tuple[str, str] = ("generated", "nearest training image")) -> go.Figure:
+    """Two rows of float (N, H, W, 3) images in [0, 1], one caption per column."""
+    n = len(top)
+    fig = make_subplots(rows=2, cols=max(n, 1), subplot_titles=list(captions) + [""] * n,
+                        vertical_spacing=0.08, horizontal_spacing=0.01)
+    for i in range(n):
+        for row, ims in ((1, top), (2, bottom)):
+            fig.add_trace(go.Image(z=(np.clip(ims[i], 0, 1) * 255).astype("uint8")), row=row, col=i + 1)
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    fig.update_yaxes(title_text=labels[0], visible=True, showticklabels=False, row=1, col=1)
+    fig.update_yaxes(title_text=labels[1], visible=True, showticklabels=False, row=2, col=1)
+    fig.update_layout(height=330, margin=dict(t=40, b=10, l=40, r=10))
+    return fig
