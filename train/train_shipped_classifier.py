@@ -78,7 +78,8 @@ def main() -> None:
     p.add_argument("--augment", default="strong")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--time-budget", type=float, default=0,
-                   help="seconds; if set, the epoch count is cut to fit, measured after epoch 2")
+                   help="seconds; if set, the epoch count (and so the cosine schedule) is fitted to it "
+                        "after every epoch from the measured epoch time, never above --epochs")
     args = p.parse_args()
 
     if args.prepare:
@@ -120,14 +121,14 @@ def main() -> None:
 
     class KeepBest(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
-            if args.time_budget and epoch == 2:  # epoch 1 includes compilation: time epoch 2-3
-                per_epoch = (time.time() - start - first_epoch_end[0]) / 2
-                fit = int((args.time_budget - (time.time() - start)) / per_epoch) + 3
-                if fit < args.epochs:
-                    print(f"time budget: {args.epochs} -> {fit} epochs ({per_epoch:.2f} s each)", flush=True)
-                    args.epochs = fit
-            if epoch == 0:
-                first_epoch_end[0] = time.time() - start
+            ends.append(time.time() - start)
+            if args.time_budget and epoch >= 2:  # epoch 1 includes compilation
+                per_epoch = (ends[-1] - ends[max(1, len(ends) - 4)]) / min(3, len(ends) - 2) \
+                    if len(ends) > 2 else ends[-1]
+                fit = epoch + 1 + int((args.time_budget - ends[-1]) / per_epoch)
+                if fit != args.epochs and (fit < args.epochs or args.epochs < max_epochs):
+                    args.epochs = max(epoch + 1, min(max_epochs, fit))
+                    print(f"time budget: now {args.epochs} epochs ({per_epoch:.1f} s each)", flush=True)
             if epoch + 1 >= args.epochs:
                 self.model.stop_training = True
             if logs["val_auc"] > best["auc"]:
@@ -135,7 +136,8 @@ def main() -> None:
                 model.save_weights(args.out / "best.weights.h5")
             print(f"epoch {epoch + 1}: " + " ".join(f"{k}={v:.4f}" for k, v in logs.items()), flush=True)
 
-    first_epoch_end = [0.0]
+    ends: list[float] = []  # seconds since start at the end of each epoch
+    max_epochs = args.epochs
     history = trainer.fit(
         x[part["train"]], y[part["train"]], batch_size=args.batch_size, epochs=args.epochs,
         validation_data=(x[part["val"]], y[part["val"]]), verbose=0, shuffle=True,
