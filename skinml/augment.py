@@ -10,6 +10,8 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from skinml.errors import SkinmlError
+
 STRENGTHS = ("none", "thesis", "light", "strong")
 
 
@@ -23,7 +25,7 @@ def build_augmenter(strength: str = "strong", seed: int | None = None, name: str
     with no resampling, so it is cheap on any device. "none": the identity.
     """
     if strength not in STRENGTHS:
-        raise ValueError(f"Unknown augmentation strength '{strength}'; use one of {STRENGTHS}.")
+        raise SkinmlError(f"Unknown augmentation '{strength}': use one of {', '.join(STRENGTHS)}.")
     stack: list[layers.Layer] = []
     if strength == "thesis":
         stack = [
@@ -52,18 +54,10 @@ def build_augmenter(strength: str = "strong", seed: int | None = None, name: str
             layers.RandomSaturation((0.4, 0.6), value_range=(0, 1), seed=seed),
             layers.RandomHue(0.02, value_range=(0, 1), seed=seed),
         ]
-    # colour jitter may leave [0, 1] slightly; "none" keeps one identity layer to stay valid
-    stack.append(ClipToUnit(name=f"{name}_clip"))
+    # Colour jitter may leave [0, 1] slightly: ReLU(max_value=1) is a serialisable clip
+    # (no Lambda layers), and keeps "none" a valid one-layer identity.
+    stack.append(layers.ReLU(max_value=1.0, name=f"{name}_clip"))
     return keras.Sequential(stack, name=name)
-
-
-@keras.saving.register_keras_serializable(package="skinml")
-class ClipToUnit(layers.Layer):
-    """Clip values to [0, 1] (augmentation may push colours slightly out of range)."""
-
-    def call(self, x):
-        return keras.ops.clip(x, 0.0, 1.0)
-
 
 
 @keras.saving.register_keras_serializable(package="skinml")

@@ -21,10 +21,10 @@ from typing import Callable, Sequence
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from skinml.augment import STRENGTHS as AUGMENT_STRENGTHS, build_augmenter  # noqa: F401 (re-exported)
 from skinml.errors import ImageError
 
 RESIZE_MODES = ("squash", "crop")
-AUGMENT_STRENGTHS = ("none", "thesis", "strong")
 CACHE_VERSION = 1  # bump when the decoded pixels change, so old caches are not reused
 
 
@@ -133,40 +133,6 @@ def load_array(paths: Sequence[str | os.PathLike], size: int = 256, resize: str 
 
 
 # ---------------------------------------------------------------- augmentation
-
-def build_augmenter(strength: str = "thesis", seed: int | None = None):
-    """A keras.Sequential of preprocessing layers for float32 (B, H, W, 3) batches in [0, 1].
-
-    "thesis": flips, rotation, zoom, contrast and brightness, as the thesis augmented;
-    "strong": wider ranges plus translation, saturation and hue; "none": identity. The
-    output is clipped to [0, 1]. With a `seed` the random draws repeat run after run.
-    """
-    import keras
-
-    if strength not in AUGMENT_STRENGTHS:
-        raise ImageError(f"Unknown augmentation '{strength}': use one of {', '.join(AUGMENT_STRENGTHS)}.")
-    seeds = iter(range(seed, seed + 100)) if seed is not None else iter([None] * 100)
-    layers = []
-    L = keras.layers
-    if strength == "thesis":
-        layers = [L.RandomFlip("horizontal_and_vertical", seed=next(seeds)),
-                  L.RandomRotation(0.1, fill_mode="reflect", seed=next(seeds)),
-                  L.RandomZoom(0.1, fill_mode="reflect", seed=next(seeds)),
-                  L.RandomContrast(0.1, value_range=(0, 1), seed=next(seeds)),
-                  L.RandomBrightness(0.1, value_range=(0, 1), seed=next(seeds))]
-    elif strength == "strong":
-        layers = [L.RandomFlip("horizontal_and_vertical", seed=next(seeds)),
-                  L.RandomRotation(0.5, fill_mode="reflect", seed=next(seeds)),
-                  L.RandomZoom((-0.25, 0.2), fill_mode="reflect", seed=next(seeds)),
-                  L.RandomTranslation(0.1, 0.1, fill_mode="reflect", seed=next(seeds)),
-                  L.RandomContrast(0.25, value_range=(0, 1), seed=next(seeds)),
-                  L.RandomBrightness(0.2, value_range=(0, 1), seed=next(seeds)),
-                  L.RandomSaturation(0.2, value_range=(0, 1), seed=next(seeds)),
-                  L.RandomHue(0.05, value_range=(0, 1), seed=next(seeds))]
-    # ReLU(max_value=1) is the serialisable clip to [0, 1] (no Lambda layers).
-    layers.append(L.ReLU(max_value=1.0, name="clip_0_1"))
-    return keras.Sequential(layers, name=f"augment_{strength}")
-
 
 # ---------------------------------------------------------------- tf.data path
 

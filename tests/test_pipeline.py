@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from skinml import pipeline
-from skinml.errors import ImageError
+from skinml.errors import ImageError, SkinmlError
 from skinml.pipeline import build_augmenter, load_array, load_image, make_dataset
 
 
@@ -182,7 +182,7 @@ def test_augmenter_is_seeded_and_clipped():
         assert not np.allclose(a, c)
         assert a.min() >= 0.0 and a.max() <= 1.0
     assert np.allclose(build_augmenter("none")(batch), batch)
-    with pytest.raises(ImageError):
+    with pytest.raises(SkinmlError):
         build_augmenter("wild")
 
 

@@ -12,7 +12,7 @@ import streamlit as st
 from skinml import data
 from skinml.data import DataPolicy
 
-AUGMENT_STRENGTHS = ("thesis", "strong")
+AUGMENT_STRENGTHS = ("thesis", "light", "strong")
 
 
 def folder_stamp(root: str) -> int:
