@@ -52,6 +52,9 @@ else:
 if len(set(y)) < 2:
     st.warning("This split has only one class: AUC and the curves are not defined.")
 threshold_view_ui(y, p, classifier.threshold, meta=meta, key=f"eval_{label}_{where}")
+if where.startswith("test") and classifier.metrics.get("test", {}).get("subgroups"):
+    st.markdown("**Test split by subgroup** (at the saved threshold, from the run's metrics)")
+    st.dataframe(classifier.metrics["test"]["subgroups"], hide_index=True, width="stretch")
 
 st.subheader("All runs")
 runs = list_runs()

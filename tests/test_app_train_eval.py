@@ -70,3 +70,11 @@ def test_evaluate_page_shows_a_run(finished_run, monkeypatch, demo_dir):
     assert not at.exception
     at.radio[0].set_value("validation split").run()
     assert not at.exception
+
+
+def test_evaluate_page_predicts_the_data_folder(finished_run, monkeypatch, demo_dir):
+    at = _page("3_Evaluate.py", finished_run, monkeypatch, demo_dir)
+    at.radio[0].set_value("the data folder").run()
+    next(b for b in at.button if b.label == "Predict the folder").click().run()
+    assert not at.exception
+    assert any("test part" in c.value for c in at.caption)  # its own training data: the test split

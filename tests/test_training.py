@@ -38,7 +38,7 @@ def test_arguments_are_generated_from_the_config():
     assert (thesis.optimizer, thesis.image_size, thesis.batch_size, thesis.epochs) == ("rmsprop", 256, 64, 2)
 
 
-def test_tiny_run_end_to_end(demo_dir, tmp_path, monkeypatch):
+def test_tiny_run_end_to_end(demo_dir, tmp_path, monkeypatch, capsys):
     from skinml.classifier import load_classifier
     from skinml.evaluation import choose_threshold
     from skinml.training import TrainConfig, fit_classifier, list_runs, load_run
@@ -65,6 +65,16 @@ def test_tiny_run_end_to_end(demo_dir, tmp_path, monkeypatch):
     assert "Intended use" in clf.card
     table = list_runs(tmp_path / "runs")
     assert table.loc[0, "run"] == "tiny" and table.loc[0, "best_epoch"] in (1, 2)
+    # the CLI recognises the training data and evaluates its test split at the saved threshold
+    from skinml.cli import main
+
+    assert main(["evaluate", "--data", str(demo_dir), "--model", str(run_dir), "--json", "--bootstrap", "50",
+                 "--predictions-csv", str(tmp_path / "pred.csv")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["split"] == "test" and report["threshold"] == pytest.approx(clf.threshold)
+    assert {"auc", "accuracy", "sensitivity", "specificity", "balanced_accuracy", "confusion"} <= set(report)
+    assert report["n"] == int((preds["split"] == "test").sum())
+    assert len(pd.read_csv(tmp_path / "pred.csv")) == report["n"]
     # a finished run started again returns at once, untouched
     stamp = (run_dir / "model" / "model.keras").stat().st_mtime_ns
     fit_classifier(dataclasses.replace(config, epochs=5))

@@ -42,9 +42,8 @@ def cached_classifier(path: str, _stamp: int):
 
 @st.cache_data(max_entries=16)
 def run_predictions(path: str, _stamp: int) -> pd.DataFrame:
-    """A run's predictions.csv (split, isic_id, y, p), with the data table's metadata joined."""
-    table = pd.read_csv(Path(path) / "predictions.csv", dtype={"isic_id": str})
-    return table
+    """A run's predictions.csv: split, isic_id, y (0/1), p (float in [0, 1])."""
+    return pd.read_csv(Path(path) / "predictions.csv", dtype={"isic_id": str})
 
 
 @st.cache_data(max_entries=8, show_spinner="Predicting every image of the folder ...")
