@@ -25,12 +25,12 @@ import pandas as pd
 
 from skinml.classifier import save_classifier, save_model_atomic, write_atomic
 from skinml.errors import DataError, ModelError, SkinmlError
+from skinml.augment import STRENGTHS as AUGMENTS  # none, thesis, light, strong
 from skinml.models import DEFAULT_MODEL, MODELS
 from skinml.progress import OnProgress, ProgressCallback
 
 OPTIMIZERS = ("adamw", "adam", "rmsprop", "sgd")
 SCHEDULES = ("constant", "cosine")
-AUGMENTS = ("none", "thesis", "strong")
 FEEDS = ("auto", "tfdata", "array")
 STATUSES = ("running", "finished", "failed", "stopped")
 
@@ -47,7 +47,7 @@ class TrainConfig:
     data: dataset folder ("" = skinml.data.default_data_dir()). model: a name in
     skinml.models.MODELS. image_size (px, square) and resize ("squash" or "crop").
     optimizer: adamw, adam, rmsprop or sgd; schedule: constant or cosine (with linear warm-up
-    over warmup_epochs). augment: none, thesis or strong (applied per batch in the input
+    over warmup_epochs). augment: none, thesis, light or strong (per batch in the input
     pipeline). class_weight: none or balanced. monitor: the validation metric that picks the
     best epoch (val_auc, val_accuracy, val_sensitivity or val_loss); patience: epochs without
     improvement before stopping early. target_sensitivity: 0 keeps the threshold at 0.5,
