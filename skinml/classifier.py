@@ -127,6 +127,7 @@ def write_atomic(path: Path, text: str) -> None:
         f.write(text)
         f.flush()
         os.fsync(f.fileno())
+    os.chmod(tmp, 0o644)  # mkstemp makes 0600: shipped files must be readable by every user
     os.replace(tmp, path)
 
 
@@ -136,6 +137,7 @@ def save_model_atomic(model, path: Path) -> None:
     os.close(fd)
     try:
         model.save(tmp)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
