@@ -46,6 +46,11 @@ class Classifier:
         return self.info.get("resize", "squash")
 
     @property
+    def tta(self) -> bool:
+        """Whether its threshold and calibration were fitted on eight-view averages."""
+        return bool(self.info.get("tta", False))
+
+    @property
     def version(self) -> str:
         return str(self.info.get("version", "unversioned"))
 

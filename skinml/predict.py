@@ -59,7 +59,7 @@ class PredictionResult:
     def to_dict(self) -> dict:
         """The JSON fields of `skinml predict --json` for this file."""
         return {"file": self.name, "ok": True, "p_malignant": round(self.p_malignant, 4), "label": self.label,
-                "threshold": round(self.threshold, 4), "uncertainty": round(self.uncertainty, 4),
+                "threshold": round(self.threshold, 4), "uncertainty": round(self.uncertainty, 4) if len(self.views) > 1 else None,
                 "looks_like_dermoscopy": not self.ood.fired, "model_version": self.model_version,
                 "warnings": self.warnings}
 

@@ -19,7 +19,9 @@ def add_parser(subparsers) -> None:
                         help="auto: the test split of the training data, else all images")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--predictions-csv", metavar="FILE", help="also write the ISIC challenge CSV")
-    parser.add_argument("--tta", action="store_true", help="average the eight flips and quarter turns")
+    parser.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
+                        help="average the eight flips and quarter turns (default: as the model's "
+                             "threshold was fitted)")
     parser.add_argument("--bootstrap", type=int, default=1000, metavar="N",
                         help="bootstrap resamples for the 95%% intervals (0: none)")
     parser.set_defaults(func=run)
@@ -39,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     on_progress, close = tqdm_progress(desc="predicting")
     try:
         report, table = evaluate_classifier(classifier, args.data or default_data_dir(), args.split,
-                                            tta=args.tta, n_boot=args.bootstrap, on_progress=on_progress)
+                                            tta=classifier.tta if args.tta is None else args.tta, n_boot=args.bootstrap, on_progress=on_progress)
     finally:
         close()
     if args.predictions_csv:

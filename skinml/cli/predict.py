@@ -7,6 +7,7 @@ Exit status 0 when every file was read, 1 when some could not be (2 for a model 
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -20,8 +21,9 @@ def add_parser(subparsers) -> None:
         description=__doc__.splitlines()[0] + " " + DISCLAIMER)
     parser.add_argument("files", nargs="+", metavar="FILE", help="image files (JPEG, PNG, WebP, TIFF, BMP, GIF)")
     parser.add_argument("--model", help="classifier folder or run directory (default: the shipped model)")
-    parser.add_argument("--tta", action="store_true",
-                        help="average over the eight flips and quarter turns (and report their spread)")
+    parser.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
+                        help="average over the eight flips and quarter turns and report their spread "
+                             "(default: as the model's threshold was fitted)")
     parser.add_argument("--json", action="store_true", help="print a JSON array, one object per file")
     parser.set_defaults(func=run)
 
@@ -65,7 +67,8 @@ def run(args) -> int:
     from skinml.classifier import load_classifier
 
     classifier = load_classifier(args.model)
-    rows = [predict_file(classifier, path, args.tta) for path in args.files]
+    tta = classifier.tta if args.tta is None else args.tta
+    rows = [predict_file(classifier, path, tta) for path in args.files]
     print(json.dumps(rows, indent=1) if args.json else format_table(rows))
     sys.stdout.flush()
     return 0 if all(r["ok"] for r in rows) else 1
