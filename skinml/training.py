@@ -23,9 +23,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from skinml.classifier import save_classifier, save_model_atomic, write_atomic
-from skinml.errors import DataError, ModelError, SkinmlError
 from skinml.augment import STRENGTHS as AUGMENTS  # none, thesis, light, strong
+from skinml.classifier import save_classifier, save_model_atomic, write_atomic
+from skinml.data import split_counts
+from skinml.errors import DataError, ModelError, SkinmlError
 from skinml.models import DEFAULT_MODEL, MODELS
 from skinml.progress import OnProgress, ProgressCallback
 
@@ -329,12 +330,6 @@ def _feeds(config: TrainConfig, df: pd.DataFrame):
         train_feed = make_feed(x_train, y_train, config.batch_size, True, augmenter, config.seed, drop)
         val_feed = make_feed(x_val, y_val, config.batch_size, False)
     return train_feed, val_feed, max(1, steps), kind
-
-
-def split_counts(df: pd.DataFrame) -> dict[str, dict[str, int]]:
-    """{split: {label: n}} as plain ints (JSON-ready)."""
-    counts = df.groupby(["split", "benign_malignant"]).size().unstack(fill_value=0)
-    return {s: {k: int(v) for k, v in row.items()} for s, row in counts.to_dict("index").items()}
 
 
 def class_weights(y: np.ndarray, how: str) -> dict[int, float] | None:
