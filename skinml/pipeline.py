@@ -21,7 +21,7 @@ from typing import Callable, Sequence
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from skinml.augment import STRENGTHS as AUGMENT_STRENGTHS, build_augmenter  # noqa: F401 (re-exported)
+from skinml.augment import build_augmenter  # noqa: F401  (part of the pipeline API)
 from skinml.errors import ImageError
 
 RESIZE_MODES = ("squash", "crop")

@@ -4,7 +4,6 @@ determinism, the on-disk cache (reuse, invalidation, never half-written), NumPy 
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 import numpy as np

@@ -1,6 +1,6 @@
 """Turn the output of train_shipped_classifier.py into the classifier folder that ships.
 
-It goes through the same finishing step as every training run (skinml.training.finish_run):
+It goes through the same finishing step as every training run (skinml.finishing.finish_run):
 temperature scaling and the threshold fitted on the validation split, figures with bootstrap
 intervals on validation and test, a model card. Then it copies the folder into the package:
 
@@ -27,7 +27,8 @@ def main() -> None:
     args = p.parse_args()
 
     from skinml.data import DataPolicy, prepare
-    from skinml.training import TrainConfig, finish_run, write_json
+    from skinml.finishing import finish_run
+    from skinml.training import TrainConfig, write_json
 
     trained = json.loads((args.trained / "train.json").read_text())
     history = pd.read_csv(args.trained / "history.csv")

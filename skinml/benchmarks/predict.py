@@ -22,7 +22,6 @@ import time
 import urllib.request
 from pathlib import Path
 
-import numpy as np
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
