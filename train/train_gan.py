@@ -22,7 +22,8 @@ from skinml.gan_training import GANConfig  # noqa: E402
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="Train a GAN (thesis_dcgan, skinml_gan, skinml_cgan).")
     for f in fields(GANConfig):
-        parser.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default)
+        parser.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default), default=f.default,
+                            help=f"default: {f.default!r}")
     parser.add_argument("--export-npz", default="", help="only write --data-dir's images to this .npz")
     parser.add_argument("--jpeg-quality", type=int, default=0,
                         help="with --export-npz: pack the images as JPEG of this quality (smaller file)")
