@@ -90,7 +90,9 @@ def jax_train_step(gan, state, data):
         for i, v in zip(slot[idx], vals):
             ntv[i] = v
     if slot["e"]:
-        d = s.ema_decay
+        from skinml.gan_steps import ema_decay_at
+
+        d = ema_decay_at(s.ema_decay, g_opt[0])  # the optimizer's first variable is its iteration count
         for i, (kind, j) in zip(slot["e"], slot["g_w"]):
             g = tv[j] if kind == "t" else ntv[j]
             ntv[i] = d * ntv[i] + (1.0 - d) * g

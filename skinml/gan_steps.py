@@ -29,6 +29,16 @@ def generator_loss(kind: str, fake):
     return -ops.mean(fake) if kind == "hinge" else ops.mean(ops.softplus(-fake))
 
 
+def ema_decay_at(decay: float, step):
+    """The EMA decay after `step` generator updates: min(decay, (1 + t) / (10 + t)).
+
+    A fixed 0.999 would keep the average near the random initial weights for the first few
+    thousand steps; warming it up lets short runs (a CPU budget) sample a useful generator.
+    """
+    t = ops.cast(step, "float32")
+    return ops.minimum(decay, (1.0 + t) / (10.0 + t))
+
+
 class GAN(keras.Model):
     """Generator + discriminator (+ EMA generator) trained adversarially by `fit`.
 
@@ -150,7 +160,7 @@ class GAN(keras.Model):
         self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
 
         if self.ema_generator is not None:
-            d = s.ema_decay
+            d = ema_decay_at(s.ema_decay, self.g_optimizer.iterations)
             for e, g in zip(self.ema_generator.weights, self.generator.weights):
                 e.assign(d * e + (1.0 - d) * g)
         return self._logs({"d_loss": d_loss, "g_loss": g_loss, "r1": r1,
