@@ -6,7 +6,7 @@ import streamlit as st
 
 from skinml.app import setup_page, show_error
 from skinml.app.data_ui import data_dir
-from skinml.app.eval_ui import (SHIPPED, cached_classifier, folder_predictions, model_sources, run_predictions,
+from skinml.app.eval_ui import (cached_classifier, folder_predictions, model_sources, run_predictions,
                                 stamp, threshold_view_ui)
 from skinml.training import list_runs
 
@@ -26,7 +26,7 @@ except Exception as exc:  # noqa: BLE001
 st.caption(f"`{classifier.info.get('name', '?')}` at {classifier.image_size} px ({classifier.resize}), "
            f"saved threshold {classifier.threshold:.3f} ({classifier.info.get('threshold_rule', 'threshold')}).")
 
-has_predictions = label != SHIPPED and (Path(path) / "predictions.csv").exists()
+has_predictions = (Path(path) / "predictions.csv").exists()
 options = (["test split (held out)", "validation split"] if has_predictions else []) + ["the data folder"]
 where = st.radio("Evaluate on", options, horizontal=True)
 meta = None

@@ -55,6 +55,7 @@ def main() -> None:
     args.dest.mkdir(parents=True, exist_ok=True)
     for name in ("model.keras", "model.json", "metrics.json", "MODEL_CARD.md"):
         shutil.copy(run_dir / "model" / name, args.dest / name)
+    shutil.copy(run_dir / "predictions.csv", args.dest / "predictions.csv")  # the evaluation page's curves
     print(f"shipped classifier written to {args.dest}")
 
 
