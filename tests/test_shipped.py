@@ -1,0 +1,78 @@
+"""The models that ship inside the package: they load, answer, and carry honest model cards."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from skinml.classifier import SHIPPED_DIR, load_classifier
+from skinml.gan import SHIPPED_CGAN, SHIPPED_GAN, load_generator
+
+CARD_SECTIONS = ("## Description", "## Intended use and limitations", "## Training data",
+                 "## Training procedure")
+
+
+def test_shipped_classifier_loads_with_threshold_and_card():
+    clf = load_classifier()
+    assert clf.path == SHIPPED_DIR
+    assert sum(f.stat().st_size for f in SHIPPED_DIR.iterdir()) < 20 * 2**20
+    assert 0 < clf.threshold < 1 and clf.image_size == clf.model.input_shape[1]
+    for section in CARD_SECTIONS + ("## Evaluation",):
+        assert section in clf.card
+    test = clf.metrics["test"]
+    assert test["n"] > 400 and 0.5 < test["auc"] <= 1
+    assert clf.info["data"]["train_ids_sha1"] and clf.info["tta"] is True
+
+
+def test_shipped_classifier_answers_in_range_and_tells_classes_apart():
+    from skinml.synthetic import make_lesion
+
+    clf = load_classifier()
+    size = clf.image_size
+    images = np.stack([make_lesion(m, size, seed=s) for m in (0, 1) for s in range(4)]).astype("float32") / 255
+    p = clf.predict_proba(images, tta=True)
+    assert p.shape == (8,) and np.all((p >= 0) & (p <= 1))
+    assert np.allclose(p, clf.predict_proba(images, tta=True))  # deterministic
+
+
+@pytest.mark.realdata
+def test_shipped_classifier_reproduces_its_card_on_the_test_split(isic_sample):
+    """`skinml evaluate` on the training folder finds the held-out test split and its figures."""
+    out = subprocess.run([sys.executable, "-m", "skinml", "evaluate", "--data", str(isic_sample), "--json",
+                          "--bootstrap", "0"], capture_output=True, text=True, check=True)
+    report = json.loads(out.stdout)
+    card = load_classifier().metrics["test"]
+    assert report["split"] == "test" and report["n"] == card["n"]
+    assert report["auc"] == pytest.approx(card["auc"], abs=0.01)
+    assert report["threshold"] == pytest.approx(load_classifier().threshold)
+
+
+@pytest.mark.parametrize("folder,conditional", [(SHIPPED_GAN, False), (SHIPPED_CGAN, True)])
+def test_shipped_generators_load_generate_and_carry_cards(folder, conditional, tmp_path):
+    generator = load_generator(conditional=conditional)
+    assert generator.spec.conditional == conditional
+    card = (folder / "MODEL_CARD.md").read_text()
+    for section in CARD_SECTIONS + ("## Realism",):
+        assert section in card
+    report = json.loads((folder / "realism.json").read_text())
+    assert report["n_real"] > 100 and 0 <= report["two_sample"]["accuracy"] <= 1
+    args = ["--label", "malignant"] if conditional else []
+    subprocess.run([sys.executable, "-m", "skinml", "generate", "--n", "3", "--out", str(tmp_path),
+                    "--seed", "7", *args], check=True, capture_output=True)
+    assert len(list(tmp_path.glob("*.png"))) == 3
+
+
+def test_evaluation_page_opens_on_the_shipped_model(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("SKINML_RUNS", str(tmp_path))
+    page = Path(__file__).resolve().parents[1] / "pages" / "3_Evaluate.py"
+    at = AppTest.from_file(str(page), default_timeout=90).run()
+    assert not at.exception
+    assert at.slider[0].value == pytest.approx(load_classifier().threshold, abs=0.01)
