@@ -8,7 +8,7 @@ import sys
 
 from skinml.errors import SkinmlError
 
-# Sub-command modules, imported lazily so that `--help` stays fast.
+# Sub-command modules: each keeps its heavy imports (Keras, TensorFlow) inside its `run`.
 COMMANDS = ["data", "evaluate", "predict", "generate", "bench"]
 
 
@@ -19,13 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "A teaching and research tool, not a medical device.")
     sub = parser.add_subparsers(dest="command", required=True)
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"skinml.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"skinml.cli.{name}":
-                raise
-            continue
-        module.add_parser(sub)
+        importlib.import_module(f"skinml.cli.{name}").add_parser(sub)
     return parser
 
 

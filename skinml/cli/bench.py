@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 
 # One module per benchmark in skinml/benchmarks/, each with add_arguments(parser) and
-# run(args) -> int. Names whose module does not exist yet are skipped.
+# run(args) -> int.
 BENCHMARKS = ["pipeline", "train", "gan", "predict"]
 
 
@@ -13,12 +13,7 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("bench", help="benchmarks: images/second and other figures")
     sub = parser.add_subparsers(dest="bench_name", required=True, metavar="NAME")
     for name in BENCHMARKS:
-        try:
-            module = importlib.import_module(f"skinml.benchmarks.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"skinml.benchmarks.{name}":
-                raise
-            continue
+        module = importlib.import_module(f"skinml.benchmarks.{name}")
         doc = (module.__doc__ or name).strip().splitlines()[0]
         bench = sub.add_parser(name, help=doc, description=doc)
         module.add_arguments(bench)
