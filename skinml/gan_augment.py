@@ -1,4 +1,9 @@
-"""GAN as data augmentation: the same classifier trained with and without generated images."""
+"""GAN as data augmentation: the same classifier trained with and without generated images.
+
+One seed's AUC difference is mostly noise (two trainings of one model differ by a few
+hundredths), so the experiment repeats both trainings with `repeats` seeds and reports the
+mean difference with its standard deviation next to every repeat's figures.
+"""
 
 from __future__ import annotations
 
@@ -20,12 +25,15 @@ def _fit_auc(name: str, x, y, x_test, y_test, image_size: int, epochs: int, seed
 
 
 def gan_augment_experiment(data_dir, generator=None, n_generated: int = 1000, classifier: str = "thesis_l2_dropout",
-                           image_size: int = 64, epochs: int = 5, seed: int = 0, max_images: int = 0) -> dict:
+                           image_size: int = 64, epochs: int = 5, seed: int = 0, max_images: int = 0,
+                           repeats: int = 1, on_progress=None) -> dict:
     """Test AUC of `classifier` trained on the train split alone and with `n_generated` images.
 
     The generated images come from a conditional generator, half benign and half malignant;
-    the test split (grouped by lesion, never generated) is the same for both. Returns a dict
-    with both AUCs, their difference (augmented - real only) and the counts.
+    the test split (grouped by lesion, never generated) is the same for both. Each of
+    `repeats` seeds (seed, seed + 1, ...) trains both. Returns a dict with the mean AUCs,
+    the mean difference (augmented - real only) and its standard deviation, every repeat,
+    and the counts. `on_progress(fraction, logs)` is called after each training.
     """
     from skinml.data import prepare
     from skinml.errors import DataError
@@ -49,10 +57,22 @@ def gan_augment_experiment(data_dir, generator=None, n_generated: int = 1000, cl
     fake = gen.generate(sample_latents(range(10_000, 10_000 + n_generated), gen.spec.latent_dim), labels)
     fake = resize_images((fake * 255).round().astype("uint8"), image_size).astype("float32") / 255.0
 
-    auc_real = _fit_auc(classifier, x_train, y(train), x_test, y(test), image_size, epochs, seed)
-    auc_aug = _fit_auc(classifier, np.concatenate([x_train, fake]), np.concatenate([y(train), labels]),
-                       x_test, y(test), image_size, epochs, seed)
-    return {"classifier": classifier, "image_size": image_size, "epochs": epochs,
+    x_aug, y_aug = np.concatenate([x_train, fake]), np.concatenate([y(train), labels])
+    runs = []
+    for r in range(repeats):
+        real_only = _fit_auc(classifier, x_train, y(train), x_test, y(test), image_size, epochs, seed + r)
+        if on_progress:
+            on_progress((2 * r + 1) / (2 * repeats), {"auc_real_only": real_only})
+        with_generated = _fit_auc(classifier, x_aug, y_aug, x_test, y(test), image_size, epochs, seed + r)
+        if on_progress:
+            on_progress((2 * r + 2) / (2 * repeats), {"auc_with_generated": with_generated})
+        runs.append({"seed": seed + r, "auc_real_only": real_only, "auc_with_generated": with_generated,
+                     "auc_difference": with_generated - real_only})
+    diffs = np.array([run["auc_difference"] for run in runs])
+    return {"classifier": classifier, "image_size": image_size, "epochs": epochs, "repeats": repeats,
             "n_real_train": int(len(train)), "n_generated": int(n_generated), "n_test": int(len(test)),
-            "auc_real_only": auc_real, "auc_with_generated": auc_aug, "auc_difference": auc_aug - auc_real,
-            "generator": str(gen.path)}
+            "auc_real_only": float(np.mean([run["auc_real_only"] for run in runs])),
+            "auc_with_generated": float(np.mean([run["auc_with_generated"] for run in runs])),
+            "auc_difference": float(diffs.mean()),
+            "auc_difference_sd": float(diffs.std(ddof=1)) if repeats > 1 else None,
+            "runs": runs, "generator": str(gen.path)}

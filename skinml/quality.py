@@ -126,12 +126,15 @@ def precision_recall(real_f: np.ndarray, fake_f: np.ndarray, k: int = 3) -> tupl
 
 # ---- Two-sample test and memorisation --------------------------------------------------------
 
-def two_sample_test(real: np.ndarray, fake: np.ndarray, size: int = 32, epochs: int = 15,
+def two_sample_test(real: np.ndarray, fake: np.ndarray, size: int = 64, epochs: int = 40,
                     seed: int = 0) -> dict:
-    """Held-out accuracy of a small CNN trained to tell real from generated images.
+    """Held-out accuracy of a small CNN trained to tell real from generated images (pixels).
 
     Half of each set trains, the other half tests. 0.5 means indistinguishable, 1.0 trivially
     told apart. Returns accuracy, its 95% interval (normal approximation) and the counts.
+    A judge must be able to win: at 32 px and 15 epochs the CNN missed artefacts it sees at
+    64 px and 40 epochs (0.57 against 0.73 on the same generator), while two random halves
+    of real ISIC images stay at 0.48-0.50 with these defaults.
     """
     import keras
     from keras import layers
@@ -152,10 +155,32 @@ def two_sample_test(real: np.ndarray, fake: np.ndarray, size: int = 32, epochs: 
     model.compile("adam", "binary_crossentropy", metrics=["accuracy"])
     model.fit(x[:half], y[:half], epochs=epochs, batch_size=32, verbose=0)
     acc = float(np.mean((model.predict(x[half:], verbose=0).reshape(-1) > 0.5) == y[half:]))
-    n_test = 2 * n - half
+    return _accuracy_report(acc, n, n_test=2 * n - half, judge=f"CNN on {size} px images, {epochs} epochs")
+
+
+def two_sample_features(real_f: np.ndarray, fake_f: np.ndarray, folds: int = 5, seed: int = 0) -> dict:
+    """The same test in a classifier's feature space: a logistic regression's accuracy,
+    cross-validated over `folds` folds (every image is judged once, by a model that did not
+    train on it). Features carry what the classifier learnt about lesions, so this judge
+    sees differences in lesion structure that a small pixel CNN can miss."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    n = min(len(real_f), len(fake_f))
+    x = np.concatenate([real_f[:n], fake_f[:n]])
+    y = np.r_[np.zeros(n), np.ones(n)]
+    judge = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=2000))
+    cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    acc = float(np.mean(cross_val_predict(judge, x, y, cv=cv) == y))
+    return _accuracy_report(acc, n, n_test=2 * n, judge=f"logistic regression on classifier features, {folds}-fold")
+
+
+def _accuracy_report(acc: float, n: int, n_test: int, judge: str) -> dict:
     ci = 1.96 * math.sqrt(max(acc * (1 - acc), 1e-12) / max(n_test, 1))
-    return {"accuracy": acc, "ci95": [max(0.0, acc - ci), min(1.0, acc + ci)], "n_train": int(half),
-            "n_test": int(n_test), "n_real": int(n), "n_fake": int(n)}
+    return {"accuracy": acc, "ci95": [max(0.0, acc - ci), min(1.0, acc + ci)], "n_test": int(n_test),
+            "n_real": int(n), "n_fake": int(n), "judge": judge}
 
 
 def _shrink(images: np.ndarray, size: int) -> np.ndarray:
@@ -201,8 +226,13 @@ def realism_report(real: np.ndarray, fake: np.ndarray, train: np.ndarray | None 
         report.update({"feature_space": ext.name, "kid": kid_mean, "kid_std": kid_std, "fid": fid(fr, ff),
                        "precision": p, "recall": r,
                        "pca_features_explained": [round(v, 4) for v in pca_overlay(fr, ff)["explained"]]})
+        if two_sample:
+            report["two_sample_features"] = two_sample_features(fr, ff, seed=seed)
     if two_sample:
         report["two_sample"] = two_sample_test(real, fake, seed=seed)
+        # The headline is the stronger judge: realism must fool both.
+        report["two_sample_best"] = max(report["two_sample"]["accuracy"],
+                                        report.get("two_sample_features", {}).get("accuracy", 0.0))
     if train is not None and len(train):
         _, dist = nearest_training_images(fake, train)
         report["memorisation"] = {"min_distance": float(dist.min()), "median_distance": float(np.median(dist)),

@@ -65,5 +65,7 @@ def test_generate_cli_and_gan_augment_at_tiny_scale(tmp_path, demo_dir):
 
     from skinml.gan_augment import gan_augment_experiment
     out = gan_augment_experiment(demo_dir, generator=tmp_path / "cgan", n_generated=8, classifier="thesis_base",
-                                 image_size=16, epochs=1)
-    assert out["n_generated"] == 8 and -1 <= out["auc_difference"] <= 1
+                                 image_size=16, epochs=1, repeats=2)
+    assert out["n_generated"] == 8 and -1 <= out["auc_difference"] <= 1 and len(out["runs"]) == 2
+    assert out["auc_difference"] == pytest.approx(np.mean([r["auc_difference"] for r in out["runs"]]))
+    assert out["auc_difference_sd"] >= 0

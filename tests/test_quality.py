@@ -39,6 +39,15 @@ def test_two_sample_test_is_about_half_on_two_halves_of_one_real_set(lesions):
     assert quality.two_sample_test(lesions[:60], noise, size=32)["accuracy"] > 0.85
 
 
+def test_feature_two_sample_test_is_about_half_on_one_set_and_high_on_a_shifted_one():
+    rng = np.random.default_rng(0)
+    real = rng.normal(size=(400, 32))
+    same = quality.two_sample_features(real[:200], real[200:])
+    assert 0.35 <= same["accuracy"] <= 0.65 and same["n_test"] == 400
+    shifted = quality.two_sample_features(real[:200], real[200:] + 1.0)
+    assert shifted["accuracy"] > 0.9 and shifted["ci95"][0] < shifted["accuracy"] < shifted["ci95"][1]
+
+
 def test_pca_memorisation_and_report(lesions, tmp_path):
     pca = quality.pca_overlay(lesions[:50], lesions[50:100])
     assert pca["real"].shape == (50, 2) and 0 < sum(pca["explained"]) <= 1
@@ -52,4 +61,5 @@ def test_pca_memorisation_and_report(lesions, tmp_path):
                                     two_sample=False)
     for key in ("kid", "fid", "precision", "recall", "pca_features_explained", "memorisation", "n_real"):
         assert key in report
+    assert "two_sample" not in report and "two_sample_features" not in report
     assert quality.save_report(report, tmp_path / "r.json").exists()

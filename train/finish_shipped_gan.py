@@ -48,7 +48,9 @@ def model_card(info: dict, config: dict, state: dict, report: dict, conditional:
         f"| KID (classifier features, x1000) | {fmt(report.get('kid', 0) * 1000)} ± {fmt(report.get('kid_std', 0) * 1000)} |",
         f"| FID (classifier features; biased at this n) | {fmt(report.get('fid'))} |",
         f"| precision / recall (k=3 manifolds) | {fmt(report.get('precision'))} / {fmt(report.get('recall'))} |",
-        f"| two-sample test accuracy (0.5 = indistinguishable) | {fmt(ts.get('accuracy'))} |",
+        f"| two-sample accuracy, CNN on 64 px pixels (0.5 = indistinguishable) | {fmt(ts.get('accuracy'))} |",
+        f"| two-sample accuracy, logistic regression on classifier features | "
+        f"{fmt(report.get('two_sample_features', {}).get('accuracy'))} |",
         f"| nearest training image, min / median distance | {fmt(mem.get('min_distance'))} / {fmt(mem.get('median_distance'))} |",
         f"| PCA of pixels, variance of the first plane | {sum(report.get('pca_pixels_explained', [])):.3f} |",
         "", f"Feature space: `{report.get('feature_space', 'n/a')}` of the shipped classifier.", ""])

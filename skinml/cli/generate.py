@@ -25,6 +25,7 @@ def add_parser(subparsers) -> None:
     a.add_argument("--image-size", type=int, default=64)
     a.add_argument("--epochs", type=int, default=5)
     a.add_argument("--seed", type=int, default=0)
+    a.add_argument("--repeats", type=int, default=3, help="seeds to train both with (the difference is noisy)")
     a.add_argument("--max-images", type=int, default=0, help="use at most this many real images (0: all)")
     a.add_argument("--json", default="", help="also write the result to this JSON file")
     a.set_defaults(func=run_gan_augment)
@@ -56,10 +57,19 @@ def run_generate(args) -> int:
 
 def run_gan_augment(args) -> int:
     from skinml.gan_augment import gan_augment_experiment
+    from skinml.progress import tqdm_progress
 
-    result = gan_augment_experiment(args.data_dir, generator=args.generator, n_generated=args.n,
-                                    classifier=args.classifier, image_size=args.image_size,
-                                    epochs=args.epochs, seed=args.seed, max_images=args.max_images)
+    if args.repeats < 1:
+        from skinml.errors import SkinmlError
+        raise SkinmlError("--repeats must be at least 1.")
+    on_progress, close = tqdm_progress(desc="gan-augment")
+    try:
+        result = gan_augment_experiment(args.data_dir, generator=args.generator, n_generated=args.n,
+                                        classifier=args.classifier, image_size=args.image_size,
+                                        epochs=args.epochs, seed=args.seed, max_images=args.max_images,
+                                        repeats=args.repeats, on_progress=on_progress)
+    finally:
+        close()
     text = json.dumps(result, indent=2)
     print(text)
     if args.json:
