@@ -8,7 +8,7 @@ import streamlit as st
 from skinml.app import setup_page, show_error
 from skinml.app.data_ui import data_dir
 from skinml.app.train_ui import (launch_training, live_run_ui, model_ui, resume_training, runs_table,
-                                 settings_ui, stop_training)
+                                 settings_ui, stop_training, thesis_reference)
 from skinml.training import runs_root
 
 setup_page("Train a classifier")
@@ -30,6 +30,18 @@ if start:
         st.success(f"Started {run_dir.name}.")
     except Exception as exc:  # noqa: BLE001  (shown as a sentence, never a traceback)
         show_error(exc)
+
+reference = thesis_reference()
+if reference is not None:
+    with st.expander("Reference: the thesis's five CNNs, retrained by skinml, and the shipped default"):
+        st.caption("`thesis_*` columns: THESIS.md's own figures (its split, sensitivity at 0.5). The others: the "
+                   "same models retrained with the thesis's recipe (256 px, RMSprop, batch 64, best epoch on "
+                   "validation accuracy) on skinml's grouped split of the ISIC sample, sensitivity at 0.5; the "
+                   "last row is the shipped model at its own threshold. Reproduce: "
+                   "`python train/train_thesis_models.py --data DIR`.")
+        st.dataframe(reference, hide_index=True, width="stretch",
+                     column_config={c: st.column_config.NumberColumn(format="%.3f") for c in reference.columns
+                                    if "accuracy" in c or "sensitivity" in c or "auc" in c})
 
 runs = runs_table()
 st.subheader("Runs")

@@ -176,3 +176,32 @@ def build_skinml_separable(image_size: int = 192, widths: tuple[int, ...] = (32,
         for b in range(blocks):
             x = _separable_block(x, filters, 2 if b == 0 else 1, f"stage{s}_block{b + 1}")
     return keras.Model(inputs, _head(x, dropout, temperature), name="skinml_separable")
+
+
+# ---- Optional: a pretrained backbone for users who are online --------------------------------
+
+PRETRAINED = {"efficientnetb0_imagenet"}  # builders with a `weights` argument ("imagenet" or None)
+
+
+@register("efficientnetb0_imagenet")
+def build_efficientnetb0_imagenet(image_size: int = 224, weights: str | None = "imagenet",
+                                  dropout: float = 0.3, temperature: float = 1.0) -> keras.Model:
+    """EfficientNetB0 with ImageNet weights and skinml's head (transfer learning).
+
+    Keras downloads the weights (about 16 MB) once into ~/.keras/models; with no internet
+    and no cached file this raises ModelError with what to do. `weights=None` builds the same
+    architecture with random weights. The shipped model never uses it: it is trained here,
+    from scratch. Fine-tune with a small learning rate (e.g. 1e-4) at 224 px.
+    """
+    from skinml.errors import ModelError
+
+    inputs = keras.Input((image_size, image_size, 3), name="image")
+    x = layers.Rescaling(255.0, name="to_0_255")(inputs)  # EfficientNet rescales 0-255 itself
+    try:
+        backbone = keras.applications.EfficientNetB0(include_top=False, weights=weights, input_tensor=x)
+    except Exception as exc:  # noqa: BLE001  (URLError, OSError, ValueError: all mean "no weights")
+        raise ModelError(
+            "efficientnetb0_imagenet needs its ImageNet weights, which Keras downloads once from the "
+            f"internet, and that failed ({type(exc).__name__}: {exc}). Connect once, or copy "
+            "efficientnetb0_notop.h5 into ~/.keras/models, or use skinml_resnet (trained from scratch).") from exc
+    return keras.Model(inputs, _head(backbone.output, dropout, temperature), name="efficientnetb0_imagenet")

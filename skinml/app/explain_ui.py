@@ -51,10 +51,11 @@ def load_model(path: str) -> Classifier:
     if path.startswith(UNTRAINED):
         import keras
 
-        from skinml.models import build_model
+        from skinml.models import PRETRAINED, build_model
 
         keras.utils.set_random_seed(0)
-        model = build_model(path[len(UNTRAINED):], image_size=128)
+        name = path[len(UNTRAINED):]
+        model = build_model(name, image_size=128, **({"weights": None} if name in PRETRAINED else {}))
         return Classifier(model=model, info={"name": model.name, "image_size": 128, "version": "untrained"})
     return load_classifier(path)
 

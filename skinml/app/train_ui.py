@@ -19,7 +19,7 @@ from pathlib import Path
 import streamlit as st
 
 from skinml.errors import ModelError
-from skinml.models import MODELS
+from skinml.models import MODELS, PRETRAINED
 from skinml.training import (AUGMENTS, OPTIMIZERS, SCHEDULES, THESIS_SETTINGS, TrainConfig, load_history,
                              list_runs, read_json, run_status, runs_root, set_status, write_json)
 
@@ -92,14 +92,20 @@ def model_ui(key: str = "train") -> str:
     names = sorted(MODELS, key=lambda n: (not n.startswith("skinml"), n))
     return st.selectbox("Model", names, key=f"{key}_model",
                         help="thesis_*: the thesis's five CNNs (their settings start from the thesis's "
-                             "recipe); skinml_*: our stronger designs.")
+                             "recipe); skinml_*: our stronger designs, trained from scratch; "
+                             "efficientnetb0_imagenet: transfer learning, needs internet once for its "
+                             "ImageNet weights.")
 
 
 def settings_ui(data_dir: str, model: str, key: str = "train") -> TrainConfig:
     """Widgets for a TrainConfig of `model`; the thesis models start from the thesis's recipe."""
     base = dataclasses.replace(TrainConfig(), **THESIS_SETTINGS) if model.startswith("thesis") else TrainConfig()
+    if model in PRETRAINED:  # fine-tuning: ImageNet size, small learning rate
+        base = dataclasses.replace(base, image_size=224, learning_rate=1e-4, warmup_epochs=1)
+        st.caption("Transfer learning: Keras downloads the ImageNet weights once (about 16 MB); with no "
+                   "internet the run stops with a message saying so.")
     c1, c2, c3, c4 = st.columns(4)
-    image_size = c1.select_slider("Image size (px)", [32, 64, 96, 128, 160, 192, 256], value=base.image_size,
+    image_size = c1.select_slider("Image size (px)", [32, 64, 96, 128, 160, 192, 224, 256], value=base.image_size,
                                   key=f"{key}_size_{model}")
     epochs = c2.number_input("Epochs", 1, 500, base.epochs, key=f"{key}_epochs_{model}")
     batch = c3.select_slider("Batch size", [8, 16, 32, 64, 128], value=base.batch_size, key=f"{key}_batch_{model}")
@@ -177,6 +183,34 @@ def live_run_ui(run_dir: str | Path) -> str:
 
     view()
     return status
+
+
+def thesis_reference() -> "object | None":
+    """The thesis's table next to its five CNNs retrained by skinml and the shipped default.
+
+    Reads `skinml/assets/thesis_runs.csv` (written by train/train_thesis_models.py) and the
+    shipped classifier's metrics; None when the table is not there.
+    """
+    import json
+
+    import pandas as pd
+
+    from skinml.classifier import SHIPPED_DIR
+
+    path = Path(__file__).resolve().parents[1] / "assets" / "thesis_runs.csv"
+    if not path.exists():
+        return None
+    table = pd.read_csv(path)
+    shipped = SHIPPED_DIR / "metrics.json"
+    if shipped.exists():
+        m = json.loads(shipped.read_text())
+        row = {"model": f"skinml_resnet (shipped, threshold {m['threshold']:.2f})",
+               "val_accuracy": m["val"]["accuracy"], "val_sensitivity": m["val"]["sensitivity"],
+               "best_epoch": m.get("best_epoch"), "epochs_run": m.get("epochs_run"), "val_auc": m["val"]["auc"],
+               "test_accuracy": m["test"]["accuracy"], "test_auc": m["test"]["auc"],
+               "train_seconds": m.get("train_seconds")}
+        table = pd.concat([table, pd.DataFrame([row])], ignore_index=True)
+    return table
 
 
 def runs_table() -> "object":
