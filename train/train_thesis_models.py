@@ -46,13 +46,15 @@ def comparison(out: Path):
                      "epochs_run": metrics.get("epochs_run"), "val_auc": val.get("auc"),
                      "test_accuracy": test.get("accuracy"), "test_auc": test.get("auc"),
                      "train_seconds": metrics.get("train_seconds")})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows).astype({"best_epoch": "Int64", "epochs_run": "Int64"})
 
 
 def markdown_table(table) -> str:
     """`table` as a Markdown table, floats with 3 decimals, missing values blank."""
+    import pandas as pd
+
     def cell(v):
-        return "" if v is None or v != v else f"{v:.3f}" if isinstance(v, float) else str(v)
+        return "" if v is None or v is pd.NA or v != v else f"{v:.3f}" if isinstance(v, float) else str(v)
     lines = ["| " + " | ".join(table.columns) + " |", "|" + " --- |" * len(table.columns)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
     return "\n".join(lines) + "\n"
