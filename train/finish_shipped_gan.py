@@ -54,7 +54,21 @@ def model_card(info: dict, config: dict, state: dict, report: dict, conditional:
         f"| nearest training image, min / median distance | {fmt(mem.get('min_distance'))} / {fmt(mem.get('median_distance'))} |",
         f"| PCA of pixels, variance of the first plane | {sum(report.get('pca_pixels_explained', [])):.3f} |",
         "", f"Feature space: `{report.get('feature_space', 'n/a')}` of the shipped classifier.", "",
-        *reading(report, state)])
+        *reading(report, state), *augmentation(report.get("gan_augment"))])
+
+
+def augmentation(result: dict | None) -> list[str]:
+    """The GAN-as-augmentation figures (`gan_augment.json` next to the card), if measured."""
+    if not result:
+        return []
+    return [
+        "## As training data for a classifier",
+        f"`python -m skinml gan-augment --n {result['n_generated']} --epochs {result['epochs']} --repeats "
+        f"{result['repeats']}`: {result['classifier']} at {result['image_size']} px trained on the "
+        f"{result['n_real_train']} real training images alone reached test AUC {result['auc_real_only']:.3f} "
+        f"(mean of {result['repeats']} seeds), and with {result['n_generated']} generated images added "
+        f"{result['auc_with_generated']:.3f}: a difference of {result['auc_difference']:+.3f} "
+        f"(sd {result['auc_difference_sd'] or 0:.3f}) on {result['n_test']} test images.", ""]
 
 
 def reading(report: dict, state: dict) -> list[str]:
@@ -110,6 +124,8 @@ def main() -> None:
     if classifier.image_size != real.shape[1]:
         raise SystemExit("The shipped classifier's input size differs from the generator's output.")
     report = realism_report(real, fake, train=train_sample, feature_model=classifier.model, seed=args.seed)
+    if (args.dest / "gan_augment.json").exists():  # written by `python -m skinml gan-augment --json`
+        report["gan_augment"] = json.loads((args.dest / "gan_augment.json").read_text())
 
     args.dest.mkdir(parents=True, exist_ok=True)
     folder = args.run_dir / "generator"
