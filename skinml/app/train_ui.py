@@ -197,7 +197,7 @@ def thesis_reference() -> "object | None":
 
     from skinml.classifier import SHIPPED_DIR
 
-    path = Path(__file__).resolve().parents[1] / "assets" / "thesis_runs.csv"
+    path = SHIPPED_DIR.parent / "thesis_runs.csv"
     if not path.exists():
         return None
     table = pd.read_csv(path)
