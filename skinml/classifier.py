@@ -112,11 +112,15 @@ def load_classifier(path: str | Path | None = None) -> Classifier:
 
 
 def save_classifier(folder: str | Path, model, info: dict, metrics: dict | None = None,
-                    card: str | None = None) -> Path:
-    """Write a classifier folder; every file goes to a temporary name first, then is renamed."""
+                    card: str | None = None, compact: bool = False) -> Path:
+    """Write a classifier folder; every file goes to a temporary name first, then is renamed.
+
+    `compact` stores the weights at half precision in a compressed archive (see
+    `save_model_atomic`): how the shipped model stays small.
+    """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    save_model_atomic(model, folder / "model.keras")
+    save_model_atomic(model, folder / "model.keras", compact)
     write_atomic(folder / "model.json", json.dumps(info, indent=2))
     if metrics is not None:
         write_atomic(folder / "metrics.json", json.dumps(metrics, indent=2))
@@ -136,14 +140,45 @@ def write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def save_model_atomic(model, path: Path) -> None:
-    """`model.save` to a temporary .keras file in the same folder, then rename over `path`."""
+def save_model_atomic(model, path: Path, compact: bool = False) -> None:
+    """`model.save` to a temporary .keras file in the same folder, then rename over `path`.
+
+    With `compact`, the weights are rounded to float16 precision (they stay float32, so the
+    model computes exactly as before on the rounded values) and the archive, which Keras
+    writes uncompressed, is rewritten deflated: the rounded weights compress to about 57%.
+    Keras loads either archive.
+    """
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".keras")
     os.close(fd)
     try:
-        model.save(tmp)
+        if compact:
+            weights = model.get_weights()
+            model.set_weights(half_precision(weights))
+            try:
+                model.save(tmp)
+            finally:
+                model.set_weights(weights)
+            _deflate(Path(tmp))
+        else:
+            model.save(tmp)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def half_precision(weights: list[np.ndarray]) -> list[np.ndarray]:
+    """float32 arrays rounded to the nearest float16 value (kept float32); others unchanged."""
+    return [w.astype("float16").astype(w.dtype) if w.dtype == "float32" else w for w in weights]
+
+
+def _deflate(archive: Path) -> None:
+    """Rewrite a zip archive in place with every member deflated."""
+    import zipfile
+
+    with zipfile.ZipFile(archive) as src:
+        members = [(info.filename, src.read(info)) for info in src.infolist()]
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as dst:
+        for name, data in members:
+            dst.writestr(name, data)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from skinml.classifier import save_classifier, write_atomic
+from skinml.classifier import half_precision, save_classifier, write_atomic
 from skinml.data import split_counts
 from skinml.training import TrainConfig, load_history, write_json
 
@@ -43,21 +43,29 @@ def fit_temperature(y: np.ndarray, p: np.ndarray) -> float:
     return float(temps[int(np.argmin([loss(t) for t in temps]))])
 
 
-def _final_model(config: TrainConfig, best, temperature: float):
-    """The best epoch's weights in a fresh, uncompiled model (no optimizer state: smaller file)."""
-    import inspect
+def _final_model(best, temperature: float):
+    """A copy of `best` whose `temperature` layer divides the logit by `temperature`; uncompiled
+    (no optimizer state: a smaller file). Works for any model, ensembles included."""
+    import keras
 
-    from skinml.models import MODELS
+    def copy(layer):
+        config = layer.get_config()
+        if layer.name == "temperature":
+            config["scale"] = 1.0 / temperature
+        return layer.__class__.from_config(config)
 
-    kwargs = {"temperature": temperature} if "temperature" in inspect.signature(MODELS[config.model]).parameters else {}
-    model = MODELS[config.model](image_size=config.image_size, **kwargs)
+    model = keras.models.clone_model(best, clone_function=copy)
     model.set_weights(best.get_weights())
     return model
 
 
-def finish_run(config: TrainConfig, run_dir: Path, df: pd.DataFrame, state: dict) -> None:
+def finish_run(config: TrainConfig, run_dir: Path, df: pd.DataFrame, state: dict,
+               name: str | None = None, compact: bool = False) -> None:
     """From best.keras: calibrate, choose the threshold on val, measure val and test, write
-    `model/` (classifier folder), `metrics.json`, `predictions.csv` and `MODEL_CARD.md`."""
+    `model/` (classifier folder), `metrics.json`, `predictions.csv` and `MODEL_CARD.md`.
+
+    `name` describes the model when it is not `config.model` alone (an ensemble); `compact`
+    stores its weights at half precision, compressed (the shipped model)."""
     import hashlib
 
     import keras
@@ -67,6 +75,8 @@ def finish_run(config: TrainConfig, run_dir: Path, df: pd.DataFrame, state: dict
     from skinml.pipeline import load_array
 
     best = keras.saving.load_model(run_dir / "best.keras", compile=False, safe_mode=True)
+    if compact:  # measure the weights as they will be stored
+        best.set_weights(half_precision(best.get_weights()))
     preds = {}
     for split in ("val", "test"):
         part = df[df["split"] == split]
@@ -91,7 +101,7 @@ def finish_run(config: TrainConfig, run_dir: Path, df: pd.DataFrame, state: dict
     write_atomic(run_dir / "predictions.csv", table.to_csv(index=False))
     ids = lambda split: hashlib.sha1("\n".join(sorted(df.loc[df["split"] == split, "isic_id"])).encode()).hexdigest()
     info = {
-        "name": config.model, "architecture": config.model, "image_size": config.image_size,
+        "name": name or config.model, "architecture": config.model, "image_size": config.image_size,
         "resize": config.resize, "threshold": threshold, "classes": ["benign", "malignant"],
         "threshold_rule": (f"highest threshold with validation sensitivity >= {config.target_sensitivity}"
                            if config.target_sensitivity else "0.5"),
@@ -104,7 +114,7 @@ def finish_run(config: TrainConfig, run_dir: Path, df: pd.DataFrame, state: dict
         "config": asdict(config),
     }
     card = build_model_card(config, info, metrics)
-    save_classifier(run_dir / "model", _final_model(config, best, temperature), info, metrics, card)
+    save_classifier(run_dir / "model", _final_model(best, temperature), info, metrics, card, compact)
     write_json(run_dir / "metrics.json", metrics)
     write_atomic(run_dir / "MODEL_CARD.md", card)
 
@@ -121,9 +131,9 @@ def build_model_card(config: TrainConfig, info: dict, metrics: dict) -> str:
     """A Markdown model card (Hugging Face sections) from the run's config and metrics."""
     counts = info["data"]["counts"]
     lines = [
-        f"# Model card: {config.model} ({info['version']})", "",
+        f"# Model card: {info['name']} ({info['version']})", "",
         "## Description",
-        f"A benign/malignant classifier for dermoscopy images: `{config.model}` at "
+        f"A benign/malignant classifier for dermoscopy images: `{info['name']}` at "
         f"{config.image_size}x{config.image_size} px ({config.resize}), output p(malignant); "
         f"a lesion is called malignant when p >= {info['threshold']:.3f} ({info['threshold_rule']}).", "",
         "## Intended use and limitations",

@@ -50,3 +50,43 @@ def test_pretrained_backbone_says_what_to_do_when_its_weights_cannot_be_download
     monkeypatch.setattr(file_utils, "get_file", no_internet)
     with pytest.raises(ModelError, match="ImageNet weights.*skinml_resnet"):
         build_model("efficientnetb0_imagenet", image_size=SIZE)
+
+
+def test_ensemble_is_the_mean_of_its_members_logits_and_explains_like_one_model(tmp_path):
+    from skinml.explain import grad_cam
+    from skinml.models import ensemble
+
+    keras.utils.set_random_seed(0)
+    members = [build_model("skinml_resnet", image_size=SIZE, temperature=t) for t in (1.0, 2.0)]
+    x = np.random.default_rng(1).random((3, SIZE, SIZE, 3)).astype("float32")
+    for m in members:  # give the zero-initialised residual branches and the head some weight
+        m.set_weights([w + np.random.default_rng(2).normal(0, 0.05, w.shape).astype("float32")
+                       for w in m.get_weights()])
+    logit = lambda p: np.log(p / (1 - p))
+    expected = np.mean([logit(m.predict(x, verbose=0).reshape(-1).astype("float64")) for m in members], axis=0)
+
+    model = ensemble(members)
+    got = logit(model.predict(x, verbose=0).reshape(-1).astype("float64"))
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+    assert last_conv_layer(model) == "features"
+    assert model.get_layer("features").output.shape[-1] == 2 * members[0].get_layer("gap").input.shape[-1]
+
+    folder = save_classifier(tmp_path / "ens", model, {"name": "ensemble", "image_size": SIZE})
+    clf = load_classifier(folder)
+    np.testing.assert_allclose(logit(clf.predict_proba(x)), expected, rtol=1e-4, atol=1e-4)
+    heat = grad_cam(clf.model, x[0])
+    assert heat.shape == (SIZE, SIZE) and heat.max() == pytest.approx(1.0)
+
+
+def test_compact_save_halves_the_file_and_keeps_the_answers(tmp_path):
+    keras.utils.set_random_seed(0)
+    model = build_model("skinml_resnet", image_size=SIZE)
+    model.set_weights([w + np.random.default_rng(0).normal(0, 0.05, w.shape).astype("float32")
+                       for w in model.get_weights()])
+    x = np.random.default_rng(1).random((4, SIZE, SIZE, 3)).astype("float32")
+    full = load_classifier(save_classifier(tmp_path / "full", model, {"image_size": SIZE}))
+    small = load_classifier(save_classifier(tmp_path / "small", model, {"image_size": SIZE}, compact=True))
+    size = lambda clf: (clf.path / "model.keras").stat().st_size
+    assert size(small) < 0.7 * size(full)
+    np.testing.assert_allclose(small.predict_proba(x), full.predict_proba(x), atol=2e-3)
+    np.testing.assert_array_equal(full.model.get_weights()[0], model.get_weights()[0])  # the model is untouched

@@ -204,7 +204,8 @@ def thesis_reference() -> "object | None":
     shipped = SHIPPED_DIR / "metrics.json"
     if shipped.exists():
         m = json.loads(shipped.read_text())
-        row = {"model": f"skinml_resnet (shipped, threshold {m['threshold']:.2f})",
+        info = json.loads((SHIPPED_DIR / "model.json").read_text())
+        row = {"model": f"{info.get('name', 'skinml_resnet')} (shipped, threshold {m['threshold']:.2f})",
                "val_accuracy": m["val"]["accuracy"], "val_sensitivity": m["val"]["sensitivity"],
                "best_epoch": m.get("best_epoch"), "epochs_run": m.get("epochs_run"), "val_auc": m["val"]["auc"],
                "test_accuracy": m["test"]["accuracy"], "test_auc": m["test"]["auc"],
