@@ -90,3 +90,15 @@ def test_compact_save_halves_the_file_and_keeps_the_answers(tmp_path):
     assert size(small) < 0.7 * size(full)
     np.testing.assert_allclose(small.predict_proba(x), full.predict_proba(x), atol=2e-3)
     np.testing.assert_array_equal(full.model.get_weights()[0], model.get_weights()[0])  # the model is untouched
+
+
+def test_final_model_sets_the_temperature_and_keeps_the_weights():
+    from skinml.finishing import _final_model
+
+    keras.utils.set_random_seed(0)
+    model = build_model("skinml_resnet", image_size=SIZE)
+    model.set_weights([w + np.random.default_rng(0).normal(0, 0.05, w.shape).astype("float32")
+                       for w in model.get_weights()])
+    x = np.random.default_rng(1).random((3, SIZE, SIZE, 3)).astype("float32")
+    logit = lambda m: np.log(1 / m.predict(x, verbose=0).reshape(-1).astype("float64") - 1) * -1
+    np.testing.assert_allclose(logit(_final_model(model, 2.0)), logit(model) / 2, rtol=1e-4, atol=1e-5)
