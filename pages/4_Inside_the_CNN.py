@@ -37,6 +37,11 @@ maps = ui.feature_maps_cached(model_path, x)
 names = list(maps)
 
 st.subheader("Feature maps")
+if names[-1] == "features" and names[0].startswith("member1_"):
+    members = len({n.split("_")[0] for n in names if n.startswith("member")})
+    st.caption(f"This model is an ensemble of {members} networks that see the same image: the layers of the "
+               "first are named `member1_...`, then come the second's, and `features` joins their last maps. "
+               "Its answer is the mean of the networks' scores, and its Grad-CAM uses `features`.")
 layer = st.select_slider("Layer", names, value=names[0], key="cnn_layer")
 acts = maps[layer]
 channel = st.slider("Channel", 0, acts.shape[-1] - 1, 0, key="cnn_channel")

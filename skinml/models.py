@@ -7,6 +7,7 @@ THESIS.md describes them; `skinml_resnet` and `skinml_separable` are our stronge
 
 from __future__ import annotations
 
+import re
 from typing import Callable
 
 import keras
@@ -49,9 +50,15 @@ def last_conv_layer(model: keras.Model) -> str:
 
 
 def conv_layer_names(model: keras.Model) -> list[str]:
-    """Names of all layers with a 4-D output past the input, in order (for feature maps)."""
-    return [layer.name for layer in model.layers
-            if not isinstance(layer, (layers.InputLayer, keras.Model)) and len(layer.output.shape) == 4]
+    """Names of all layers with a 4-D output past the input, in order (for feature maps).
+
+    In an ensemble the members' layers come one network after the other (member1_..., then
+    member2_...), not interleaved as Keras orders them, and the joined `features` last.
+    """
+    names = [layer.name for layer in model.layers
+             if not isinstance(layer, (layers.InputLayer, keras.Model)) and len(layer.output.shape) == 4]
+    member = lambda name: int(name[6:name.index("_")]) if re.match(r"member\d+_", name) else 10**9
+    return sorted(names, key=member)  # stable: each network keeps its own order
 
 
 # ---- The thesis's five CNNs --------------------------------------------------------------

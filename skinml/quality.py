@@ -54,7 +54,7 @@ def build_feature_extractor(model):
     dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
     if not dense:
         raise ValueError(f"Model {model.name} has no Dense layer to take features before.")
-    return keras.Model(model.inputs, dense[-1].input, name=f"{model.name}_features")
+    return keras.Model(model.inputs[0], dense[-1].input, name=f"{model.name}_features")
 
 
 def extract_features(extractor, images: np.ndarray, batch_size: int = 64) -> np.ndarray:

@@ -9,7 +9,7 @@ keras = pytest.importorskip("keras")
 
 from skinml.classifier import load_classifier, save_classifier  # noqa: E402
 from skinml.errors import ModelError  # noqa: E402
-from skinml.models import MODELS, PRETRAINED, build_model, last_conv_layer  # noqa: E402
+from skinml.models import MODELS, PRETRAINED, build_model, conv_layer_names, last_conv_layer  # noqa: E402
 
 SIZE = 32
 
@@ -69,6 +69,9 @@ def test_ensemble_is_the_mean_of_its_members_logits_and_explains_like_one_model(
     got = logit(model.predict(x, verbose=0).reshape(-1).astype("float64"))
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
     assert last_conv_layer(model) == "features"
+    names = conv_layer_names(model)  # one network after the other, the joined maps last
+    assert names[-1] == "features" and names[0] == "member1_scale"
+    assert names.index("member2_scale") == sum(n.startswith("member1_") for n in names)
     assert model.get_layer("features").output.shape[-1] == 2 * members[0].get_layer("gap").input.shape[-1]
 
     folder = save_classifier(tmp_path / "ens", model, {"name": "ensemble", "image_size": SIZE})
