@@ -43,12 +43,14 @@ def test_train_page_lists_runs(finished_run, monkeypatch, demo_dir):
 
 def test_train_page_shows_the_thesis_models_retrained_next_to_the_thesis(finished_run, monkeypatch, demo_dir):
     from skinml.app.train_ui import thesis_reference
+    from skinml.classifier import load_classifier
 
     table = thesis_reference()
     assert list(table["model"][:5]) == ["thesis_base", "thesis_dropout", "thesis_l2", "thesis_l2_dropout",
                                         "thesis_l2_dropout_aug"]
     assert table.loc[3, "thesis_val_accuracy"] == 0.73 and table.loc[3, "thesis_best_epoch"] == 46  # THESIS.md
-    assert table["val_auc"].between(0.5, 1).all() and table["model"].iloc[-1].startswith("skinml_resnet (shipped")
+    shipped = load_classifier().info["name"]  # e.g. "skinml_resnet x2 ensemble"
+    assert table["val_auc"].between(0.5, 1).all() and table["model"].iloc[-1].startswith(f"{shipped} (shipped")
     at = _page("2_Train_classifier.py", finished_run, monkeypatch, demo_dir)
     assert not at.exception
     assert any("thesis_l2_dropout_aug" in str(df.value) for df in at.dataframe)
