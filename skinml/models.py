@@ -57,7 +57,10 @@ def conv_layer_names(model: keras.Model) -> list[str]:
     """
     names = [layer.name for layer in model.layers
              if not isinstance(layer, (layers.InputLayer, keras.Model)) and len(layer.output.shape) == 4]
-    member = lambda name: int(name[6:name.index("_")]) if re.match(r"member\d+_", name) else 10**9
+    def member(name: str) -> int:  # member1_... -> 1; layers outside the members sort last
+        found = re.match(r"member(\d+)_", name)
+        return int(found.group(1)) if found else 10**9
+
     return sorted(names, key=member)  # stable: each network keeps its own order
 
 
@@ -227,8 +230,8 @@ def ensemble(members: list[keras.Model], name: str = "skinml_ensemble") -> keras
     exactly the mean of the members' logits. So the ensemble saves, loads, calibrates and
     explains like a single model: Grad-CAM on `features` is the ensemble's Grad-CAM.
     """
-    if not members or len({m.input_shape for m in members}) != 1:
-        raise ValueError("An ensemble needs one or more models with the same input shape.")
+    if len(members) < 2 or len({m.input_shape for m in members}) != 1:
+        raise ValueError("An ensemble needs two or more models with the same input shape.")
     inputs = keras.Input(members[0].input_shape[1:], name="image")
     trunks, kernels, biases = [], [], []
     for i, member in enumerate(members, start=1):
@@ -244,7 +247,7 @@ def ensemble(members: list[keras.Model], name: str = "skinml_ensemble") -> keras
         kernel, bias = member.get_layer("logit").get_weights()
         kernels.append(kernel * scale / len(members))
         biases.append(bias * scale / len(members))
-    x = layers.Concatenate(name="features")(trunks) if len(trunks) > 1 else trunks[0]
+    x = layers.Concatenate(name="features")(trunks)
     x = layers.GlobalAveragePooling2D(name="gap")(x)
     x = layers.Dropout(members[0].get_layer("head_dropout").rate, name="head_dropout")(x)
     logit = layers.Dense(1, name="logit")
