@@ -54,6 +54,15 @@ HAM_DIAGNOSES = {
     "vasc": "vascular lesion",
 }
 HAM_MALIGNANT = {"mel", "bcc", "akiec"}
+# The seven HAM10000 diagnosis classes (ISIC 2018 Task 3), and every diagnosis name of the
+# normalised table that belongs to one of them. Squamous cell carcinoma (invasive) is none of
+# the seven: it stays out of the diagnosis task rather than being forced into one.
+DIAGNOSIS_CLASSES = ("mel", "nv", "bcc", "akiec", "bkl", "df", "vasc")
+DIAGNOSIS_CLASS_OF = {
+    "melanoma": "mel", "nevus": "nv", "basal cell carcinoma": "bcc", "actinic keratosis": "akiec",
+    "pigmented benign keratosis": "bkl", "seborrheic keratosis": "bkl", "solar lentigo": "bkl",
+    "lichen planus like keratosis": "bkl", "dermatofibroma": "df", "vascular lesion": "vasc",
+}
 COLUMN_ALIASES = {"source": "attribution", "license": "copyright_license",
                   "anatom_site": "anatom_site_general", "label": "benign_malignant"}
 ID_COLUMNS = ("isic_id", "image_id", "image_name", "image", "name")
@@ -394,6 +403,31 @@ def apply_policy(df: pd.DataFrame, policy: DataPolicy = DataPolicy()) -> tuple[p
     return df[keep].copy(), left_out
 
 
+def diagnosis_class(df: pd.DataFrame) -> pd.Series:
+    """The HAM10000 class code (`DIAGNOSIS_CLASSES`) of each row, "" where none applies."""
+    return df["diagnosis"].astype(str).str.strip().str.lower().map(DIAGNOSIS_CLASS_OF).fillna("")
+
+
+def load_datasets(roots, on_progress: OnProgress | None = None) -> pd.DataFrame:
+    """Several dataset folders as one table, joined on the ISIC id (no image counted twice).
+
+    Where folders share an id, the row with the most filled-in metadata is kept (the first
+    folder's on a tie). `df.attrs`: `roots`, `merged` (rows dropped as duplicates) and the
+    folders' `problems` together.
+    """
+    tables = [load_dataset(root, on_progress) for root in roots]
+    if len(tables) == 1:
+        return tables[0]
+    df = pd.concat(tables, ignore_index=True)
+    filled = df[COLUMNS].astype(str).ne("").sum(axis=1) + df["image_path"].ne("") * 100
+    order = pd.DataFrame({"filled": -filled, "pos": np.arange(len(df))}, index=df.index)
+    df = df.loc[order.sort_values(["filled", "pos"]).index].drop_duplicates("isic_id")
+    df = df.sort_index().reset_index(drop=True)
+    df.attrs.update(roots=[t.attrs.get("root") for t in tables], merged=len(order) - len(df),
+                    problems=[p for t in tables for p in t.attrs.get("problems", [])])
+    return df
+
+
 def group_key(df: pd.DataFrame) -> pd.Series:
     """Patient id, else lesion id, else image id: images sharing a key never cross splits."""
     key = "image:" + df["isic_id"].astype(str)
@@ -416,10 +450,10 @@ _balance = balance  # `prepare` and `scan_dataset` take a `balance` flag of the 
 
 
 def split_grouped(df: pd.DataFrame, fractions: tuple[float, float, float] = (0.7, 0.2, 0.1),
-                  seed: int = 0) -> pd.DataFrame:
+                  seed: int = 0, stratify: str = "benign_malignant") -> pd.DataFrame:
     """Add a `split` column (train/val/test) in the given fractions.
 
-    Stratified by benign_malignant and grouped by `group_key`, so that no patient or lesion
+    Stratified by the column `stratify` and grouped by `group_key`, so that no patient or lesion
     is in two splits. Deterministic for a seed. Fractions are rounded to tenths of the data
     (ten folds of `StratifiedGroupKFold`), which 70/20/10 is exactly.
     """
@@ -432,7 +466,7 @@ def split_grouped(df: pd.DataFrame, fractions: tuple[float, float, float] = (0.7
     folds = np.round(np.asarray(fractions) * 10).astype(int)
     folds[0] = 10 - folds[1:].sum()
     groups = group_key(out).to_numpy()
-    first = pd.DataFrame({"group": groups, "label": out["benign_malignant"].to_numpy()}
+    first = pd.DataFrame({"group": groups, "label": out[stratify].to_numpy()}
                          ).drop_duplicates("group")
     if first["label"].value_counts().min() < 10:
         # too few groups of a label for ten stratified folds: spread each label's shuffled
@@ -445,7 +479,7 @@ def split_grouped(df: pd.DataFrame, fractions: tuple[float, float, float] = (0.7
     else:
         cv = StratifiedGroupKFold(n_splits=10, shuffle=True, random_state=seed)
         fold_of = pd.Series(0, index=out.index)
-        for k, (_, test_idx) in enumerate(cv.split(out, out["benign_malignant"], groups)):
+        for k, (_, test_idx) in enumerate(cv.split(out, out[stratify], groups)):
             fold_of.iloc[test_idx] = k
     out["split"] = fold_of.map(dict(enumerate(np.repeat(np.array(SPLITS), folds))))
     return out

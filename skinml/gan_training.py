@@ -39,6 +39,7 @@ class GANConfig:
     width: float = 1.0                # channel multiplier of skinml_gan/skinml_cgan
     data_dir: str = ""                # an ISIC folder (any layout skinml.data reads)
     data_npz: str = ""                # or a .npz: images uint8 (N, H, W, 3), labels int (N,)
+    data_pack: str = ""               # or an image pack (skinml.pack): its test split is held out
     holdout: float = 0.1              # fraction never trained on (for the two-sample test)
     run_dir: str = ""
     seed: int = 0
@@ -205,7 +206,11 @@ def set_status(run_dir: Path, status: str, message: str = "") -> None:
 
 def load_training_data(config: GANConfig) -> tuple[np.ndarray, np.ndarray]:
     """uint8 images (N, size, size, 3) and labels int (N,) of the config's npz or folder."""
-    if config.data_npz:
+    if config.data_pack:
+        from skinml.pack import read_pack
+        index, images = read_pack(config.data_pack)
+        labels = index["benign_malignant"].map(LABEL_CODES).fillna(-1).to_numpy("int32")
+    elif config.data_npz:
         images, labels = load_npz(config.data_npz)
     elif config.data_dir:
         images, labels = load_folder(config.data_dir, config.image_size)
@@ -234,7 +239,7 @@ def fit_gan(config: GANConfig, on_progress=None):
     saved = run_dir / "config.json"
     if saved.exists():  # resume: the saved architecture wins, the budget may change
         old = json.loads(saved.read_text())
-        keep = ("model", "image_size", "width", "batch_size", "seed", "holdout", "data_npz", "data_dir")
+        keep = ("model", "image_size", "width", "batch_size", "seed", "holdout", "data_npz", "data_dir", "data_pack")
         config = GANConfig.from_dict({**asdict(config), **{k: old[k] for k in keep if k in old}})
     write_atomic(saved, json.dumps(asdict(config), indent=2))
     write_atomic(run_dir / "pid", str(os.getpid()))

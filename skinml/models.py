@@ -116,14 +116,15 @@ def build_thesis_l2_dropout_aug(image_size: int = 256) -> keras.Model:
 
 # ---- Our designs -------------------------------------------------------------------------
 
-def _head(x, dropout: float, temperature: float):
-    """Global average pooling, dropout, one logit, temperature, sigmoid `output`."""
+def _head(x, dropout: float, temperature: float, classes: int = 1):
+    """Global average pooling, dropout, logits, temperature, then `output`: a sigmoid unit
+    (p(malignant)) for one class, else a softmax over `classes` (the diagnosis task)."""
     x = layers.GlobalAveragePooling2D(name="gap")(x)
     x = layers.Dropout(dropout, name="head_dropout")(x)
-    x = layers.Dense(1, name="logit")(x)
+    x = layers.Dense(classes, name="logit")(x)
     # Temperature scaling fitted on the validation split (calibration); 1.0 while training.
     x = layers.Rescaling(1.0 / temperature, name="temperature")(x)
-    return layers.Activation("sigmoid", name="output", dtype="float32")(x)
+    return layers.Activation("sigmoid" if classes == 1 else "softmax", name="output", dtype="float32")(x)
 
 
 def _stem(inputs, width: int):
@@ -151,14 +152,15 @@ def _res_block(x, filters: int, stride: int, name: str):
 
 @register("skinml_resnet")
 def build_skinml_resnet(image_size: int = 192, widths: tuple[int, ...] = (32, 64, 128, 256),
-                        blocks: int = 2, dropout: float = 0.3, temperature: float = 1.0) -> keras.Model:
+                        blocks: int = 2, dropout: float = 0.3, temperature: float = 1.0,
+                        classes: int = 1) -> keras.Model:
     """A small ResNet (batch norm, residual blocks, global average pooling): ~2.8M params."""
     inputs = keras.Input((image_size, image_size, 3), name="image")
     x = _stem(inputs, widths[0])
     for s, filters in enumerate(widths, start=1):
         for b in range(blocks):
             x = _res_block(x, filters, 2 if b == 0 else 1, f"stage{s}_block{b + 1}")
-    return keras.Model(inputs, _head(x, dropout, temperature), name="skinml_resnet")
+    return keras.Model(inputs, _head(x, dropout, temperature, classes), name="skinml_resnet")
 
 
 def _separable_block(x, filters: int, stride: int, name: str):

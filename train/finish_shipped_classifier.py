@@ -57,7 +57,7 @@ def main() -> None:
     seconds = sum(run["train_seconds"] for run in runs) / max(1, len(history))
     history.assign(seconds=seconds).to_csv(run_dir / "history.csv", index=False)
     write_json(run_dir / "config.json", {**config.__dict__, "exclude": []})
-    state = {"epoch": len(history), "best_epoch": trained["best_epoch"], "best_score": trained["best_val_auc"]}
+    state = {"epoch": len(history), "best_epoch": trained["best_epoch"], "best_score": trained.get("best_val_score", trained.get("best_val_auc"))}
     write_json(run_dir / "state.json", state)
     name = trained["model"] if len(runs) == 1 else f"{trained['model']} x{len(runs)} ensemble"
 

@@ -20,45 +20,40 @@ import argparse
 import io
 import json
 import math
+import sys
 import time
-import zipfile
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from PIL import Image
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 
 def prepare_pack(data_dir: str, pack: Path, image_size: int, seed: int) -> None:
     """Squash every usable image to `image_size` px and store the grouped split with it."""
     from skinml.data import DataPolicy, prepare
-    from skinml.pipeline import load_image
+    from skinml.pack import write_pack
 
-    df = prepare(data_dir, DataPolicy(), balance=True, seed=seed)
-    pack.mkdir(parents=True, exist_ok=True)
-
-    def encode(path: str) -> bytes:
-        buf = io.BytesIO()
-        Image.fromarray(load_image(path, image_size, "squash")).save(buf, "JPEG", quality=95)
-        return buf.getvalue()
-
-    with ThreadPoolExecutor(4) as pool:
-        blobs = list(pool.map(encode, df["image_path"]))
-    with zipfile.ZipFile(pack / "images.zip", "w", zipfile.ZIP_STORED) as z:
-        for isic_id, blob in zip(df["isic_id"], blobs):
-            z.writestr(f"{isic_id}.jpg", blob)
-    df.drop(columns=["image_path"]).to_csv(pack / "index.csv", index=False)
+    write_pack(prepare(data_dir, DataPolicy(), balance=True, seed=seed), pack, image_size, quality=95)
 
 
-def load_pack(pack: Path) -> tuple[pd.DataFrame, np.ndarray]:
-    """The index table and uint8 (N, S, S, 3) images in its order."""
-    index = pd.read_csv(pack / "index.csv", dtype=str, keep_default_na=False)
-    with zipfile.ZipFile(pack / "images.zip") as z:
-        blobs = [z.read(f"{i}.jpg") for i in index["isic_id"]]
-    with ThreadPoolExecutor(16) as pool:
-        images = list(pool.map(lambda b: np.asarray(Image.open(io.BytesIO(b)).convert("RGB")), blobs))
-    return index, np.stack(images)
+def task_labels(index: pd.DataFrame, task: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Rows usable for `task`, their labels (float 0/1, or int class indices) and class names."""
+    if task == "binary":
+        keep = index["benign_malignant"].isin(["benign", "malignant"]).to_numpy()
+        return keep, (index["benign_malignant"][keep] == "malignant").to_numpy("float32"), ["benign", "malignant"]
+    from skinml.data import DIAGNOSIS_CLASSES
+
+    keep = index["dx"].isin(DIAGNOSIS_CLASSES).to_numpy()
+    return keep, index["dx"][keep].map(DIAGNOSIS_CLASSES.index).to_numpy("int32"), list(DIAGNOSIS_CLASSES)
+
+
+def balanced_accuracy(y: np.ndarray, p: np.ndarray) -> float:
+    """Mean per-class sensitivity (ISIC 2018 Task 3's measure) of class probabilities p (N, C)."""
+    pred = p.argmax(axis=1)
+    return float(np.mean([np.mean(pred[y == c] == c) for c in np.unique(y)]))
 
 
 def main() -> None:
@@ -67,6 +62,9 @@ def main() -> None:
     p.add_argument("--pack", type=Path, required=True)
     p.add_argument("--out", type=Path)
     p.add_argument("--model", default="skinml_resnet")
+    p.add_argument("--task", choices=("binary", "diagnosis"), default="binary",
+                   help="benign/malignant (sigmoid), or the seven HAM10000 diagnoses (softmax, "
+                        "inverse-frequency class weights, best epoch on balanced accuracy)")
     p.add_argument("--image-size", type=int, default=192)
     p.add_argument("--epochs", type=int, default=120)
     p.add_argument("--batch-size", type=int, default=64)
@@ -93,22 +91,34 @@ def main() -> None:
 
     keras.utils.set_random_seed(args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
-    index, images = load_pack(args.pack)
+    from skinml.pack import read_pack
+
+    index, images = read_pack(args.pack)
+    keep, y, classes = task_labels(index, args.task)
+    index, images = index[keep].reset_index(drop=True), images[keep]
     if images.shape[1] != args.image_size:
         images = np.stack([np.asarray(Image.fromarray(im).resize((args.image_size,) * 2, Image.BILINEAR))
                            for im in images])
     x = images.astype("float32") / 255.0
-    y = (index["benign_malignant"] == "malignant").to_numpy("float32")
     part = {s: (index["split"] == s).to_numpy() for s in ("train", "val", "test")}
     print({s: int(m.sum()) for s, m in part.items()}, flush=True)
 
-    model = build_model(args.model, image_size=args.image_size, dropout=args.dropout)
+    binary = args.task == "binary"
+    extra = {} if binary else {"classes": len(classes)}
+    model = build_model(args.model, image_size=args.image_size, dropout=args.dropout, **extra)
     inputs = keras.Input(model.input_shape[1:], name="image")
     trainer = keras.Model(inputs, model(build_augmenter(args.augment, seed=args.seed)(inputs)), name="trainer")
     trainer.compile(
         optimizer=keras.optimizers.AdamW(args.lr, weight_decay=args.weight_decay),
-        loss=keras.losses.BinaryCrossentropy(label_smoothing=args.label_smoothing),
-        metrics=[keras.metrics.AUC(name="auc"), keras.metrics.BinaryAccuracy(name="accuracy")])
+        loss=keras.losses.BinaryCrossentropy(label_smoothing=args.label_smoothing) if binary else
+        keras.losses.CategoricalCrossentropy(label_smoothing=args.label_smoothing),
+        metrics=[keras.metrics.AUC(name="auc"), keras.metrics.BinaryAccuracy(name="accuracy")] if binary else
+        [keras.metrics.CategoricalAccuracy(name="accuracy")])
+    # Every class weighs the same in the loss (the diagnosis classes range 68:1).
+    counts = np.bincount(y[part["train"]].astype(int), minlength=len(classes))
+    class_weight = None if binary else {c: float(len(y[part["train"]]) / (len(classes) * max(n, 1)))
+                                        for c, n in enumerate(counts)}
+    targets = y if binary else np.eye(len(classes), dtype="float32")[y]
 
     def lr_at(epoch: int) -> float:  # linear warm-up, then cosine decay to zero
         if epoch < args.warmup_epochs:
@@ -131,16 +141,21 @@ def main() -> None:
                     print(f"time budget: now {args.epochs} epochs ({per_epoch:.1f} s each)", flush=True)
             if epoch + 1 >= args.epochs:
                 self.model.stop_training = True
-            if logs["val_auc"] > best["auc"]:
-                best.update(auc=float(logs["val_auc"]), epoch=epoch + 1)
+            if not binary:  # the measure to choose on: balanced accuracy on validation
+                logs["val_balanced_accuracy"] = balanced_accuracy(
+                    y[part["val"]], model.predict(x[part["val"]], batch_size=256, verbose=0))
+            score = logs["val_auc"] if binary else logs["val_balanced_accuracy"]
+            if score > best["auc"]:
+                best.update(auc=float(score), epoch=epoch + 1)
                 model.save_weights(args.out / "best.weights.h5")
             print(f"epoch {epoch + 1}: " + " ".join(f"{k}={v:.4f}" for k, v in logs.items()), flush=True)
 
     ends: list[float] = []  # seconds since start at the end of each epoch
     max_epochs = args.epochs
     history = trainer.fit(
-        x[part["train"]], y[part["train"]], batch_size=args.batch_size, epochs=args.epochs,
-        validation_data=(x[part["val"]], y[part["val"]]), verbose=0, shuffle=True,
+        x[part["train"]], targets[part["train"]], batch_size=args.batch_size, epochs=args.epochs,
+        validation_data=(x[part["val"]], targets[part["val"]]), verbose=0, shuffle=True,
+        class_weight=class_weight,
         callbacks=[keras.callbacks.LearningRateScheduler(lr_at), KeepBest()])
     seconds = time.time() - start
     pd.DataFrame(history.history).rename_axis("epoch").to_csv(args.out / "history.csv")
@@ -151,13 +166,14 @@ def main() -> None:
                       [np.rot90(a, k, axes=(1, 2))[:, :, ::-1] for k in range(4)]
     preds = {}
     for s in ("val", "test"):
-        preds[f"{s}_tta"] = np.stack([model.predict(v, batch_size=256, verbose=0).ravel()
-                                      for v in views(x[part[s]])], axis=1)
+        tta = [model.predict(v, batch_size=256, verbose=0) for v in views(x[part[s]])]
+        preds[f"{s}_tta"] = np.stack([t.ravel() for t in tta] if binary else tta, axis=1)
         preds[f"{s}_y"] = y[part[s]]
         preds[f"{s}_ids"] = index["isic_id"][part[s]].to_numpy()
     np.savez(args.out / "predictions.npz", **preds)
     info = dict(vars(args), pack=str(args.pack), out=str(args.out), best_epoch=best["epoch"],
-                best_val_auc=best["auc"], train_seconds=round(seconds, 1),
+                best_val_score=best["auc"], score="val_auc" if binary else "val_balanced_accuracy",
+                classes=classes, class_weight=class_weight, train_seconds=round(seconds, 1),
                 backend=keras.backend.backend(), params=model.count_params())
     (args.out / "train.json").write_text(json.dumps(info, indent=2))
     print(json.dumps(info), flush=True)
