@@ -48,6 +48,7 @@ class GANSpec:
     diffaugment: str = ""         # DiffAugment policy in front of the discriminator
     flips: bool = True            # random flips/transposes of real images (a lesion has no up)
     width: float = 1.0            # channel multiplier (tests build tiny models with width < 1)
+    spectral_norm: bool = True    # spectral normalisation of the discriminator's layers
 
 
 GANS: dict[str, Callable[..., tuple[keras.Model, keras.Model]]] = {}
@@ -149,7 +150,8 @@ def _generator(spec: GANSpec, label=None, z=None) -> keras.Model:
 
 def _discriminator(spec: GANSpec, conditional: bool) -> keras.Model:
     """DiffAugment, spectrally normalised strided convs, and (conditional) a projection head."""
-    sn = lambda layer: layers.SpectralNormalization(layer, name=f"sn_{layer.name}")
+    sn = (lambda layer: layers.SpectralNormalization(layer, name=f"sn_{layer.name}")) if spec.spectral_norm \
+        else (lambda layer: layer)
     img = keras.Input((spec.image_size, spec.image_size, 3), name="image")
     x = DiffAugment(spec.diffaugment, name="diffaugment")(img) if spec.diffaugment else img
     x = layers.Rescaling(2.0, offset=-1.0, name="d_scale")(x)

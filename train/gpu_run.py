@@ -39,8 +39,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-JOBS = ("gan", "cgan", "binary0", "binary1", "dx0", "dx1")
-GAN_MODELS = {"gan": "skinml_gan", "cgan": "skinml_cgan"}
+# GAN jobs: (model, spec overrides)
+GAN_MODELS = {"gan": ("skinml_gan", {}), "cgan": ("skinml_cgan", {}),
+              "gan_nosn": ("skinml_gan", {"spectral_norm": False}),
+              "cgan_nosn": ("skinml_cgan", {"spectral_norm": False}),
+              "gan_hinge": ("skinml_gan", {"loss": "hinge", "r1_gamma": 0.0})}
+JOBS = (*GAN_MODELS, "binary0", "binary1", "dx0", "dx1")
+DEFAULT_JOBS = ("gan", "cgan", "binary0", "binary1", "dx0", "dx1")
 CHECKPOINT_SECONDS = 45.0  # the generator is saved this often, so a killed job still returns one
 
 
@@ -75,11 +80,13 @@ def run_gan(job: str, pack: Path, out: Path, seconds: float, width: float, steps
     index, images = read_pack(pack)
     labels = index["benign_malignant"].map(LABEL_CODES).fillna(-1).to_numpy("int32")
     holdout = (index["split"] == "test").to_numpy()
-    train = ~holdout & ((labels >= 0) if job == "cgan" else True)
-    config = GANConfig(model=GAN_MODELS[job], image_size=images.shape[1], batch_size=64, width=width,
+    model, overrides = GAN_MODELS[job]
+    train = ~holdout & ((labels >= 0) if model == "skinml_cgan" else True)
+    config = GANConfig(model=model, image_size=images.shape[1], batch_size=64, width=width,
                        data_pack=str(pack), holdout=float(holdout.mean()), run_dir=str(out),
                        time_budget=seconds, epochs=0)
-    gan = build_gan(config.model, image_size=config.image_size, width=width, batch_size=config.batch_size)
+    gan = build_gan(config.model, image_size=config.image_size, width=width, batch_size=config.batch_size,
+                    **overrides)
     spec = gan.spec
     (out / "samples").mkdir(parents=True, exist_ok=True)
     write_atomic(out / "config.json", json.dumps(asdict(config), indent=2))
@@ -241,7 +248,7 @@ def main(argv=None) -> int:
         q.add_argument("--epochs", type=int, default=150, help="classifier epochs at most")
     pr.add_argument("--budget-s", type=float, default=470)
     pr.add_argument("--grace-s", type=float, default=45, help="then jobs still running are stopped")
-    pr.add_argument("--jobs", default=",".join(JOBS))
+    pr.add_argument("--jobs", default=",".join(DEFAULT_JOBS))
     pr.add_argument("--work", default="/tmp/gpu_run", help="jobs' run directories")
     pj.add_argument("--seconds", type=float, required=True)
     args = p.parse_args(argv)
