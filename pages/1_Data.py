@@ -4,9 +4,9 @@ import pandas as pd
 import streamlit as st
 
 from skinml import data
-from skinml.app import setup_page
 from skinml.app import data_ui as ui
-from skinml.plots_data import plot_age, plot_counts, plot_image_sizes, plot_labels, plot_splits
+from skinml.app import setup_page
+from skinml.plots.data import plot_age, plot_counts, plot_image_sizes, plot_labels, plot_splits
 
 setup_page("Data")
 

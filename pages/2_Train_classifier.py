@@ -7,9 +7,17 @@ import streamlit as st
 
 from skinml.app import setup_page, show_error
 from skinml.app.data_ui import data_dir
-from skinml.app.train_ui import (launch_training, live_run_ui, model_ui, resume_training, runs_table,
-                                 settings_ui, stop_training, thesis_reference)
-from skinml.training import runs_root
+from skinml.app.train_ui import (
+    launch_training,
+    live_run_ui,
+    model_ui,
+    resume_training,
+    runs_table,
+    settings_ui,
+    stop_training,
+    thesis_reference,
+)
+from skinml.cnn.train import runs_root
 
 setup_page("Train a classifier")
 st.caption(f"Data: `{data_dir()}` (change it on the home page) · runs are saved in `{runs_root()}` "

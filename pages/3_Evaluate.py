@@ -6,9 +6,15 @@ import streamlit as st
 
 from skinml.app import setup_page, show_error
 from skinml.app.data_ui import data_dir
-from skinml.app.eval_ui import (cached_classifier, folder_predictions, model_sources, run_predictions,
-                                stamp, threshold_view_ui)
-from skinml.training import list_runs
+from skinml.app.eval_ui import (
+    cached_classifier,
+    folder_predictions,
+    model_sources,
+    run_predictions,
+    stamp,
+    threshold_view_ui,
+)
+from skinml.cnn.train import list_runs
 
 setup_page("Evaluate a classifier")
 

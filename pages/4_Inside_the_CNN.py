@@ -6,10 +6,11 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
-from skinml.app import setup_page, show_error
 from skinml.app import explain_ui as ui
+from skinml.app import setup_page, show_error
 from skinml.errors import SkinmlError
-from skinml.explain import overlay_heatmap, scale_channel, tile_channels
+from skinml.explain.features import scale_channel, tile_channels
+from skinml.explain.gradcam import overlay_heatmap
 
 setup_page("Inside the CNN")
 st.markdown("Pick a model and an image and watch what each convolutional layer makes of it: every channel "

@@ -5,10 +5,11 @@ import pandas as pd
 import streamlit as st
 from PIL import Image
 
-from skinml.app import setup_page, show_error
 from skinml.app import explain_ui as ui
+from skinml.app import setup_page, show_error
 from skinml.errors import SkinmlError
-from skinml.explain import KERNELS, convolve, output_size, scale_channel, transposed_convolve, transposed_output_size
+from skinml.explain.convolution import convolve, output_size, transposed_convolve, transposed_output_size
+from skinml.explain.features import KERNELS, scale_channel
 
 setup_page("Convolution")
 st.markdown("A convolutional layer slides a small grid of numbers, the **kernel** (or filter), over the "

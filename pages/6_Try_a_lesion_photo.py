@@ -3,10 +3,10 @@
 import streamlit as st
 
 from skinml import DISCLAIMER
-from skinml.app import setup_page, show_error
 from skinml.app import explain_ui as ui
+from skinml.app import setup_page, show_error
 from skinml.errors import SkinmlError
-from skinml.explain import overlay_heatmap
+from skinml.explain.gradcam import overlay_heatmap
 from skinml.predict import build_summary_html, reading
 
 setup_page("Try a lesion photo", icon="🩺")

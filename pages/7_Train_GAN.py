@@ -4,11 +4,11 @@ import time
 
 import streamlit as st
 
-from skinml.app import setup_page, show_error
 from skinml.app import gan_ui as ui
-from skinml.gan import SPECS
-from skinml.gan_training import read_losses, read_state
-from skinml.plots_gan import plot_losses
+from skinml.app import setup_page, show_error
+from skinml.gan.models import SPECS
+from skinml.gan.train import read_losses, read_state
+from skinml.plots.gan import plot_losses
 
 setup_page("Train a GAN")
 st.write("The thesis trained its DCGAN for 1,000 epochs (8 h on a GPU). Here training runs in a "
@@ -23,7 +23,7 @@ with st.form("train_gan"):
     c4, c5, c6 = st.columns(3)
     size = c4.selectbox("Image size", [32, 64, 128], index=2)
     width = c5.select_slider("Width (channels)", [0.25, 0.5, 1.0, 2.0], value=1.0)
-    from skinml.data import default_data_dir
+    from skinml.data.readers import default_data_dir
     data = c6.text_input("ISIC folder or .npz", str(default_data_dir()))
     name = st.text_input("Run name", f"{model}-{time.strftime('%Y%m%d-%H%M%S')}")
     go = st.form_submit_button("Start training")
@@ -50,7 +50,7 @@ run = runs[names.index(st.selectbox("Run", names, index=index))]
 
 @st.fragment(run_every=3)
 def live(run):
-    from skinml.training import run_status
+    from skinml.cnn.train import run_status
 
     status, state = run_status(run), read_state(run)
     st.write(f"Status **{status}** · epoch {state.get('epoch', 0)} / {state.get('epochs', '?')} · "

@@ -3,10 +3,10 @@
 import numpy as np
 import streamlit as st
 
-from skinml import latent
-from skinml.app import setup_page
 from skinml.app import gan_ui as ui
-from skinml.gan import CLASSES
+from skinml.app import setup_page
+from skinml.gan import latent
+from skinml.gan.models import CLASSES
 
 setup_page("Latent space")
 gen = ui.generator_ui(conditional=False, key="latent_gen")

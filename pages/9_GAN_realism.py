@@ -4,11 +4,11 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from skinml import quality
-from skinml.app import setup_page, show_error
 from skinml.app import gan_ui as ui
-from skinml.latent import sample_latents
-from skinml.plots_gan import plot_image_pairs, plot_pca_overlay
+from skinml.app import setup_page, show_error
+from skinml.gan.latent import sample_latents
+from skinml.plots.gan import plot_image_pairs, plot_pca_overlay
+from skinml.quality import realism as quality
 
 setup_page("GAN realism")
 st.write("The thesis judged its GAN by one PCA plot. Here are that plot and numbers that can be "
@@ -19,8 +19,9 @@ n = st.slider("Images of each kind", 20, 400, 60, step=20)
 
 @st.cache_data(show_spinner="Reading real images ...")
 def real_images(size: int, n: int):
-    from skinml.data import DataPolicy, apply_policy, default_data_dir, load_dataset
-    from skinml.pipeline import load_array
+    from skinml.data.policy import DataPolicy, apply_policy
+    from skinml.data.readers import default_data_dir, load_dataset
+    from skinml.images.pipeline import load_array
 
     df, _ = apply_policy(load_dataset(default_data_dir(), verify=False), DataPolicy.for_gan())
     df = df.sample(n=min(len(df), 2 * n), random_state=0)
@@ -45,14 +46,14 @@ st.plotly_chart(plot_pca_overlay(pca, "Pixels (flattened, min-max scaled, as in 
                 use_container_width=True)
 
 if st.button("Compute the full report (KID, FID, precision/recall, two-sample test)"):
-    from skinml.classifier import load_classifier
+    from skinml.cnn.classifier import load_classifier
     from skinml.errors import ModelError
 
     try:
         feature_model = load_classifier().model
         source = "the shipped classifier"
     except ModelError:
-        from skinml.models import build_model
+        from skinml.cnn.models import build_model
         feature_model, source = build_model("thesis_base", image_size=gen.spec.image_size), "an untrained thesis_base CNN"
     with st.spinner("Measuring ..."):
         report = quality.realism_report(held, fake, train=train, feature_model=feature_model)

@@ -7,3 +7,10 @@ DISCLAIMER = (
     "diagnose: its outputs are probabilities from a model trained on a small public dataset. "
     "Anyone worried about a skin lesion should see a dermatologist."
 )
+
+from pathlib import Path as _Path
+
+ASSETS = _Path(__file__).parent / "assets"  # the shipped models and reference files
+# The project's real data lives next to a development checkout (never inside the package).
+SHARED_DATA = _Path(__file__).resolve().parents[1].parent / "shared" / "data"
+ISIC_SAMPLE = SHARED_DATA / "isic-sample"

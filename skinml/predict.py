@@ -18,11 +18,11 @@ import numpy as np
 from PIL import Image
 
 from skinml import DISCLAIMER
-from skinml.classifier import Classifier, predict_tta
-from skinml.explain import grad_cam, overlay_heatmap
-from skinml.images import read_image
-from skinml.ood import OODResult, check_image
-from skinml.pipeline import load_image
+from skinml.cnn.classifier import Classifier, predict_tta
+from skinml.explain.gradcam import grad_cam, overlay_heatmap
+from skinml.images.decode import load_image
+from skinml.images.upload import read_image
+from skinml.ood.detector import OODResult, check_image
 
 DISPLAY_SIDE = 512       # longest side of the image kept in a result (for pages and summaries)
 WIDE_SPREAD = 0.10       # TTA standard deviation above which the answer is called unstable

@@ -16,7 +16,7 @@ SHARED_DATA = Path(os.environ.get("SKINML_SHARED_DATA", REPO.parent / "shared" /
 @pytest.fixture(scope="session")
 def demo_dir(tmp_path_factory) -> Path:
     """A synthetic ISIC folder in the isic-cli layout: 60 images of 64 px, half malignant."""
-    from skinml.synthetic import write_demo_dataset
+    from skinml.data.synthetic import write_demo_dataset
 
     return write_demo_dataset(tmp_path_factory.mktemp("demo"), n=60, size=64, seed=1)
 

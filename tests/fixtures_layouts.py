@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from skinml.synthetic import make_lesion
+from skinml.data.synthetic import make_lesion
 
 # id, label, finest diagnosis, lesion, patient, image kind ("ok", "empty", "truncated",
 # "random", "missing"), source, image type, age

@@ -17,8 +17,8 @@ def tiny_model(tmp_path_factory):
     """A tiny untrained classifier folder with test-split figures, offered through SKINML_MODEL."""
     import keras
 
-    from skinml.classifier import save_classifier
-    from skinml.models import build_model
+    from skinml.cnn.classifier import save_classifier
+    from skinml.cnn.models import build_model
 
     keras.utils.set_random_seed(0)
     info = {"name": "skinml_resnet", "image_size": 48, "resize": "squash", "threshold": 0.45, "version": "tiny"}

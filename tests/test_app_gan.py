@@ -24,9 +24,10 @@ def test_gan_page_runs(page):
 
 
 def test_train_page_shows_a_run(tmp_path):
-    from skinml.gan_training import GANConfig, fit_gan
-    from skinml.synthetic import make_lesion
     import numpy as np
+
+    from skinml.data.synthetic import make_lesion
+    from skinml.gan.train import GANConfig, fit_gan
 
     np.savez(tmp_path / "d.npz", images=np.stack([make_lesion(i % 2 == 1, 16, seed=i) for i in range(8)]))
     fit_gan(GANConfig(model="thesis_dcgan", data_npz=str(tmp_path / "d.npz"), image_size=16, width=0.125,

@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 @pytest.fixture(scope="module")
 def finished_run(demo_dir, tmp_path_factory):
     """A finished tiny run (thesis_base, 32 px, 2 epochs) in its own runs folder."""
-    from skinml.training import TrainConfig, fit_classifier
+    from skinml.cnn.train import TrainConfig, fit_classifier
 
     runs = tmp_path_factory.mktemp("runs")
     config = TrainConfig(data=str(demo_dir), model="thesis_base", image_size=32, epochs=2, batch_size=8,
@@ -43,7 +43,7 @@ def test_train_page_lists_runs(finished_run, monkeypatch, demo_dir):
 
 def test_train_page_shows_the_thesis_models_retrained_next_to_the_thesis(finished_run, monkeypatch, demo_dir):
     from skinml.app.train_ui import thesis_reference
-    from skinml.classifier import load_classifier
+    from skinml.cnn.classifier import load_classifier
 
     table = thesis_reference()
     assert list(table["model"][:5]) == ["thesis_base", "thesis_dropout", "thesis_l2", "thesis_l2_dropout",
@@ -67,7 +67,7 @@ def test_train_page_launches_and_stops_a_run(tmp_path, monkeypatch, demo_dir):
     assert not at.exception
     run_dir = tmp_path / "launched"
     assert (run_dir / "pid").exists() and (run_dir / "config.json").exists()
-    from skinml.training import run_status
+    from skinml.cnn.train import run_status
 
     assert run_status(run_dir) == "running"
     at.run()  # a rerun never restarts or stops it

@@ -19,8 +19,8 @@ pytestmark = pytest.mark.browser
 def tiny_model(tmp_path_factory):
     import keras
 
-    from skinml.classifier import save_classifier
-    from skinml.models import build_model
+    from skinml.cnn.classifier import save_classifier
+    from skinml.cnn.models import build_model
 
     keras.utils.set_random_seed(0)
     model = build_model("skinml_resnet", image_size=48, widths=(8, 16))
@@ -50,9 +50,9 @@ def test_upload_on_the_clinician_page_shows_the_probability(dashboard, tiny_mode
     from playwright.sync_api import sync_playwright
 
     from skinml.app.explain_ui import example_images
-    from skinml.classifier import load_classifier
+    from skinml.cnn.classifier import load_classifier
+    from skinml.data.synthetic import make_lesion
     from skinml.predict import predict_upload
-    from skinml.synthetic import make_lesion
 
     photo = tmp_path / "lesion.webp"  # the extension lies: the file is a PNG
     buf = io.BytesIO()

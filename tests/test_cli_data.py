@@ -7,13 +7,23 @@ import subprocess
 import sys
 
 import pytest
-
 from fixtures_layouts import (
-    CLASS_EXPECTED_LABELS, CLASS_EXPECTED_LEFT_OUT, CLASS_EXPECTED_PROBLEMS, EXPECTED_LABELS,
-    EXPECTED_LEFT_OUT, EXPECTED_PROBLEMS, HAM_EXPECTED_LABELS, HAM_EXPECTED_LEFT_OUT,
-    HAM_EXPECTED_PROBLEMS, make_archive_json, make_class_folders, make_ham, make_isic_cli,
+    CLASS_EXPECTED_LABELS,
+    CLASS_EXPECTED_LEFT_OUT,
+    CLASS_EXPECTED_PROBLEMS,
+    EXPECTED_LABELS,
+    EXPECTED_LEFT_OUT,
+    EXPECTED_PROBLEMS,
+    HAM_EXPECTED_LABELS,
+    HAM_EXPECTED_LEFT_OUT,
+    HAM_EXPECTED_PROBLEMS,
+    make_archive_json,
+    make_class_folders,
+    make_ham,
+    make_isic_cli,
     problem_keys,
 )
+
 from skinml.cli import main
 
 LAYOUTS = {

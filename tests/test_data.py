@@ -5,15 +5,27 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
 from fixtures_layouts import (
-    CLASS_EXPECTED_LABELS, CLASS_EXPECTED_LEFT_OUT, CLASS_EXPECTED_PROBLEMS, EXPECTED_LABELS,
-    EXPECTED_LEFT_OUT, EXPECTED_PROBLEMS, HAM_EXPECTED_LABELS, HAM_EXPECTED_LEFT_OUT,
-    HAM_EXPECTED_PROBLEMS, make_archive_json, make_class_folders, make_ham, make_isic_cli,
-    problem_keys, write_image,
+    CLASS_EXPECTED_LABELS,
+    CLASS_EXPECTED_LEFT_OUT,
+    CLASS_EXPECTED_PROBLEMS,
+    EXPECTED_LABELS,
+    EXPECTED_LEFT_OUT,
+    EXPECTED_PROBLEMS,
+    HAM_EXPECTED_LABELS,
+    HAM_EXPECTED_LEFT_OUT,
+    HAM_EXPECTED_PROBLEMS,
+    make_archive_json,
+    make_class_folders,
+    make_ham,
+    make_isic_cli,
+    problem_keys,
+    write_image,
 )
+
 from skinml import data
-from skinml.data import COLUMNS, DataPolicy, apply_policy, group_key, load_dataset
+from skinml.data.policy import DataPolicy, apply_policy, group_key
+from skinml.data.readers import COLUMNS, load_dataset
 from skinml.errors import DataError
 
 ISIC_LAYOUTS = {
@@ -248,13 +260,13 @@ def test_default_data_dir(tmp_path, monkeypatch):
     assert data.default_data_dir() == tmp_path
     monkeypatch.setenv("SKINML_DATA", str(tmp_path / "missing"))
     monkeypatch.setenv("SKINML_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(data, "__file__", str(tmp_path / "nowhere" / "skinml" / "data.py"))
+    monkeypatch.setattr(data.readers, "ISIC_SAMPLE", tmp_path / "nowhere")
     demo = data.default_data_dir()
     assert demo == tmp_path / "cache" / "demo" and (demo / "metadata.csv").is_file()
 
 
 def test_demo_dataset_is_written_once(tmp_path, monkeypatch):
-    from skinml.synthetic import ATTRIBUTION, demo_dataset_dir
+    from skinml.data.synthetic import ATTRIBUTION, demo_dataset_dir
 
     monkeypatch.setenv("SKINML_CACHE", str(tmp_path))
     first = demo_dataset_dir(n=10, size=32)

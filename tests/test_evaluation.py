@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from skinml import evaluation as ev
+from skinml.metrics import binary as ev
 
 Y = np.array([0, 0, 0, 1, 1, 1, 1])
 P = np.array([0.1, 0.6, 0.3, 0.8, 0.4, 0.9, 0.7])

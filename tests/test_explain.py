@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 from keras import layers
 
-from skinml.explain import (KERNELS, convolve, feature_maps, grad_cam, output_size, overlay_heatmap,
-                            transposed_convolve, transposed_output_size)
-from skinml.models import build_model, conv_layer_names, last_conv_layer
+from skinml.cnn.models import build_model, conv_layer_names, last_conv_layer
+from skinml.explain.convolution import convolve, output_size, transposed_convolve, transposed_output_size
+from skinml.explain.features import KERNELS, feature_maps
+from skinml.explain.gradcam import grad_cam, overlay_heatmap
 
 SIZE, PATCH = 40, 6
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from skinml.errors import ModelError
-from skinml.gan import GANS, build_gan, generate_images, load_generator, save_generator
+from skinml.gan.models import GANS, build_gan, generate_images, load_generator, save_generator
 
 
 @pytest.mark.parametrize("name", sorted(GANS))
@@ -63,7 +63,7 @@ def test_generate_cli_and_gan_augment_at_tiny_scale(tmp_path, demo_dir):
         "malignant_seed000005.png", "malignant_seed000006.png", "malignant_seed000007.png"]
     assert main(["generate", "--n", "1", "--out", str(tmp_path / "x"), "--model", str(tmp_path / "nothing")]) == 2
 
-    from skinml.gan_augment import gan_augment_experiment
+    from skinml.quality.gan_augment import gan_augment_experiment
     out = gan_augment_experiment(demo_dir, generator=tmp_path / "cgan", n_generated=8, classifier="thesis_base",
                                  image_size=16, epochs=1, repeats=2)
     assert out["n_generated"] == 8 and -1 <= out["auc_difference"] <= 1 and len(out["runs"]) == 2

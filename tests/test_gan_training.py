@@ -13,14 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from skinml.gan_training import GANConfig, fit_gan, load_npz, read_losses, read_state
+from skinml.gan.train import GANConfig, fit_gan, load_npz, read_losses, read_state
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def tiny_npz(tmp_path_factory) -> Path:
-    from skinml.synthetic import make_lesion
+    from skinml.data.synthetic import make_lesion
 
     images = np.stack([make_lesion(i % 2 == 1, 32, seed=i) for i in range(24)])
     labels = np.array([i % 2 for i in range(24)])
@@ -49,8 +49,9 @@ def test_run_directory(tiny_npz, tmp_path):
 
 
 def test_npz_jpeg_packing(tmp_path, tiny_npz):
-    from PIL import Image
     import io
+
+    from PIL import Image
 
     images, labels = load_npz(tiny_npz)
     blobs = []

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from skinml.data.synthetic import make_lesion
 from skinml.errors import ImageError
-from skinml.images import MAX_SIDE, read_image, resize_image
-from skinml.synthetic import make_lesion
+from skinml.images.upload import MAX_SIDE, read_image, resize_image
 
 
 def lesion(size=96) -> Image.Image:

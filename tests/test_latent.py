@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from skinml import latent
+from skinml.gan import latent
 
 
 def test_interpolation_endpoints_equal_the_two_samples():
@@ -39,7 +39,7 @@ def test_gif_bytes():
 
 
 def test_label_walk_on_a_conditional_generator():
-    from skinml.gan import build_gan
+    from skinml.gan.models import build_gan
 
     g = build_gan("skinml_cgan", image_size=16, width=0.125).generator
     z = latent.latent_for_seed(0, g.input_shape[0][-1])

@@ -7,9 +7,9 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from skinml.classifier import load_classifier, save_classifier  # noqa: E402
+from skinml.cnn.classifier import load_classifier, save_classifier  # noqa: E402
+from skinml.cnn.models import MODELS, PRETRAINED, build_model, conv_layer_names, last_conv_layer  # noqa: E402
 from skinml.errors import ModelError  # noqa: E402
-from skinml.models import MODELS, PRETRAINED, build_model, conv_layer_names, last_conv_layer  # noqa: E402
 
 SIZE = 32
 
@@ -53,8 +53,8 @@ def test_pretrained_backbone_says_what_to_do_when_its_weights_cannot_be_download
 
 
 def test_ensemble_is_the_mean_of_its_members_logits_and_explains_like_one_model(tmp_path):
-    from skinml.explain import grad_cam
-    from skinml.models import ensemble
+    from skinml.cnn.ensemble import ensemble
+    from skinml.explain.gradcam import grad_cam
 
     keras.utils.set_random_seed(0)
     members = [build_model("skinml_resnet", image_size=SIZE, temperature=t) for t in (1.0, 2.0)]
@@ -96,7 +96,7 @@ def test_compact_save_halves_the_file_and_keeps_the_answers(tmp_path):
 
 
 def test_final_model_sets_the_temperature_and_keeps_the_weights():
-    from skinml.finishing import _final_model
+    from skinml.cnn.finish import _final_model
 
     keras.utils.set_random_seed(0)
     model = build_model("skinml_resnet", image_size=SIZE)

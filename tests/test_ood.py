@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from skinml.ood import FEATURES, check_image, fit_reference, load_reference, measure, score_stats
-from skinml.ood_fit import make_non_dermoscopy
+from skinml.ood.detector import FEATURES, check_image, fit_reference, load_reference, measure, score_stats
+from skinml.ood.fit import make_non_dermoscopy
 
 
 def test_shipped_reference_has_rates():
@@ -45,7 +45,8 @@ def test_fit_reference_threshold_is_the_quantile():
 def test_rarely_fires_on_held_out_dermoscopy(isic_sample):
     from PIL import Image
 
-    from skinml.data import load_dataset, split_grouped
+    from skinml.data.policy import split_grouped
+    from skinml.data.readers import load_dataset
 
     df = split_grouped(load_dataset(isic_sample, verify=False).query("image_path != ''"), seed=0)
     test = df[df["split"] == "test"]

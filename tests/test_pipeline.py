@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from skinml import pipeline
 from skinml.errors import ImageError, SkinmlError
-from skinml.pipeline import build_augmenter, load_array, load_image, make_dataset
+from skinml.images import pipeline
+from skinml.images.decode import load_image
+from skinml.images.pipeline import build_augmenter, load_array, make_dataset
 
 
 def write_image(path: Path, width: int, height: int, seed: int = 0, quality: int = 92) -> Path:

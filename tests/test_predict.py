@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from skinml.classifier import load_classifier, save_classifier
 from skinml.cli import main
+from skinml.cnn.classifier import load_classifier, save_classifier
+from skinml.data.synthetic import make_lesion
 from skinml.errors import ImageError
 from skinml.predict import build_summary_html, predict_upload, reading
-from skinml.synthetic import make_lesion
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,7 @@ def model_dir(tmp_path_factory):
     """A tiny untrained skinml_resnet saved as a classifier folder (threshold 0.4)."""
     import keras
 
-    from skinml.models import build_model
+    from skinml.cnn.models import build_model
 
     keras.utils.set_random_seed(0)
     folder = tmp_path_factory.mktemp("clf") / "model"

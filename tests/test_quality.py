@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from skinml import quality
+from skinml.quality import realism as quality
 
 
 @pytest.fixture(scope="module")
 def lesions():
-    from skinml.synthetic import make_lesion
+    from skinml.data.synthetic import make_lesion
     return np.stack([make_lesion(i % 2 == 1, 32, seed=i) for i in range(120)]).astype("float32") / 255.0
 
 
@@ -55,7 +55,7 @@ def test_pca_memorisation_and_report(lesions, tmp_path):
     np.testing.assert_array_equal(idx, np.arange(5))
     assert np.allclose(dist, 0, atol=1e-3)
 
-    from skinml.models import build_model
+    from skinml.cnn.models import build_model
     clf = build_model("thesis_base", image_size=32)
     report = quality.realism_report(lesions[:40], lesions[40:80], train=lesions[80:], feature_model=clf,
                                     two_sample=False)

@@ -9,8 +9,8 @@ import sys
 import numpy as np
 import pytest
 
-from skinml.classifier import SHIPPED_DIR, load_classifier
-from skinml.gan import SHIPPED_CGAN, SHIPPED_GAN, load_generator
+from skinml.cnn.classifier import SHIPPED_DIR, load_classifier
+from skinml.gan.models import SHIPPED_CGAN, SHIPPED_GAN, load_generator
 
 CARD_SECTIONS = ("## Description", "## Intended use and limitations", "## Training data",
                  "## Training procedure")
@@ -29,7 +29,7 @@ def test_shipped_classifier_loads_with_threshold_and_card():
 
 
 def test_shipped_classifier_answers_in_range_and_tells_classes_apart():
-    from skinml.synthetic import make_lesion
+    from skinml.data.synthetic import make_lesion
 
     clf = load_classifier()
     size = clf.image_size

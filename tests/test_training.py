@@ -23,7 +23,7 @@ sys.path.insert(0, str(REPO / "train"))
 def test_arguments_are_generated_from_the_config():
     import train_classifier
 
-    from skinml.training import TrainConfig
+    from skinml.cnn.train import TrainConfig
 
     parser = train_classifier.build_parser()
     flags = {a.dest for a in parser._actions}
@@ -39,9 +39,9 @@ def test_arguments_are_generated_from_the_config():
 
 
 def test_tiny_run_end_to_end(demo_dir, tmp_path, monkeypatch, capsys):
-    from skinml.classifier import load_classifier
-    from skinml.evaluation import choose_threshold
-    from skinml.training import TrainConfig, fit_classifier, list_runs, load_run
+    from skinml.cnn.classifier import load_classifier
+    from skinml.cnn.train import TrainConfig, fit_classifier, list_runs, load_run
+    from skinml.metrics.binary import choose_threshold
 
     monkeypatch.setenv("SKINML_CACHE", str(tmp_path / "cache"))
     config = TrainConfig(data=str(demo_dir), model="thesis_base", image_size=32, epochs=2, batch_size=8,
@@ -86,7 +86,7 @@ def _sha(path: Path) -> str:
 
 
 def test_resume_after_sigkill_finishes_and_keeps_the_best(demo_dir, tmp_path):
-    from skinml.training import load_history, run_status
+    from skinml.cnn.train import load_history, run_status
 
     run_dir = tmp_path / "run"
     env = dict(os.environ, SKINML_CACHE=str(tmp_path / "cache"), TF_CPP_MIN_LOG_LEVEL="3")

@@ -33,10 +33,10 @@ def main() -> None:
 
     import keras
 
-    from skinml.data import DataPolicy, prepare
-    from skinml.finishing import finish_run
-    from skinml.models import ensemble
-    from skinml.training import TrainConfig, write_json
+    from skinml.cnn.ensemble import ensemble
+    from skinml.cnn.finish import finish_run
+    from skinml.cnn.train import TrainConfig, write_json
+    from skinml.data.policy import DataPolicy, prepare
 
     runs = [json.loads((folder / "train.json").read_text()) for folder in args.trained]
     trained = runs[0]

@@ -101,11 +101,11 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
 
-    from skinml.classifier import load_classifier
-    from skinml.gan import load_generator
-    from skinml.gan_training import load_training_data, read_state, GANConfig
-    from skinml.latent import sample_latents
-    from skinml.quality import realism_report, save_report
+    from skinml.cnn.classifier import load_classifier
+    from skinml.gan.latent import sample_latents
+    from skinml.gan.models import load_generator
+    from skinml.gan.train import GANConfig, load_training_data, read_state
+    from skinml.quality.realism import realism_report, save_report
 
     config = json.loads((args.run_dir / "config.json").read_text())
     state = read_state(args.run_dir)

@@ -50,8 +50,9 @@ CHECKPOINT_SECONDS = 45.0  # the generator is saved this often, so a killed job 
 
 
 def prepare(data: list[str], pack: Path, size: int, quality: int) -> None:
-    from skinml.data import DataPolicy, apply_policy, diagnosis_class, load_datasets, split_grouped
-    from skinml.pack import write_pack
+    from skinml.data.policy import DataPolicy, apply_policy, diagnosis_class, split_grouped
+    from skinml.data.readers import load_datasets
+    from skinml.images.pack import write_pack
 
     df, left_out = apply_policy(load_datasets(data), DataPolicy.for_gan())
     df["dx"] = diagnosis_class(df)
@@ -69,12 +70,19 @@ def prepare(data: list[str], pack: Path, size: int, quality: int) -> None:
 def run_gan(job: str, pack: Path, out: Path, seconds: float, width: float, steps_per_call: int) -> None:
     import keras
 
-    from skinml.gan import build_gan, save_generator
-    from skinml.gan_jax import load_device_state, train_on_device
-    from skinml.gan_training import (GANConfig, LABEL_CODES, _write_losses, fixed_latents, image_grid,
-                                     write_gif, write_png_atomic)
-    from skinml.classifier import write_atomic
-    from skinml.pack import read_pack
+    from skinml.gan.models import build_gan, save_generator
+    from skinml.gan.steps_jax import load_device_state, train_on_device
+    from skinml.gan.train import (
+        LABEL_CODES,
+        GANConfig,
+        _write_losses,
+        fixed_latents,
+        image_grid,
+        write_gif,
+        write_png_atomic,
+    )
+    from skinml.images.pack import read_pack
+    from skinml.runs import write_atomic
 
     started = time.time()
     index, images = read_pack(pack)
@@ -138,7 +146,7 @@ def run_gan(job: str, pack: Path, out: Path, seconds: float, width: float, steps
 
 
 def run_classifier(job: str, pack: Path, out: Path, seconds: float, epochs: int) -> None:
-    from skinml.pack import pack_image_size
+    from skinml.images.pack import pack_image_size
 
     task, seed = ("binary" if job.startswith("binary") else "diagnosis"), int(job[-1])
     # The script fits its epoch count (and cosine schedule) to the budget; the TTA

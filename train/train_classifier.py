@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from skinml.training import THESIS_SETTINGS, TrainConfig  # noqa: E402
+from skinml.cnn.train import THESIS_SETTINGS, TrainConfig  # noqa: E402
 
 
 def _bool(text: str) -> bool:
@@ -64,9 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # The dashboard's Stop button sends SIGTERM: finish as "stopped", like Ctrl+C.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    from skinml.cnn.train import fit_classifier
     from skinml.errors import SkinmlError
     from skinml.progress import tqdm_progress
-    from skinml.training import fit_classifier
 
     on_progress, close = (None, lambda: None) if args.quiet else tqdm_progress(desc="training")
     try:

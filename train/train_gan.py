@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from skinml.gan_training import GANConfig  # noqa: E402
+from skinml.gan.train import GANConfig  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from skinml.errors import SkinmlError
-    from skinml.gan_training import export_npz, fit_gan
+    from skinml.gan.train import export_npz, fit_gan
 
     try:
         if args.export_npz:

@@ -17,7 +17,6 @@ chooses the threshold on validation, evaluates on test and writes the model card
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import math
 import sys
@@ -33,8 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def prepare_pack(data_dir: str, pack: Path, image_size: int, seed: int) -> None:
     """Squash every usable image to `image_size` px and store the grouped split with it."""
-    from skinml.data import DataPolicy, prepare
-    from skinml.pack import write_pack
+    from skinml.data.policy import DataPolicy, prepare
+    from skinml.images.pack import write_pack
 
     write_pack(prepare(data_dir, DataPolicy(), balance=True, seed=seed), pack, image_size, quality=95)
 
@@ -44,7 +43,7 @@ def task_labels(index: pd.DataFrame, task: str) -> tuple[np.ndarray, np.ndarray,
     if task == "binary":
         keep = index["benign_malignant"].isin(["benign", "malignant"]).to_numpy()
         return keep, (index["benign_malignant"][keep] == "malignant").to_numpy("float32"), ["benign", "malignant"]
-    from skinml.data import DIAGNOSIS_CLASSES
+    from skinml.data.policy import DIAGNOSIS_CLASSES
 
     keep = index["dx"].isin(DIAGNOSIS_CLASSES).to_numpy()
     return keep, index["dx"][keep].map(DIAGNOSIS_CLASSES.index).to_numpy("int32"), list(DIAGNOSIS_CLASSES)
@@ -86,12 +85,12 @@ def main() -> None:
 
     import keras
 
-    from skinml.augment import build_augmenter
-    from skinml.models import build_model
+    from skinml.cnn.models import build_model
+    from skinml.images.augment import build_augmenter
 
     keras.utils.set_random_seed(args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
-    from skinml.pack import read_pack
+    from skinml.images.pack import read_pack
 
     index, images = read_pack(args.pack)
     keep, y, classes = task_labels(index, args.task)

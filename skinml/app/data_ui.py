@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from skinml import data
-from skinml.data import DataPolicy
+from skinml import ISIC_SAMPLE, data
+from skinml.data.policy import DataPolicy
+from skinml.errors import DataError
 
 AUGMENT_STRENGTHS = ("thesis", "light", "strong")
 
@@ -46,7 +47,7 @@ def load_split(root: str, stamp: int, policy: DataPolicy, balance: bool, seed: i
 
 @st.cache_data(show_spinner="Writing the built-in synthetic demo ...")
 def demo_dir() -> str:
-    from skinml.synthetic import demo_dataset_dir
+    from skinml.data.synthetic import demo_dataset_dir
 
     return str(demo_dataset_dir())
 
@@ -61,7 +62,7 @@ def data_dir() -> str:
 def dataset_options() -> dict[str, str]:
     """Label -> folder: the current choice, ../shared/data/isic-sample when present, the demo."""
     options = {}
-    real = Path(data.__file__).resolve().parents[1].parent / "shared" / "data" / "isic-sample"
+    real = ISIC_SAMPLE
     if real.is_dir():
         options["ISIC sample (../shared/data/isic-sample, 4,890 real images)"] = str(real)
     options["Built-in synthetic demo (ABCD-rule lesions, not real)"] = demo_dir()
@@ -95,7 +96,7 @@ def open_folder(root: Path) -> str:
         return f"{root} is not a folder: type the path of a folder that holds a dataset."
     try:
         data.detect_layout(root)
-    except data.DataError as exc:
+    except DataError as exc:
         return str(exc)
     return ""
 
@@ -139,7 +140,8 @@ def image_grid_ui(df: pd.DataFrame, n: int = 12, columns: int = 6, seed: int = 0
 @st.cache_data(show_spinner="Augmenting ...", max_entries=16)
 def augment_examples(path: str, strength: str, n: int = 7, size: int = 160, seed: int = 0) -> list[np.ndarray]:
     """The image and `n` augmented versions: uint8 (size, size, 3) each (imports Keras)."""
-    from skinml.pipeline import build_augmenter, load_image
+    from skinml.images.decode import load_image
+    from skinml.images.pipeline import build_augmenter
 
     image = load_image(path, size)
     batch = np.repeat(image[None].astype("float32") / 255.0, n, axis=0)

@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from skinml import evaluation as ev
-from skinml import plots_eval
-from skinml.classifier import SHIPPED_DIR, load_classifier
-from skinml.training import list_runs
+from skinml.cnn.classifier import SHIPPED_DIR, load_classifier
+from skinml.cnn.train import list_runs
+from skinml.evaluation import evaluate_classifier
+from skinml.metrics import binary as ev
+from skinml.plots import eval as plots_eval
 
 SHIPPED = "shipped model"
 
@@ -50,7 +51,7 @@ def run_predictions(path: str, _stamp: int) -> pd.DataFrame:
 def folder_predictions(model_path: str, model_stamp: int, data_dir: str, split: str) -> tuple[dict, pd.DataFrame]:
     """evaluate_classifier on a folder, cached per model, folder and split."""
     classifier = cached_classifier(model_path, model_stamp)
-    return ev.evaluate_classifier(classifier, data_dir, split, n_boot=1000)
+    return evaluate_classifier(classifier, data_dir, split, n_boot=1000)
 
 
 def _fmt(value) -> str:

@@ -19,7 +19,8 @@ import pandas as pd
 import streamlit as st
 from PIL import Image
 
-from skinml.classifier import SHIPPED_DIR, Classifier, load_classifier
+from skinml import ISIC_SAMPLE
+from skinml.cnn.classifier import SHIPPED_DIR, Classifier, load_classifier
 from skinml.errors import SkinmlError
 
 MODEL_ENV = "SKINML_MODEL"
@@ -29,7 +30,7 @@ UPLOAD_TYPES = None  # any extension: the content decides (skinml.images), not t
 
 def model_options(untrained: bool = False) -> dict[str, str]:
     """{label: folder} of the models the pages offer; `untrained` adds the registry's architectures."""
-    from skinml.training import runs_root
+    from skinml.cnn.train import runs_root
 
     options = {}
     if os.environ.get(MODEL_ENV):
@@ -39,7 +40,7 @@ def model_options(untrained: bool = False) -> dict[str, str]:
     runs = sorted(Path(runs_root()).glob("*/model/model.keras"), key=lambda p: p.stat().st_mtime, reverse=True)
     options.update({f"run: {p.parent.parent.name}": str(p.parent) for p in runs})
     if untrained:
-        from skinml.models import MODELS
+        from skinml.cnn.models import MODELS
 
         options.update({f"untrained {name} (random weights)": UNTRAINED + name for name in MODELS})
     return options
@@ -51,7 +52,7 @@ def load_model(path: str) -> Classifier:
     if path.startswith(UNTRAINED):
         import keras
 
-        from skinml.models import PRETRAINED, build_model
+        from skinml.cnn.models import PRETRAINED, build_model
 
         keras.utils.set_random_seed(0)
         name = path[len(UNTRAINED):]
@@ -85,13 +86,13 @@ def _png(array: np.ndarray) -> bytes:
 def example_images(root: str | None = None) -> dict[str, bytes]:
     """{label: file bytes}: synthetic lesions (never real ISIC images), then a few from `root`
     (default: the ISIC sample in ../shared/data when it exists)."""
-    from skinml.synthetic import make_lesion
+    from skinml.data.synthetic import make_lesion
 
     examples = {f"synthetic benign-looking lesion {s}": _png(make_lesion(False, 256, seed=s)) for s in (1, 5)}
     examples.update({f"synthetic malignant-looking lesion {s}": _png(make_lesion(True, 256, seed=s)) for s in (1, 6)})
-    folder = Path(root) if root else Path(__file__).resolve().parents[2].parent / "shared" / "data" / "isic-sample"
+    folder = Path(root) if root else ISIC_SAMPLE
     if (folder / "metadata.csv").exists():
-        from skinml.ood import check_image
+        from skinml.ood.detector import check_image
 
         meta = pd.read_csv(folder / "metadata.csv", dtype=str).fillna("")
         for label in ("malignant", "benign"):
@@ -140,8 +141,8 @@ def choose_image_ui(key: str = "image", camera: bool = False, dataset: bool = Tr
 @st.cache_data(show_spinner="Reading the photo ...", max_entries=32)
 def read_for_model(data: bytes, name: str, size: int, resize: str) -> tuple[np.ndarray, np.ndarray]:
     """(photo uint8 (h, w, 3) reduced to 512 px, model input uint8 (size, size, 3)); ImageError if unusable."""
-    from skinml.images import read_image
-    from skinml.pipeline import load_image
+    from skinml.images.decode import load_image
+    from skinml.images.upload import read_image
 
     photo = read_image(data, name)
     small = photo.copy()
@@ -168,7 +169,7 @@ def grad_cam_cached(model_path: str, image: np.ndarray, target: str) -> np.ndarr
 @st.cache_data(show_spinner="Computing the feature maps ...", max_entries=16)
 def feature_maps_cached(model_path: str, image: np.ndarray) -> dict[str, np.ndarray]:
     """Every conv layer's activations for one model input (see `skinml.explain.feature_maps`)."""
-    from skinml.explain import feature_maps
+    from skinml.explain.features import feature_maps
 
     clf = load_model(model_path)
     with clf._lock:

@@ -22,7 +22,7 @@ def gan_runs_root() -> Path:
 def load_generator_cached(path: str | None, conditional: bool):
     """The generator at `path` (None: shipped), or None when there is none."""
     from skinml.errors import ModelError
-    from skinml.gan import load_generator
+    from skinml.gan.models import load_generator
 
     try:
         return load_generator(path, conditional=conditional)
@@ -33,7 +33,7 @@ def load_generator_cached(path: str | None, conditional: bool):
 @st.cache_resource(show_spinner="Building an untrained demo generator ...")
 def demo_generator(conditional: bool):
     """A tiny untrained generator (64 px): shows how the pages work, makes only noise."""
-    from skinml.gan import Generator, build_gan
+    from skinml.gan.models import Generator, build_gan
 
     gan = build_gan("skinml_cgan" if conditional else "skinml_gan", image_size=64, width=0.25)
     return Generator(model=gan.generator, spec=gan.spec, info={"demo": True}, path=None)

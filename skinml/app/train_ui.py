@@ -18,10 +18,22 @@ from pathlib import Path
 
 import streamlit as st
 
+from skinml.cnn.models import MODELS, PRETRAINED
+from skinml.cnn.train import (
+    AUGMENTS,
+    OPTIMIZERS,
+    SCHEDULES,
+    THESIS_SETTINGS,
+    TrainConfig,
+    list_runs,
+    load_history,
+    read_json,
+    run_status,
+    runs_root,
+    set_status,
+    write_json,
+)
 from skinml.errors import ModelError
-from skinml.models import MODELS, PRETRAINED
-from skinml.training import (AUGMENTS, OPTIMIZERS, SCHEDULES, THESIS_SETTINGS, TrainConfig, load_history,
-                             list_runs, read_json, run_status, runs_root, set_status, write_json)
 
 ENTRY_POINT = Path(__file__).resolve().parents[2] / "train" / "train_classifier.py"
 MONITORS = ("val_auc", "val_accuracy", "val_sensitivity", "val_loss")
@@ -137,7 +149,7 @@ STATUS_ICONS = {"running": "🟢", "finished": "✅", "failed": "❌", "stopped"
 
 def run_view(run_dir: str | Path) -> None:
     """Status, progress, live curves and the last log lines of one run (no widgets)."""
-    from skinml.plots_eval import plot_history
+    from skinml.plots.eval import plot_history
 
     run_dir = Path(run_dir)
     status = run_status(run_dir)
@@ -195,7 +207,7 @@ def thesis_reference() -> "object | None":
 
     import pandas as pd
 
-    from skinml.classifier import SHIPPED_DIR
+    from skinml.cnn.classifier import SHIPPED_DIR
 
     path = SHIPPED_DIR.parent / "thesis_runs.csv"
     if not path.exists():

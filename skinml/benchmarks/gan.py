@@ -30,7 +30,7 @@ def time_fit(name: str, image_size: int, batch_size: int, steps: int, width: flo
     """Images/second of `fit` on the GAN `name` (second epoch of `steps` batches)."""
     import keras
 
-    from skinml.gan import build_gan
+    from skinml.gan.models import build_gan
 
     gan = build_gan(name, image_size=image_size, width=width, batch_size=batch_size or None)
     b = gan.spec.batch_size
@@ -60,7 +60,7 @@ def time_plain_dcgan(image_size: int, batch_size: int, steps: int, style: str = 
     import keras
     import tensorflow as tf
 
-    from skinml.gan import build_thesis_dcgan, spec_for
+    from skinml.gan.models import build_thesis_dcgan, spec_for
 
     spec = spec_for("thesis_dcgan", image_size=image_size)
     g, d = build_thesis_dcgan(spec)

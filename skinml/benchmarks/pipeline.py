@@ -53,7 +53,7 @@ def add_arguments(parser) -> None:
 def find_images(root: Path) -> tuple[list[str], list[int]]:
     """(paths, 0/1 labels) via skinml.data.load_dataset when it can, else every image file."""
     try:
-        from skinml.data import load_dataset
+        from skinml.data.readers import load_dataset
 
         df = load_dataset(root)
         df = df[df["image_path"].astype(str).ne("")]
@@ -70,7 +70,7 @@ def generate_jpegs(out: Path, width: int, height: int, n: int) -> list[str]:
     """n synthetic lesion photos of width x height with skin-like noise, JPEG quality 90."""
     from PIL import Image
 
-    from skinml.synthetic import make_lesion
+    from skinml.data.synthetic import make_lesion
 
     def one(i: int) -> str:
         rng = np.random.default_rng(i)
@@ -105,7 +105,7 @@ def count_rate(batches) -> float:
 
 
 def measure_skinml(paths, labels, args, cache_dir) -> dict[str, float]:
-    from skinml.pipeline import make_dataset
+    from skinml.images.pipeline import make_dataset
 
     ds = make_dataset(paths, labels, image_size=args.size, batch_size=args.batch_size,
                       shuffle=True, cache=True)
@@ -142,7 +142,7 @@ def measure_pillow_loop(paths, args) -> float:
 def measure_raw_tf(paths, args) -> float:
     import tensorflow as tf
 
-    from skinml.pipeline import decode_tf
+    from skinml.images.pipeline import decode_tf
 
     ds = tf.data.Dataset.from_tensor_slices(paths).map(
         lambda p: decode_tf(p, args.size, "squash"), num_parallel_calls=tf.data.AUTOTUNE)
@@ -153,7 +153,7 @@ def measure_raw_tf(paths, args) -> float:
 
 
 def measure_raw_pillow(paths, args) -> float:
-    from skinml.pipeline import load_image
+    from skinml.images.decode import load_image
 
     start = time.perf_counter()
     with ThreadPoolExecutor(os.cpu_count()) as pool:

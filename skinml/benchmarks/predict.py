@@ -22,7 +22,6 @@ import time
 import urllib.request
 from pathlib import Path
 
-
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run", "--disable-sync"]
@@ -66,7 +65,7 @@ def wait_healthy(port: int, timeout: float = 120.0) -> float:
 def _jpeg(size: str) -> bytes:
     from PIL import Image
 
-    from skinml.synthetic import make_lesion
+    from skinml.data.synthetic import make_lesion
 
     width, height = map(int, size.lower().split("x"))
     buf = io.BytesIO()
@@ -75,11 +74,11 @@ def _jpeg(size: str) -> bytes:
 
 
 def _classifier(path: str | None):
-    from skinml.classifier import SHIPPED_DIR, load_classifier, save_classifier
+    from skinml.cnn.classifier import SHIPPED_DIR, load_classifier, save_classifier
 
     if path or (SHIPPED_DIR / "model.keras").exists():
         return load_classifier(path), "given" if path else "shipped"
-    from skinml.models import build_model
+    from skinml.cnn.models import build_model
 
     folder = Path(tempfile.mkdtemp(prefix="skinml-bench-")) / "model"
     save_classifier(folder, build_model("skinml_resnet", image_size=192),
@@ -89,10 +88,10 @@ def _classifier(path: str | None):
 
 def time_warm(clf, data: bytes, runs: int) -> dict[str, float]:
     """Median seconds of predict_upload and of each of its steps."""
-    from skinml.classifier import predict_tta
-    from skinml.images import read_image
-    from skinml.ood import check_image
-    from skinml.pipeline import load_image
+    from skinml.cnn.classifier import predict_tta
+    from skinml.images.decode import load_image
+    from skinml.images.upload import read_image
+    from skinml.ood.detector import check_image
     from skinml.predict import explain_locked, predict_upload
 
     predict_upload(clf, data, "bench.jpg")  # warm: tf.function traces, sub-models, caches

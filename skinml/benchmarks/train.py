@@ -48,9 +48,9 @@ def measure(name: str, paths, labels, image_size: int, batch_size: int, steps: i
     import keras
     import numpy as np
 
-    from skinml.models import build_model
-    from skinml.pipeline import load_array
-    from skinml.training import make_feed
+    from skinml.cnn.models import build_model
+    from skinml.cnn.train import make_feed
+    from skinml.images.pipeline import load_array
 
     n = steps * batch_size
     paths, labels = list(paths)[:n], np.asarray(labels[:n], "float32")
@@ -63,14 +63,14 @@ def measure(name: str, paths, labels, image_size: int, batch_size: int, steps: i
         return model
 
     if backend == "tensorflow":
-        from skinml.pipeline import make_dataset
+        from skinml.images.pipeline import make_dataset
 
         feed = make_dataset(paths, labels, image_size=image_size, batch_size=batch_size, shuffle=True,
                             augment=None if augment == "none" else augment, cache="disk",
                             drop_remainder=True).repeat()
         kind = "tf.data (disk cache)"
     else:
-        from skinml.augment import build_augmenter
+        from skinml.images.augment import build_augmenter
 
         feed = make_feed(load_array(paths, image_size), labels, batch_size, True,
                          None if augment == "none" else build_augmenter(augment), drop_remainder=True)
@@ -85,7 +85,8 @@ def measure(name: str, paths, labels, image_size: int, batch_size: int, steps: i
 
 
 def run(args: argparse.Namespace) -> int:
-    from skinml.data import default_data_dir, prepare
+    from skinml.data.policy import prepare
+    from skinml.data.readers import default_data_dir
 
     table = prepare(args.data or default_data_dir(), seed=0)
     train = table[table["split"] == "train"].sample(frac=1.0, random_state=0)

@@ -53,7 +53,7 @@ def _progress(quiet: bool):
 
 
 def run_scan(args: argparse.Namespace) -> int:
-    from skinml.data import DataPolicy, scan_dataset
+    from skinml.data.policy import DataPolicy, scan_dataset
 
     kw = {"dermoscopic_only": not args.all_image_types, "exclude": parse_exclude(args.exclude)}
     policy = DataPolicy.for_gan(**kw) if args.include_unknown else DataPolicy(**kw)
@@ -95,7 +95,7 @@ def format_report(report: dict, max_problems: int = 20) -> str:
 
 
 def run_sizes(args: argparse.Namespace) -> int:
-    from skinml.data import image_sizes, load_dataset
+    from skinml.data.readers import image_sizes, load_dataset
 
     on_progress, close = _progress(args.json)
     try:

@@ -28,10 +28,11 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from skinml.classifier import SHIPPED_DIR, load_classifier
-    from skinml.data import default_data_dir
+    from skinml.cnn.classifier import SHIPPED_DIR, load_classifier
+    from skinml.data.readers import default_data_dir
     from skinml.errors import ModelError
-    from skinml.evaluation import evaluate_classifier, write_isic_predictions_csv
+    from skinml.evaluation import evaluate_classifier
+    from skinml.metrics.binary import write_isic_predictions_csv
     from skinml.progress import tqdm_progress
 
     if not args.model and not (SHIPPED_DIR / "model.keras").exists():

@@ -34,8 +34,8 @@ def add_parser(subparsers) -> None:
 def run_generate(args) -> int:
     from PIL import Image
 
-    from skinml.gan import CLASSES, load_generator
-    from skinml.latent import sample_latents
+    from skinml.gan.latent import sample_latents
+    from skinml.gan.models import CLASSES, load_generator
 
     gen = load_generator(args.model, conditional=args.label is not None)
     labels = None
@@ -56,8 +56,8 @@ def run_generate(args) -> int:
 
 
 def run_gan_augment(args) -> int:
-    from skinml.gan_augment import gan_augment_experiment
     from skinml.progress import tqdm_progress
+    from skinml.quality.gan_augment import gan_augment_experiment
 
     if args.repeats < 1:
         from skinml.errors import SkinmlError

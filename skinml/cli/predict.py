@@ -64,7 +64,7 @@ def format_table(rows: list[dict]) -> str:
 
 
 def run(args) -> int:
-    from skinml.classifier import load_classifier
+    from skinml.cnn.classifier import load_classifier
 
     classifier = load_classifier(args.model)
     tta = classifier.tta if args.tta is None else args.tta

@@ -1,4 +1,5 @@
-"""Plotly figures for the GAN pages: losses, PCA overlays, image rows (return figures only)."""
+"""Plotly figures for the GAN pages: losses, PCA overlays, image rows (return figures only).
+"""
 
 from __future__ import annotations
 

@@ -25,7 +25,7 @@ from skinml.errors import DataError
 def write_pack(df: pd.DataFrame, folder: str | Path, image_size: int, quality: int = 90,
                resize: str = "squash") -> Path:
     """Write the rows of `df` (with `image_path`) as a pack at `image_size` px."""
-    from skinml.pipeline import load_image
+    from skinml.images.decode import load_image
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

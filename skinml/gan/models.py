@@ -20,11 +20,11 @@ import keras
 import numpy as np
 from keras import layers
 
+from skinml import ASSETS
 from skinml.errors import ModelError
-from skinml.gan_layers import DiffAugment
-from skinml.gan_steps import GAN
+from skinml.gan.layers import DiffAugment
+from skinml.gan.steps import GAN
 
-ASSETS = Path(__file__).parent / "assets"
 SHIPPED_GAN, SHIPPED_CGAN = ASSETS / "gan", ASSETS / "cgan"
 CLASSES = ("benign", "malignant")
 
@@ -194,7 +194,7 @@ def build_skinml_cgan(spec: GANSpec) -> tuple[keras.Model, keras.Model]:
 
 def save_generator(folder: str | Path, generator: keras.Model, spec: GANSpec, extra: dict | None = None) -> Path:
     """Write `generator.keras` and `gan.json` (spec + `extra`) to `folder`, atomically."""
-    from skinml.classifier import save_model_atomic, write_atomic
+    from skinml.runs import save_model_atomic, write_atomic
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,7 @@ def _fit_auc(name: str, x, y, x_test, y_test, image_size: int, epochs: int, seed
     import keras
     from sklearn.metrics import roc_auc_score
 
-    from skinml.models import build_model
+    from skinml.cnn.models import build_model
 
     keras.utils.set_random_seed(seed)
     model = build_model(name, image_size=image_size)
@@ -35,12 +35,12 @@ def gan_augment_experiment(data_dir, generator=None, n_generated: int = 1000, cl
     the mean difference (augmented - real only) and its standard deviation, every repeat,
     and the counts. `on_progress(fraction, logs)` is called after each training.
     """
-    from skinml.data import prepare
+    from skinml.data.policy import prepare
     from skinml.errors import DataError
-    from skinml.gan import load_generator
-    from skinml.gan_training import resize_images
-    from skinml.latent import sample_latents
-    from skinml.pipeline import load_array
+    from skinml.gan.latent import sample_latents
+    from skinml.gan.models import load_generator
+    from skinml.gan.train import resize_images
+    from skinml.images.pipeline import load_array
 
     df = prepare(data_dir, seed=seed)
     if max_images:

@@ -1,19 +1,20 @@
-"""A trained classifier on disk (model + threshold + card) and thread-safe prediction."""
+"""A trained classifier on disk (model + threshold + card) and thread-safe prediction.
+"""
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from skinml import ASSETS
 from skinml.errors import ModelError
+from skinml.runs import save_model_atomic, write_atomic
 
-SHIPPED_DIR = Path(__file__).parent / "assets" / "classifier"
+SHIPPED_DIR = ASSETS / "classifier"
 CLASSES = ("benign", "malignant")
 
 
@@ -90,7 +91,7 @@ def load_classifier(path: str | Path | None = None) -> Classifier:
     """Read a classifier folder (or a run directory holding one in `model/`); default: shipped."""
     import keras
 
-    import skinml.augment  # noqa: F401  (registers our custom layers for deserialisation)
+    import skinml.images.augment  # noqa: F401  (registers our custom layers for deserialisation)
 
     folder = Path(path) if path else SHIPPED_DIR
     if (folder / "model").is_dir():
@@ -127,58 +128,3 @@ def save_classifier(folder: str | Path, model, info: dict, metrics: dict | None 
     if card is not None:
         write_atomic(folder / "MODEL_CARD.md", card)
     return folder
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write text so that `path` is always either the old or the new whole file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.chmod(tmp, 0o644)  # mkstemp makes 0600: shipped files must be readable by every user
-    os.replace(tmp, path)
-
-
-def save_model_atomic(model, path: Path, compact: bool = False) -> None:
-    """`model.save` to a temporary .keras file in the same folder, then rename over `path`.
-
-    With `compact`, the weights are rounded to float16 precision (they stay float32, so the
-    model computes exactly as before on the rounded values) and the archive, which Keras
-    writes uncompressed, is rewritten deflated: the rounded weights compress to about 57%.
-    Keras loads either archive.
-    """
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".keras")
-    os.close(fd)
-    try:
-        if compact:
-            weights = model.get_weights()
-            model.set_weights(half_precision(weights))
-            try:
-                model.save(tmp)
-            finally:
-                model.set_weights(weights)
-            _deflate(Path(tmp))
-        else:
-            model.save(tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def half_precision(weights: list[np.ndarray]) -> list[np.ndarray]:
-    """float32 arrays rounded to the nearest float16 value (kept float32); others unchanged."""
-    return [w.astype("float16").astype(w.dtype) if w.dtype == "float32" else w for w in weights]
-
-
-def _deflate(archive: Path) -> None:
-    """Rewrite a zip archive in place with every member deflated."""
-    import zipfile
-
-    with zipfile.ZipFile(archive) as src:
-        members = [(info.filename, src.read(info)) for info in src.infolist()]
-    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as dst:
-        for name, data in members:
-            dst.writestr(name, data)

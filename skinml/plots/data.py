@@ -1,4 +1,5 @@
-"""Plotly figures of a dataset table: labels, metadata distributions, image sizes, splits."""
+"""Plotly figures of a dataset table: labels, metadata distributions, image sizes, splits.
+"""
 
 from __future__ import annotations
 

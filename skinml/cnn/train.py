@@ -23,12 +23,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from skinml.augment import STRENGTHS as AUGMENTS  # none, thesis, light, strong
-from skinml.classifier import save_model_atomic, write_atomic
-from skinml.data import split_counts
+from skinml.cnn.models import DEFAULT_MODEL, MODELS
+from skinml.data.policy import split_counts
 from skinml.errors import DataError, ModelError, SkinmlError
-from skinml.models import DEFAULT_MODEL, MODELS
+from skinml.images.augment import STRENGTHS as AUGMENTS  # none, thesis, light, strong
 from skinml.progress import OnProgress, ProgressCallback
+from skinml.runs import save_model_atomic, write_atomic
 
 OPTIMIZERS = ("adamw", "adam", "rmsprop", "sgd")
 SCHEDULES = ("constant", "cosine")
@@ -248,7 +248,8 @@ def list_runs(root: str | Path | None = None) -> pd.DataFrame:
 
 def load_splits(config: TrainConfig, on_progress: OnProgress | None = None) -> pd.DataFrame:
     """The prepared table (policy, balance, grouped split) for a config, with a `split` column."""
-    from skinml.data import DataPolicy, default_data_dir, prepare
+    from skinml.data.policy import DataPolicy, prepare
+    from skinml.data.readers import default_data_dir
 
     exclude = tuple(tuple(rule.split("=", 1)) for rule in config.exclude)
     df = prepare(config.data or default_data_dir(), DataPolicy(exclude=exclude),
@@ -303,8 +304,8 @@ def _feeds(config: TrainConfig, df: pd.DataFrame):
     """(train feed, val feed, steps per epoch, feed kind) for the configured backend."""
     import keras
 
-    from skinml.augment import build_augmenter
-    from skinml.evaluation import labels_of
+    from skinml.data.policy import labels_of
+    from skinml.images.augment import build_augmenter
 
     train, val = df[df["split"] == "train"], df[df["split"] == "val"]
     y_train, y_val = labels_of(train), labels_of(val)
@@ -315,7 +316,7 @@ def _feeds(config: TrainConfig, df: pd.DataFrame):
     if kind == "auto":
         kind = "tfdata" if keras.backend.backend() == "tensorflow" else "array"
     if kind == "tfdata":
-        from skinml.pipeline import make_dataset
+        from skinml.images.pipeline import make_dataset
 
         common = dict(image_size=config.image_size, batch_size=config.batch_size, resize=config.resize,
                       cache="disk", seed=config.seed)
@@ -323,7 +324,7 @@ def _feeds(config: TrainConfig, df: pd.DataFrame):
                                   drop_remainder=drop, **common)
         val_feed = make_dataset(val["image_path"], y_val, **common)
     else:
-        from skinml.pipeline import load_array
+        from skinml.images.pipeline import load_array
 
         x_train = load_array(train["image_path"], config.image_size, config.resize)
         x_val = load_array(val["image_path"], config.image_size, config.resize)
@@ -374,7 +375,7 @@ def build_compiled_model(config: TrainConfig, steps_per_epoch: int):
     """The configured architecture, compiled with binary cross-entropy and our metrics."""
     import keras
 
-    from skinml.models import build_model
+    from skinml.cnn.models import build_model
 
     model = build_model(config.model, image_size=config.image_size)
     model.compile(optimizer=make_optimizer(config, steps_per_epoch),
@@ -510,7 +511,7 @@ def _fit(config: TrainConfig, run_dir: Path, on_progress: OnProgress | None, log
                   class_weight=class_weights(y_train, config.class_weight), callbacks=callbacks,
                   shuffle=False, verbose=0)  # the feeds shuffle themselves
     log("choosing the threshold and measuring the best epoch on validation and test")
-    from skinml.finishing import finish_run
+    from skinml.cnn.finish import finish_run
 
     finish_run(config, run_dir, df, state)
 

@@ -13,14 +13,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from skinml.classifier import half_precision, save_classifier, write_atomic
-from skinml.data import split_counts
-from skinml.training import TrainConfig, load_history, write_json
+from skinml.cnn.classifier import save_classifier
+from skinml.cnn.train import TrainConfig, load_history, write_json
+from skinml.data.policy import split_counts
+from skinml.runs import half_precision, write_atomic
 
 
 def predict_arrays(model, images: np.ndarray, tta: bool = False, batch_size: int = 64) -> np.ndarray:
     """p(malignant) float (N,) for uint8 (N, S, S, 3), a batch at a time (memory stays small)."""
-    from skinml.classifier import dihedral
+    from skinml.cnn.classifier import dihedral
 
     out = []
     for start in range(0, len(images), batch_size):
@@ -71,8 +72,9 @@ def finish_run(config: TrainConfig, run_dir: Path, df: pd.DataFrame, state: dict
     import keras
 
     import skinml
-    from skinml.evaluation import choose_threshold, evaluate_predictions, labels_of
-    from skinml.pipeline import load_array
+    from skinml.data.policy import labels_of
+    from skinml.images.pipeline import load_array
+    from skinml.metrics.binary import choose_threshold, evaluate_predictions
 
     best = keras.saving.load_model(run_dir / "best.keras", compile=False, safe_mode=True)
     if compact:  # measure the weights as they will be stored

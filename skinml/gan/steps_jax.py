@@ -11,7 +11,7 @@ import jax
 import keras
 from keras import ops
 
-from skinml.gan_steps import discriminator_loss, generator_loss
+from skinml.gan.losses import discriminator_loss, generator_loss
 
 
 def _index(model, attr: str) -> dict[int, int]:
@@ -90,7 +90,7 @@ def jax_train_step(gan, state, data):
         for i, v in zip(slot[idx], vals):
             ntv[i] = v
     if slot["e"]:
-        from skinml.gan_steps import ema_decay_at
+        from skinml.gan.losses import ema_decay_at
 
         d = ema_decay_at(s.ema_decay, g_opt[0])  # the optimizer's first variable is its iteration count
         for i, (kind, j) in zip(slot["e"], slot["g_w"]):

@@ -30,7 +30,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-REFERENCE_PATH = Path(__file__).parent / "assets" / "ood.json"
+from skinml import ASSETS
+
+REFERENCE_PATH = ASSETS / "ood.json"
 SIDE = 128  # statistics are computed on a 128x128 version of the photo
 
 # Name, and the sentence shown when the value is unusually low / high for dermoscopy.

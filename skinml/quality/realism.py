@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 
-
 # ---- PCA (the thesis's plot) ------------------------------------------------------------------
 
 def flatten_minmax(real: np.ndarray, fake: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -241,7 +240,7 @@ def realism_report(real: np.ndarray, fake: np.ndarray, train: np.ndarray | None 
 
 
 def save_report(report: dict, path: str | Path) -> Path:
-    from skinml.classifier import write_atomic
+    from skinml.runs import write_atomic
 
     path = Path(path)
     write_atomic(path, json.dumps(report, indent=2, default=float))

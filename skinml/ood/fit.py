@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from skinml.ood import REFERENCE_PATH, fit_reference, measure, score_stats
+from skinml.ood.detector import REFERENCE_PATH, fit_reference, measure, score_stats
 
 SKIN = [(236, 200, 180), (225, 184, 155), (198, 150, 120), (160, 112, 84), (110, 75, 55)]
 
@@ -141,7 +141,8 @@ def _measure_paths(paths) -> np.ndarray:
 
 def fit_and_measure(root: str | Path, out: Path = REFERENCE_PATH, seed: int = 0) -> dict:
     """Fit on the train+val split of `root`, measure firing rates, write `out`; returns the reference."""
-    from skinml.data import load_dataset, split_grouped
+    from skinml.data.policy import split_grouped
+    from skinml.data.readers import load_dataset
 
     df = split_grouped(load_dataset(root, verify=False).query("image_path != ''"), seed=seed)
     fit = df[df["split"] != "test"]
@@ -165,7 +166,7 @@ def fit_and_measure(root: str | Path, out: Path = REFERENCE_PATH, seed: int = 0)
 
 
 def main(argv: list[str] | None = None) -> int:
-    from skinml.data import default_data_dir
+    from skinml.data.readers import default_data_dir
 
     parser = argparse.ArgumentParser(prog="python -m skinml.ood_fit", description=__doc__.splitlines()[0])
     parser.add_argument("root", nargs="?", default=None, help="ISIC folder (default: the shared sample)")

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from skinml.classifier import save_model_atomic, write_atomic
 from skinml.errors import DataError, ModelError
+from skinml.runs import save_model_atomic, write_atomic
 
 LABEL_CODES = {"benign": 0, "malignant": 1}  # everything else: -1 (unknown, indeterminate)
 GRID = 4  # samples/epoch_XXXX.png is GRID x GRID images
@@ -80,8 +80,9 @@ def load_npz(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
 
 def load_folder(data_dir: str | Path, size: int) -> tuple[np.ndarray, np.ndarray]:
     """All GAN-usable images of an ISIC folder (unknown/indeterminate labels kept): uint8, labels."""
-    from skinml.data import DataPolicy, apply_policy, load_dataset
-    from skinml.pipeline import load_array
+    from skinml.data.policy import DataPolicy, apply_policy
+    from skinml.data.readers import load_dataset
+    from skinml.images.pipeline import load_array
 
     df, _ = apply_policy(load_dataset(data_dir), DataPolicy.for_gan())
     if df.empty:
@@ -207,7 +208,7 @@ def set_status(run_dir: Path, status: str, message: str = "") -> None:
 def load_training_data(config: GANConfig) -> tuple[np.ndarray, np.ndarray]:
     """uint8 images (N, size, size, 3) and labels int (N,) of the config's npz or folder."""
     if config.data_pack:
-        from skinml.pack import read_pack
+        from skinml.images.pack import read_pack
         index, images = read_pack(config.data_pack)
         labels = index["benign_malignant"].map(LABEL_CODES).fillna(-1).to_numpy("int32")
     elif config.data_npz:
@@ -229,7 +230,7 @@ def fit_gan(config: GANConfig, on_progress=None):
     """
     import keras
 
-    from skinml.gan import build_gan, save_generator
+    from skinml.gan.models import build_gan, save_generator
     from skinml.progress import ProgressCallback
 
     if not config.run_dir:

@@ -1,4 +1,5 @@
-"""Plotly figures for evaluation and training curves (they return figures, never call st.*)."""
+"""Plotly figures for evaluation and training curves (they return figures, never call st.*).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from skinml import evaluation as ev
+from skinml.metrics import binary as ev
 
 CLASS_NAMES = ["benign", "malignant"]
 TRAIN_COLOUR, VAL_COLOUR = "#1f77b4", "#d62728"

@@ -1,0 +1,204 @@
+"""Which images are usable, balanced and split: the same rules in the dashboard and the CLI.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import StratifiedGroupKFold
+
+from skinml.data.readers import COLUMN_ALIASES, LABELS, SPLITS, OnProgress, load_dataset
+from skinml.errors import DataError
+
+# The seven HAM10000 diagnosis classes (ISIC 2018 Task 3), and every diagnosis name of the
+# normalised table that belongs to one of them. Squamous cell carcinoma (invasive) is none of
+# the seven: it stays out of the diagnosis task rather than being forced into one.
+DIAGNOSIS_CLASSES = ("mel", "nv", "bcc", "akiec", "bkl", "df", "vasc")
+DIAGNOSIS_CLASS_OF = {
+    "melanoma": "mel", "nevus": "nv", "basal cell carcinoma": "bcc", "actinic keratosis": "akiec",
+    "pigmented benign keratosis": "bkl", "seborrheic keratosis": "bkl", "solar lentigo": "bkl",
+    "lichen planus like keratosis": "bkl", "dermatofibroma": "df", "vascular lesion": "vasc",
+}
+
+
+# ---------------------------------------------------------------- rules: policy, balance, split
+
+@dataclass(frozen=True)
+class DataPolicy:
+    """Which images are usable, the same rules in the UI and the CLI.
+
+    `include_labels`: benign_malignant values kept (the classifier uses benign and malignant;
+    the GAN also keeps indeterminate and unknown). `dermoscopic_only`: drop images whose
+    image_type is known and not dermoscopic. `exclude`: (column, value) pairs to drop, for
+    example `(("attribution", "SONIC"),)` for a source whose stickers let a model cheat.
+    """
+
+    include_labels: tuple[str, ...] = LABELS
+    dermoscopic_only: bool = True
+    exclude: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+
+    @classmethod
+    def for_gan(cls, **kw) -> "DataPolicy":
+        return cls(include_labels=("benign", "malignant", "indeterminate", "unknown"), **kw)
+
+
+def apply_policy(df: pd.DataFrame, policy: DataPolicy = DataPolicy()) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Rows the policy keeps, and how many were left out for each reason (first reason wins)."""
+    left_out: dict[str, int] = {}
+    keep = pd.Series(True, index=df.index)
+
+    def drop(mask: pd.Series, reason: str) -> None:
+        nonlocal keep
+        hit = mask & keep
+        if hit.any():
+            left_out[reason] = left_out.get(reason, 0) + int(hit.sum())
+        keep &= ~mask
+
+    drop(df["image_path"].eq(""), "image missing or unreadable")
+    for label in sorted(set(df["benign_malignant"]) - set(policy.include_labels)):
+        drop(df["benign_malignant"].eq(label), f"label {label}")
+    if policy.dermoscopic_only:
+        kind = df["image_type"].str.lower()
+        drop(kind.ne("") & ~kind.str.startswith("dermoscopic"), "not dermoscopic")
+    for column, value in policy.exclude:
+        column = COLUMN_ALIASES.get(column, column)
+        if column not in df.columns:
+            raise DataError(f"Cannot exclude by '{column}': the table has no such column.")
+        drop(df[column].astype(str).str.lower().eq(str(value).lower()), f"{column} = {value}")
+    return df[keep].copy(), left_out
+
+
+def diagnosis_class(df: pd.DataFrame) -> pd.Series:
+    """The HAM10000 class code (`DIAGNOSIS_CLASSES`) of each row, "" where none applies."""
+    return df["diagnosis"].astype(str).str.strip().str.lower().map(DIAGNOSIS_CLASS_OF).fillna("")
+
+
+def group_key(df: pd.DataFrame) -> pd.Series:
+    """Patient id, else lesion id, else image id: images sharing a key never cross splits."""
+    key = "image:" + df["isic_id"].astype(str)
+    key = key.where(df["lesion_id"].eq(""), "lesion:" + df["lesion_id"])
+    return key.where(df["patient_id"].eq(""), "patient:" + df["patient_id"])
+
+
+def balance(df: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """All images of the rarer label and an equal seeded random draw of each other label."""
+    counts = df["benign_malignant"].value_counts()
+    if len(counts) < 2:
+        return df.copy()
+    n = int(counts.min())
+    parts = [g.sample(n=n, random_state=seed) if len(g) > n else g
+             for _, g in df.groupby("benign_malignant", sort=True)]
+    return pd.concat(parts).sort_index()
+
+
+_balance = balance  # `prepare` and `scan_dataset` take a `balance` flag of the same name
+
+
+def split_grouped(df: pd.DataFrame, fractions: tuple[float, float, float] = (0.7, 0.2, 0.1),
+                  seed: int = 0, stratify: str = "benign_malignant") -> pd.DataFrame:
+    """Add a `split` column (train/val/test) in the given fractions.
+
+    Stratified by the column `stratify` and grouped by `group_key`, so that no patient or lesion
+    is in two splits. Deterministic for a seed. Fractions are rounded to tenths of the data
+    (ten folds of `StratifiedGroupKFold`), which 70/20/10 is exactly.
+    """
+    if not np.isclose(sum(fractions), 1.0):
+        raise DataError(f"Split fractions must add up to 1, not {sum(fractions):.3f}.")
+    out = df.copy()
+    if len(out) == 0:
+        out["split"] = pd.Series(dtype=str)
+        return out
+    folds = np.round(np.asarray(fractions) * 10).astype(int)
+    folds[0] = 10 - folds[1:].sum()
+    groups = group_key(out).to_numpy()
+    first = pd.DataFrame({"group": groups, "label": out[stratify].to_numpy()}
+                         ).drop_duplicates("group")
+    if first["label"].value_counts().min() < 10:
+        # too few groups of a label for ten stratified folds: spread each label's shuffled
+        # groups evenly over the ten folds (7 groups go 5 / 1 / 1)
+        fold_of_group = {}
+        for _, part in first.sample(frac=1, random_state=seed).groupby("label"):
+            position = (np.arange(len(part)) + 0.5) * 10 / len(part)
+            fold_of_group.update(zip(part["group"], position.astype(int)))
+        fold_of = pd.Series(groups, index=out.index).map(fold_of_group)
+    else:
+        cv = StratifiedGroupKFold(n_splits=10, shuffle=True, random_state=seed)
+        fold_of = pd.Series(0, index=out.index)
+        for k, (_, test_idx) in enumerate(cv.split(out, out[stratify], groups)):
+            fold_of.iloc[test_idx] = k
+    out["split"] = fold_of.map(dict(enumerate(np.repeat(np.array(SPLITS), folds))))
+    return out
+
+
+def split_counts(df: pd.DataFrame) -> dict[str, dict[str, int]]:
+    """Images per split and label: `{"train": {"benign": n, ...}, "val": ..., "test": ...}`."""
+    labels = sorted(set(df["benign_malignant"]))
+    table = pd.crosstab(df["split"], df["benign_malignant"]).reindex(
+        index=list(SPLITS), columns=labels, fill_value=0)
+    return {s: {label: int(table.loc[s, label]) for label in labels} for s in SPLITS}
+
+
+def group_overlap(df: pd.DataFrame) -> int:
+    """How many patients / lesions / images appear in more than one split (should be 0)."""
+    if len(df) == 0:
+        return 0
+    return int((df.assign(_group=group_key(df)).groupby("_group")["split"].nunique() > 1).sum())
+
+
+def prepare(root: str | Path, policy: DataPolicy = DataPolicy(), balance: bool = True,
+            seed: int = 0, on_progress: OnProgress | None = None) -> pd.DataFrame:
+    """load_dataset -> apply_policy -> balance (optional) -> split_grouped, in one call.
+
+    The returned table has a `split` column; `attrs` also holds `left_out` (reason -> n).
+    """
+    df = load_dataset(root, on_progress)
+    kept, left_out = apply_policy(df, policy)
+    if balance:
+        kept = _balance(kept, seed)
+    out = split_grouped(kept, seed=seed)
+    out.attrs.update(df.attrs, left_out=left_out)
+    return out
+
+
+def scan_dataset(root: str | Path, policy: DataPolicy = DataPolicy(),
+                 on_progress: OnProgress | None = None, balance: bool = True,
+                 seed: int = 0) -> dict:
+    """Everything `data scan` reports about a folder, as a JSON-ready dict.
+
+    Keys: root, layout, n_files, n_images (metadata rows), labels (usable images per label
+    under the policy), left_out (reason -> n), problems (list of dicts), problem_counts
+    (reason -> n), policy, balanced, splits (split -> label -> n), group_overlap, seconds.
+    """
+    start = time.perf_counter()
+    df = load_dataset(root, on_progress)
+    kept, left_out = apply_policy(df, policy)
+    split = split_grouped(_balance(kept, seed) if balance else kept, seed=seed)
+    problems = df.attrs["problems"]
+    return {
+        "root": df.attrs["root"], "layout": df.attrs["layout"],
+        "n_files": df.attrs["n_files"], "n_images": len(df),
+        "labels": {label: int((kept["benign_malignant"] == label).sum())
+                   for label in policy.include_labels},
+        "left_out": left_out, "problems": problems,
+        "problem_counts": dict(Counter(p["reason"] for p in problems).most_common()),
+        "policy": asdict(policy), "balanced": balance, "seed": seed,
+        "splits": split_counts(split), "group_overlap": group_overlap(split),
+        "seconds": round(time.perf_counter() - start, 2),
+    }
+
+
+
+# ---------------------------------------------------------------- predictions
+
+def labels_of(df: pd.DataFrame) -> np.ndarray:
+    """int (N,) 1 for malignant, 0 for benign, from the table's `benign_malignant` column."""
+    bad = ~df["benign_malignant"].isin(LABELS)
+    if bad.any():
+        raise DataError(f"{int(bad.sum())} images are neither benign nor malignant; "
+                        "evaluate only labelled images.")
+    return df["benign_malignant"].eq("malignant").to_numpy().astype(int)

@@ -1,0 +1,52 @@
+"""One image file (or its bytes) to uint8 pixels at a model's size: Pillow, reduced JPEG decode.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from skinml.errors import ImageError
+from skinml.images.augment import build_augmenter  # noqa: F401  (part of the pipeline API)
+
+RESIZE_MODES = ("squash", "crop")
+
+
+def check_resize(resize: str) -> None:
+    if resize not in RESIZE_MODES:
+        raise ImageError(f"Unknown resize mode '{resize}': use one of {', '.join(RESIZE_MODES)}.")
+
+
+def centre_box(width: int, height: int) -> tuple[int, int, int, int]:
+    """The centred square (left, top, right, bottom) that `resize="crop"` keeps."""
+    side = min(width, height)
+    left, top = (width - side) // 2, (height - side) // 2
+    return left, top, left + side, top + side
+
+
+# ---------------------------------------------------------------- NumPy / Pillow path
+
+def load_image(source, size: int = 256, resize: str = "squash") -> np.ndarray:
+    """One image as uint8 (size, size, 3), RGB, values 0..255.
+
+    `source` is a path, the file's bytes, or a PIL image. `resize="squash"` stretches to a
+    square with bilinear filtering (as the thesis did); `"crop"` keeps the aspect ratio and
+    cuts the centred square. Raises ImageError when the input is not a readable image.
+    """
+    check_resize(resize)
+    name = "the image" if isinstance(source, (bytes, bytearray, Image.Image)) else f"'{source}'"
+    try:
+        if isinstance(source, Image.Image):
+            img = source
+        else:
+            img = Image.open(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source)
+            if img.format == "JPEG":
+                # Same scale as the tf.data path: short side stays >= size.
+                img.draft("RGB", (size, size))
+        img = img.convert("RGB")
+    except (OSError, ValueError, SyntaxError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
+        raise ImageError(f"Cannot read {name} as an image ({exc}).") from exc
+    box = centre_box(*img.size) if resize == "crop" else None
+    return np.asarray(img.resize((size, size), Image.Resampling.BILINEAR, box=box))
