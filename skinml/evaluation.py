@@ -61,7 +61,8 @@ def evaluation_table(classifier, root: str | Path, split: str = "auto") -> tuple
     if split in ("auto", "test", "val"):
         config = data and classifier.info.get("config")
         if config and config.get("max_images"):  # the run subsampled: replay it exactly
-            from skinml.cnn.train import TrainConfig, load_splits
+            from skinml.cnn.config import TrainConfig
+            from skinml.cnn.train import load_splits
 
             table = load_splits(TrainConfig.from_dict({**config, "data": str(root)}))
         else:

@@ -1,27 +1,85 @@
-"""Run directories and atomic files: the one place that writes, reads, starts and stops runs.
+"""Run directories: the one place that names, writes, reads, starts and stops training runs.
+
+Classifier runs (`skinml.cnn.train`) and GAN runs (`skinml.gan.train`) share this layout
+under one root (`runs_root()`: $SKINML_RUNS, else `runs/`):
+
+    config.json   the resolved settings, with "kind": "classifier" or "gan"
+    state.json    the last complete epoch and what goes with it (the commit point of an epoch)
+    status        running, finished, failed or stopped; a sentence on the next line
+    pid           the training process (a session leader: stopping signals its whole group)
+    .lock         held by the training process for its whole life: one process per run
+    console.txt   what the process printed, when the dashboard started it
+
+Every file is written to a temporary name in the same folder, flushed to disk and renamed
+(`write_atomic`), so a run killed at any moment leaves each file whole, old or new.
 """
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
+import re
+import signal
+import subprocess
 import tempfile
+import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
+
+from skinml.errors import ModelError, SkinmlError
+
+STATUSES = ("running", "finished", "failed", "stopped")
+RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write text so that `path` is always either the old or the new whole file."""
+# ---------------------------------------------------------------- atomic files
+
+def write_atomic(path: str | Path, data: str | bytes) -> None:
+    """Write text or bytes so that `path` is always either the old or the new whole file."""
+    path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.chmod(tmp, 0o644)  # mkstemp makes 0600: shipped files must be readable by every user
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600: shipped files must be readable by every user
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
 
 
-def save_model_atomic(model, path: Path, compact: bool = False) -> None:
+def write_json(path: str | Path, obj) -> None:
+    write_atomic(path, json.dumps(obj, indent=2, default=str))
+
+
+def read_json(path: str | Path, default=None):
+    """The JSON in `path`, or `default` when the file is missing or not whole JSON."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError, UnicodeDecodeError):
+        return default
+
+
+def _save_atomic(path: Path, suffix: str, save) -> None:
+    """Call `save(tmp)` for a temporary file with `suffix` next to `path`, then rename it."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=suffix)
+    os.close(fd)
+    try:
+        save(tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def save_model_atomic(model, path: str | Path, compact: bool = False) -> None:
     """`model.save` to a temporary .keras file in the same folder, then rename over `path`.
 
     With `compact`, the weights are rounded to float16 precision (they stay float32, so the
@@ -29,24 +87,24 @@ def save_model_atomic(model, path: Path, compact: bool = False) -> None:
     writes uncompressed, is rewritten deflated: the rounded weights compress to about 57%.
     Keras loads either archive.
     """
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".keras")
-    os.close(fd)
-    try:
-        if compact:
-            weights = model.get_weights()
-            model.set_weights(half_precision(weights))
-            try:
-                model.save(tmp)
-            finally:
-                model.set_weights(weights)
-            _deflate(Path(tmp))
-        else:
+    def save(tmp: str) -> None:
+        if not compact:
             model.save(tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+            return
+        weights = model.get_weights()
+        model.set_weights(half_precision(weights))
+        try:
+            model.save(tmp)
+        finally:
+            model.set_weights(weights)
+        _deflate(Path(tmp))
+
+    _save_atomic(Path(path), ".keras", save)
+
+
+def save_weights_atomic(model, path: str | Path) -> None:
+    """`model.save_weights` to a temporary `.weights.h5`, then rename over `path`."""
+    _save_atomic(Path(path), ".weights.h5", model.save_weights)
 
 
 def half_precision(weights: list[np.ndarray]) -> list[np.ndarray]:
@@ -56,10 +114,251 @@ def half_precision(weights: list[np.ndarray]) -> list[np.ndarray]:
 
 def _deflate(archive: Path) -> None:
     """Rewrite a zip archive in place with every member deflated."""
-    import zipfile
-
     with zipfile.ZipFile(archive) as src:
         members = [(info.filename, src.read(info)) for info in src.infolist()]
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as dst:
         for name, data in members:
             dst.writestr(name, data)
+
+
+# ---------------------------------------------------------------- naming
+
+def runs_root() -> Path:
+    """Where runs live: $SKINML_RUNS, else `runs/` in the working directory."""
+    return Path(os.environ.get("SKINML_RUNS") or "runs")
+
+
+def check_run_name(name: str) -> str:
+    """`name` if it is a plain folder name (letters, digits, '.', '_', '-'), else SkinmlError.
+
+    A run is always a folder directly under the runs root: no path, no '..', nothing hidden.
+    """
+    if not RUN_NAME.match(name or "") or ".." in name:
+        raise SkinmlError(f"'{name}' cannot name a run: use letters, digits, '.', '_' and '-' only "
+                          "(at most 100, no folders).")
+    return name
+
+
+def new_run_dir(prefix: str, root: str | Path | None = None) -> Path:
+    """A new, not yet existing run directory `<root>/<prefix>-<date>-<time>[-n]`."""
+    root = Path(root) if root else runs_root()
+    base = f"{check_run_name(prefix)}-{time.strftime('%Y%m%d-%H%M%S')}"
+    run_dir, n = root / base, 1
+    while run_dir.exists():
+        n += 1
+        run_dir = root / f"{base}-{n}"
+    return run_dir
+
+
+def run_dir_named(name: str, root: str | Path | None = None) -> Path:
+    """The run directory called `name` under the runs root (checked: it cannot lead elsewhere)."""
+    return (Path(root) if root else runs_root()) / check_run_name(name)
+
+
+# ---------------------------------------------------------------- status and lock
+
+def set_status(run_dir: str | Path, status: str, message: str = "") -> None:
+    """Write the `status` file: one of STATUSES, then an optional sentence on the next line."""
+    if status not in STATUSES:
+        raise ValueError(f"Unknown run status {status!r}.")
+    write_atomic(Path(run_dir) / "status", status + ("\n" + message if message else "") + "\n")
+
+
+def status_message(run_dir: str | Path) -> str:
+    """The sentence written with the status ("" when none)."""
+    try:
+        return (Path(run_dir) / "status").read_text().split("\n", 1)[1].strip()
+    except (FileNotFoundError, IndexError):
+        return ""
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a finished child not yet reaped by its parent is a zombie: not running
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][0] != "Z"
+    except OSError:
+        return True
+
+
+def _locked(run_dir: Path) -> bool:
+    """True when a process holds the run's lock."""
+    try:
+        with open(run_dir / ".lock", "a") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(f, fcntl.LOCK_UN)
+            return False
+    except OSError:
+        return False
+
+
+def run_status(run_dir: str | Path) -> str:
+    """running, finished, failed, stopped, interrupted (process gone while `running`) or new."""
+    run_dir = Path(run_dir)
+    try:
+        status = (run_dir / "status").read_text().split("\n")[0].strip()
+    except (FileNotFoundError, NotADirectoryError):
+        return "new"
+    if status != "running":
+        return status if status in STATUSES else "new"
+    if _locked(run_dir):
+        return "running"
+    try:
+        return "running" if _pid_alive(int((run_dir / "pid").read_text())) else "interrupted"
+    except (FileNotFoundError, ValueError):
+        return "interrupted"
+
+
+class RunLock:
+    """Held by the process that trains a run, for as long as it trains: a second process
+    asked to train the same run directory stops at once with a sentence, instead of both
+    writing the same files. The operating system releases it when the process dies."""
+
+    def __init__(self, run_dir: str | Path):
+        self.path = Path(run_dir) / ".lock"
+        self._file = None
+
+    def __enter__(self) -> "RunLock":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(self.path, "a")
+        try:
+            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._file.close()
+            raise ModelError(f"Another process is training {self.path.parent} right now: "
+                             "wait for it to finish or stop it first.") from None
+        write_atomic(self.path.parent / "pid", f"{os.getpid()}\n")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        fcntl.flock(self._file, fcntl.LOCK_UN)
+        self._file.close()
+
+
+# ---------------------------------------------------------------- start and stop
+
+_CHILDREN: dict[str, subprocess.Popen] = {}  # kept so finished children are reaped, not zombies
+
+
+def launch(command: list[str], run_dir: str | Path, cwd: str | Path | None = None) -> Path:
+    """Start `command` as the training process of `run_dir`, in a session of its own.
+
+    Its output goes to `console.txt`; the pid and status "running" are written at once, so
+    a reader sees the run as running before the process has started up. A running run is
+    not started twice.
+    """
+    run_dir = Path(run_dir).resolve()
+    if run_status(run_dir) == "running":
+        return run_dir
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with open(run_dir / "console.txt", "ab") as console:
+        process = subprocess.Popen(command, stdout=console, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   start_new_session=True, cwd=str(cwd) if cwd else None)
+    write_atomic(run_dir / "pid", f"{process.pid}\n")
+    set_status(run_dir, "running")
+    _CHILDREN[str(run_dir)] = process
+    return run_dir
+
+
+def stop(run_dir: str | Path, wait_s: float = 10.0) -> bool:
+    """Stop a running run: SIGTERM to its process group, SIGKILL after `wait_s` seconds.
+
+    Only a process that leads its own session (as `launch` starts them) is signalled, never
+    a pid that happens to be written in the folder. Returns True if the run was running.
+    """
+    run_dir = Path(run_dir).resolve()
+    for process in list(_CHILDREN.values()):
+        process.poll()
+    if run_status(run_dir) != "running":
+        return False
+    try:
+        pid = int((run_dir / "pid").read_text())
+        if os.getpgid(pid) != pid:
+            return False
+        os.killpg(pid, signal.SIGTERM)
+        deadline = time.time() + wait_s
+        while time.time() < deadline and run_status(run_dir) == "running":
+            time.sleep(0.1)
+            if str(run_dir) in _CHILDREN:
+                _CHILDREN[str(run_dir)].poll()
+        if run_status(run_dir) == "running":
+            os.killpg(pid, signal.SIGKILL)
+    except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
+        pass
+    if run_status(run_dir) in ("running", "interrupted"):
+        set_status(run_dir, "stopped", "Stopped before the end; start it again to resume.")
+    return True
+
+
+def stop_on_sigterm() -> None:
+    """In a training process: turn SIGTERM (the Stop button) into KeyboardInterrupt, so the
+    run ends as "stopped" through the same path as Ctrl+C."""
+    def interrupt(*_):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
+# ---------------------------------------------------------------- reading runs
+
+def load_history(run_dir: str | Path, name: str = "history.csv") -> pd.DataFrame:
+    """A run's per-epoch table (`history.csv`, or `losses.csv` of a GAN); empty when none yet."""
+    try:
+        return pd.read_csv(Path(run_dir) / name)
+    except (FileNotFoundError, pd.errors.EmptyDataError, pd.errors.ParserError):
+        return pd.DataFrame()
+
+
+def run_kind(config: dict) -> str:
+    """"gan" or "classifier", from a run's config.json."""
+    return config.get("kind") or ("gan" if "holdout" in config else "classifier")
+
+
+def load_run(run_dir: str | Path) -> dict:
+    """A run directory's record: name, path, kind, status, config, state, history, metrics."""
+    run_dir = Path(run_dir)
+    config = read_json(run_dir / "config.json")
+    if not isinstance(config, dict):
+        raise ModelError(f"{run_dir} is not a training run: it has no readable config.json.")
+    kind = run_kind(config)
+    return {"name": run_dir.name, "path": run_dir, "kind": kind, "status": run_status(run_dir),
+            "message": status_message(run_dir), "config": config,
+            "state": read_json(run_dir / "state.json", {}) or {},
+            "history": load_history(run_dir, "losses.csv" if kind == "gan" else "history.csv"),
+            "metrics": read_json(run_dir / "metrics.json", {}) or {}}
+
+
+def list_runs(root: str | Path | None = None, kind: str | None = None) -> pd.DataFrame:
+    """One row per run under `root` (newest first), of one `kind` or all.
+
+    Columns: run, kind, model, status, epochs, best_epoch, val_accuracy, val_sensitivity,
+    val_auc, test_auc, test_accuracy, path (the metric columns are empty for GAN runs).
+    """
+    root = Path(root) if root else runs_root()
+    columns = ["run", "kind", "model", "status", "epochs", "best_epoch", "val_accuracy", "val_sensitivity",
+               "val_auc", "test_auc", "test_accuracy", "path"]
+    rows = []
+    found = root.glob("*/config.json") if root.is_dir() else []
+    for config_file in sorted(found, key=lambda p: p.stat().st_mtime, reverse=True):
+        run_dir = config_file.parent
+        config = read_json(config_file)
+        if not isinstance(config, dict) or (kind and run_kind(config) != kind):
+            continue
+        state = read_json(run_dir / "state.json", {}) or {}
+        metrics = read_json(run_dir / "metrics.json", {}) or {}
+        val, test, best = metrics.get("val", {}), metrics.get("test", {}), state.get("best_logs", {})
+        rows.append({"run": run_dir.name, "kind": run_kind(config), "model": config.get("model", ""),
+                     "status": run_status(run_dir), "epochs": state.get("epoch", 0),
+                     "best_epoch": state.get("best_epoch"),
+                     "val_accuracy": val.get("accuracy", best.get("val_accuracy")),
+                     "val_sensitivity": val.get("sensitivity", best.get("val_sensitivity")),
+                     "val_auc": val.get("auc", best.get("val_auc")),
+                     "test_auc": test.get("auc"), "test_accuracy": test.get("accuracy"), "path": str(run_dir)})
+    return pd.DataFrame(rows, columns=columns)

@@ -31,7 +31,7 @@ def test_train_page_shows_a_run(tmp_path):
 
     np.savez(tmp_path / "d.npz", images=np.stack([make_lesion(i % 2 == 1, 16, seed=i) for i in range(8)]))
     fit_gan(GANConfig(model="thesis_dcgan", data_npz=str(tmp_path / "d.npz"), image_size=16, width=0.125,
-                      batch_size=4, epochs=1, holdout=0.0, run_dir=str(tmp_path / "runs" / "gan" / "r1")))
+                      batch_size=4, epochs=1, holdout=0.0, run_dir=str(tmp_path / "runs" / "r1")))
     at = AppTest.from_file(str(REPO / "pages" / "7_Train_GAN.py"), default_timeout=90).run()
     assert not at.exception, at.exception
     assert any("epoch 1 / 1" in m.value for m in at.markdown)

@@ -15,7 +15,8 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 @pytest.fixture(scope="module")
 def finished_run(demo_dir, tmp_path_factory):
     """A finished tiny run (thesis_base, 32 px, 2 epochs) in its own runs folder."""
-    from skinml.cnn.train import TrainConfig, fit_classifier
+    from skinml.cnn.config import TrainConfig
+    from skinml.cnn.train import fit_classifier
 
     runs = tmp_path_factory.mktemp("runs")
     config = TrainConfig(data=str(demo_dir), model="thesis_base", image_size=32, epochs=2, batch_size=8,
@@ -67,7 +68,7 @@ def test_train_page_launches_and_stops_a_run(tmp_path, monkeypatch, demo_dir):
     assert not at.exception
     run_dir = tmp_path / "launched"
     assert (run_dir / "pid").exists() and (run_dir / "config.json").exists()
-    from skinml.cnn.train import run_status
+    from skinml.runs import run_status
 
     assert run_status(run_dir) == "running"
     at.run()  # a rerun never restarts or stops it

@@ -23,7 +23,7 @@ sys.path.insert(0, str(REPO / "train"))
 def test_arguments_are_generated_from_the_config():
     import train_classifier
 
-    from skinml.cnn.train import TrainConfig
+    from skinml.cnn.config import TrainConfig
 
     parser = train_classifier.build_parser()
     flags = {a.dest for a in parser._actions}
@@ -40,8 +40,10 @@ def test_arguments_are_generated_from_the_config():
 
 def test_tiny_run_end_to_end(demo_dir, tmp_path, monkeypatch, capsys):
     from skinml.cnn.classifier import load_classifier
-    from skinml.cnn.train import TrainConfig, fit_classifier, list_runs, load_run
+    from skinml.cnn.config import TrainConfig
+    from skinml.cnn.train import fit_classifier
     from skinml.metrics.binary import choose_threshold
+    from skinml.runs import list_runs, load_run
 
     monkeypatch.setenv("SKINML_CACHE", str(tmp_path / "cache"))
     config = TrainConfig(data=str(demo_dir), model="thesis_base", image_size=32, epochs=2, batch_size=8,
@@ -85,25 +87,28 @@ def _sha(path: Path) -> str:
     return hashlib.sha1(path.read_bytes()).hexdigest()
 
 
+EPOCHS = 30
+
+
 def test_resume_after_sigkill_finishes_and_keeps_the_best(demo_dir, tmp_path):
-    from skinml.cnn.train import load_history, run_status
+    from skinml.runs import load_history, run_status
 
     run_dir = tmp_path / "run"
     env = dict(os.environ, SKINML_CACHE=str(tmp_path / "cache"), TF_CPP_MIN_LOG_LEVEL="3")
     cmd = [sys.executable, str(REPO / "train" / "train_classifier.py"), "--data", str(demo_dir),
-           "--model", "thesis_base", "--image-size", "32", "--epochs", "4", "--batch-size", "8",
-           "--run-dir", str(run_dir), "--quiet"]
+           "--model", "thesis_base", "--image-size", "32", "--epochs", str(EPOCHS), "--batch-size", "8",
+           "--patience", str(EPOCHS), "--run-dir", str(run_dir), "--quiet"]
     process = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 240
     while time.time() < deadline:
         state = json.loads((run_dir / "state.json").read_text()) if (run_dir / "state.json").exists() else {}
         if state.get("epoch", 0) >= 1:
             break
-        time.sleep(0.02)
-    process.send_signal(signal.SIGKILL)
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)  # after epoch 1 of 30 (each under a second): always mid-way
     process.wait()
     killed = json.loads((run_dir / "state.json").read_text())
-    assert 1 <= killed["epoch"] < 4, "the run should have been killed mid-way"
+    assert 1 <= killed["epoch"] < EPOCHS, "the run should have been killed mid-way"
     assert run_status(run_dir) == "interrupted"
     best_before = _sha(run_dir / "best.keras")
 
@@ -116,17 +121,17 @@ def test_resume_after_sigkill_finishes_and_keeps_the_best(demo_dir, tmp_path):
     subprocess.run(cmd, env=env, check=True, timeout=300, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     state = json.loads((run_dir / "state.json").read_text())
     assert run_status(run_dir) == "finished"
-    assert state["epoch"] == 4
+    assert state["epoch"] == EPOCHS
     history = load_history(run_dir)
-    assert history["epoch"].tolist() == [1, 2, 3, 4]
+    assert history["epoch"].tolist() == list(range(1, EPOCHS + 1))
     monitor = history["val_auc"].to_numpy()
     assert state["best_epoch"] == int(np.argmax(monitor)) + 1  # first epoch reaching the best
     if state["best_epoch"] <= killed["epoch"]:
         assert _sha(run_dir / "best.keras") == best_before  # the best checkpoint was kept as it was
     assert not list(run_dir.glob(".*.tmp"))
-    assert [p.name for p in (run_dir / "ckpt").iterdir()] == ["epoch-0004.keras"]
+    assert [p.name for p in (run_dir / "ckpt").iterdir()] == [f"epoch-{EPOCHS:04d}.keras"]
     import keras
 
     last = keras.saving.load_model(run_dir / "last.keras", compile=True)
     steps = state["n_train"] // 8 if state["n_train"] >= 16 else -(-state["n_train"] // 8)
-    assert int(last.optimizer.iterations) == 4 * steps  # the optimizer state carried over the kill
+    assert int(last.optimizer.iterations) == EPOCHS * steps  # the optimizer state carried over the kill

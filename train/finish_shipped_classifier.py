@@ -33,10 +33,11 @@ def main() -> None:
 
     import keras
 
+    from skinml.cnn.config import TrainConfig
     from skinml.cnn.ensemble import ensemble
     from skinml.cnn.finish import finish_run
-    from skinml.cnn.train import TrainConfig, write_json
     from skinml.data.policy import DataPolicy, prepare
+    from skinml.runs import write_json
 
     runs = [json.loads((folder / "train.json").read_text()) for folder in args.trained]
     trained = runs[0]

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import signal
 import sys
 import typing
 from pathlib import Path
@@ -20,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from skinml.cnn.train import THESIS_SETTINGS, TrainConfig  # noqa: E402
+from skinml.cnn.config import THESIS_SETTINGS, TrainConfig  # noqa: E402
 
 
 def _bool(text: str) -> bool:
@@ -62,9 +61,10 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    # The dashboard's Stop button sends SIGTERM: finish as "stopped", like Ctrl+C.
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     from skinml.cnn.train import fit_classifier
+    from skinml.runs import stop_on_sigterm
+
+    stop_on_sigterm()  # the dashboard's Stop button ends the run as "stopped", like Ctrl+C
     from skinml.errors import SkinmlError
     from skinml.progress import tqdm_progress
 

@@ -35,6 +35,9 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from skinml.errors import SkinmlError
     from skinml.gan.train import export_npz, fit_gan
+    from skinml.runs import new_run_dir, stop_on_sigterm
+
+    stop_on_sigterm()  # the dashboard's Stop button ends the run as "stopped", like Ctrl+C
 
     try:
         if args.export_npz:
@@ -42,8 +45,7 @@ def main(argv=None) -> int:
             return 0
         config = GANConfig(**{f.name: getattr(args, f.name) for f in fields(GANConfig)})
         if not config.run_dir:
-            import time
-            config = GANConfig(**{**config.__dict__, "run_dir": f"runs/{config.model}-{time.strftime('%Y%m%d-%H%M%S')}"})
+            config = GANConfig(**{**config.__dict__, "run_dir": str(new_run_dir(config.model))})
         on_progress, close = (None, lambda: None)
         if not args.quiet:
             from skinml.progress import tqdm_progress
@@ -54,6 +56,9 @@ def main(argv=None) -> int:
             close()
         print(f"run directory: {config.run_dir}")
         return 0
+    except KeyboardInterrupt:
+        print("stopped; start the same command again to resume", file=sys.stderr)
+        return 130
     except SkinmlError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -34,7 +34,7 @@ def comparison(out: Path):
     """The comparison table of the runs under `out` (a DataFrame, one row per thesis model)."""
     import pandas as pd
 
-    from skinml.cnn.train import read_json
+    from skinml.runs import read_json
 
     rows = []
     for model, (acc, sens, epoch) in THESIS_TABLE.items():
@@ -69,9 +69,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
 
-    from skinml.cnn.train import THESIS_SETTINGS, TrainConfig, fit_classifier, run_status
+    from skinml.cnn.config import THESIS_SETTINGS, TrainConfig
+    from skinml.cnn.train import fit_classifier
     from skinml.errors import SkinmlError
     from skinml.progress import tqdm_progress
+    from skinml.runs import run_status
 
     out = Path(args.out)
     for model in args.models:

@@ -10,10 +10,10 @@ import pandas as pd
 import streamlit as st
 
 from skinml.cnn.classifier import SHIPPED_DIR, load_classifier
-from skinml.cnn.train import list_runs
 from skinml.evaluation import evaluate_classifier
 from skinml.metrics import binary as ev
 from skinml.plots import eval as plots_eval
+from skinml.runs import list_runs
 
 SHIPPED = "shipped model"
 
@@ -28,7 +28,7 @@ def stamp(path: str | Path) -> int:
 def model_sources() -> dict[str, str]:
     """{label: path}: the shipped model when installed, then every finished run, newest first."""
     sources = {SHIPPED: str(SHIPPED_DIR)} if (SHIPPED_DIR / "model.keras").exists() else {}
-    runs = list_runs()
+    runs = list_runs(kind="classifier")
     for row in runs[runs["status"] == "finished"].itertuples():
         if (Path(row.path) / "model" / "model.keras").exists():
             sources[f"run {row.run} ({row.model})"] = row.path

@@ -30,7 +30,7 @@ UPLOAD_TYPES = None  # any extension: the content decides (skinml.images), not t
 
 def model_options(untrained: bool = False) -> dict[str, str]:
     """{label: folder} of the models the pages offer; `untrained` adds the registry's architectures."""
-    from skinml.cnn.train import runs_root
+    from skinml.runs import runs_root
 
     options = {}
     if os.environ.get(MODEL_ENV):

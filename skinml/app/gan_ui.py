@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import streamlit as st
 
+from skinml import runs
+
 REPO = Path(__file__).resolve().parents[2]
 
 
 def gan_runs_root() -> Path:
-    return Path(os.environ.get("SKINML_RUNS") or "runs") / "gan"
+    """GAN runs live with every other run, under the one runs root."""
+    return runs.runs_root()
 
 
 @st.cache_resource(show_spinner="Loading the generator ...")
@@ -59,29 +59,21 @@ def generator_ui(conditional: bool = False, key: str = "gen"):
 
 
 def list_runs() -> list[Path]:
-    root = gan_runs_root()
-    return sorted((p for p in root.glob("*") if (p / "config.json").exists()), reverse=True) if root.exists() else []
+    """GAN run directories, newest first."""
+    return [Path(p) for p in runs.list_runs(kind="gan")["path"]]
 
 
 def start_training(args: list[str], run_dir: Path) -> int:
-    """Start train/train_gan.py in its own process group; returns its pid."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    log = open(run_dir / "log.txt", "ab")
-    proc = subprocess.Popen([sys.executable, str(REPO / "train" / "train_gan.py"), *args,
-                             "--run-dir", str(run_dir), "--quiet"],
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=str(REPO))
-    (run_dir / "pid").write_text(str(proc.pid))
-    return proc.pid
+    """Start train/train_gan.py for `run_dir` in its own process group; returns its pid."""
+    runs.check_run_name(Path(run_dir).name)
+    runs.launch([sys.executable, str(REPO / "train" / "train_gan.py"), *args, "--run-dir", str(run_dir), "--quiet"],
+                run_dir, cwd=REPO)
+    return int((Path(run_dir) / "pid").read_text())
 
 
 def stop_training(run_dir: Path) -> bool:
-    """Send SIGTERM to the run's process group (ours only: the pid the run wrote)."""
-    try:
-        pid = int((run_dir / "pid").read_text())
-        os.killpg(pid, signal.SIGTERM)
-        return True
-    except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
-        return False
+    """Stop the run's process group (SIGTERM, then SIGKILL): True if it was running."""
+    return runs.stop(run_dir)
 
 
 def as_uint8(images: np.ndarray) -> list[np.ndarray]:

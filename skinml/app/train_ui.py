@@ -9,35 +9,19 @@ process group only.
 from __future__ import annotations
 
 import dataclasses
-import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import streamlit as st
 
+from skinml import runs
+from skinml.cnn.config import AUGMENTS, OPTIMIZERS, SCHEDULES, THESIS_SETTINGS, TrainConfig
 from skinml.cnn.models import MODELS, PRETRAINED
-from skinml.cnn.train import (
-    AUGMENTS,
-    OPTIMIZERS,
-    SCHEDULES,
-    THESIS_SETTINGS,
-    TrainConfig,
-    list_runs,
-    load_history,
-    read_json,
-    run_status,
-    runs_root,
-    set_status,
-    write_json,
-)
 from skinml.errors import ModelError
+from skinml.runs import list_runs, load_history, new_run_dir, read_json, run_status, write_json
 
 ENTRY_POINT = Path(__file__).resolve().parents[2] / "train" / "train_classifier.py"
 MONITORS = ("val_auc", "val_accuracy", "val_sensitivity", "val_loss")
-_CHILDREN: dict[str, subprocess.Popen] = {}  # kept so finished children are reaped, not zombies
 
 
 def launch_training(config: TrainConfig) -> Path:
@@ -46,57 +30,24 @@ def launch_training(config: TrainConfig) -> Path:
         raise ModelError(f"The training script {ENTRY_POINT} is missing: run the dashboard from a "
                          "skinml checkout to train.")
     config.check()
-    run_dir = Path(config.run_dir) if config.run_dir else \
-        runs_root() / f"{config.model}-{time.strftime('%Y%m%d-%H%M%S')}"
+    run_dir = Path(config.run_dir) if config.run_dir else new_run_dir(config.model)
     if (run_dir / "config.json").exists():
         raise ModelError(f"{run_dir} already holds a run: pick another name, or resume that run.")
     run_dir.mkdir(parents=True, exist_ok=True)
-    write_json(run_dir / "config.json", dataclasses.asdict(dataclasses.replace(config, run_dir=str(run_dir))))
+    write_json(run_dir / "config.json",
+               {"kind": "classifier", **dataclasses.asdict(dataclasses.replace(config, run_dir=str(run_dir)))})
     return resume_training(run_dir)
 
 
 def resume_training(run_dir: str | Path) -> Path:
     """Start (or resume) the process for an existing run directory, unless it is running."""
-    run_dir = Path(run_dir).resolve()
-    if run_status(run_dir) == "running":
-        return run_dir
-    console = open(run_dir / "console.txt", "ab")
-    process = subprocess.Popen(
-        [sys.executable, str(ENTRY_POINT), "--run-dir", str(run_dir), "--quiet"],
-        stdout=console, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        start_new_session=True, cwd=str(ENTRY_POINT.parents[1]))
-    console.close()
-    # Write the pid ourselves too, so the page sees "running" before the child starts up.
-    (run_dir / "pid").write_text(f"{process.pid}\n")
-    set_status(run_dir, "running")
-    _CHILDREN[str(run_dir)] = process
-    return run_dir
+    return runs.launch([sys.executable, str(ENTRY_POINT), "--run-dir", str(Path(run_dir).resolve()), "--quiet"],
+                       run_dir, cwd=ENTRY_POINT.parents[1])
 
 
 def stop_training(run_dir: str | Path, wait_s: float = 10.0) -> bool:
     """SIGTERM the run's process group (then SIGKILL after `wait_s`); True if it was running."""
-    run_dir = Path(run_dir)
-    for process in list(_CHILDREN.values()):
-        process.poll()
-    if run_status(run_dir) != "running":
-        return False
-    pid = int((run_dir / "pid").read_text())
-    try:
-        if os.getpgid(pid) != pid:  # not a session leader we started: never signal it
-            return False
-        os.killpg(pid, signal.SIGTERM)
-        deadline = time.time() + wait_s
-        while time.time() < deadline and run_status(run_dir) == "running":
-            time.sleep(0.2)
-            if str(run_dir.resolve()) in _CHILDREN:
-                _CHILDREN[str(run_dir.resolve())].poll()
-        if run_status(run_dir) == "running":
-            os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    if run_status(run_dir) in ("running", "interrupted"):
-        set_status(run_dir, "stopped", "Stopped from the dashboard; start it again to resume.")
-    return True
+    return runs.stop(run_dir, wait_s)
 
 
 def model_ui(key: str = "train") -> str:
@@ -228,4 +179,4 @@ def thesis_reference() -> "object | None":
 
 def runs_table() -> "object":
     """list_runs() for the page (newest first)."""
-    return list_runs()
+    return list_runs(kind="classifier")

@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 
 from skinml.cnn.classifier import save_classifier
-from skinml.cnn.train import TrainConfig, load_history, write_json
+from skinml.cnn.config import TrainConfig
 from skinml.data.policy import split_counts
-from skinml.runs import half_precision, write_atomic
+from skinml.runs import half_precision, load_history, write_atomic, write_json
 
 
 def predict_arrays(model, images: np.ndarray, tta: bool = False, batch_size: int = 64) -> np.ndarray:

@@ -11,162 +11,34 @@ from its last complete epoch, with its optimizer state, best score and patience 
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from skinml.cnn.models import DEFAULT_MODEL, MODELS
+from skinml.cnn.config import TrainConfig
 from skinml.data.policy import split_counts
 from skinml.errors import DataError, ModelError, SkinmlError
-from skinml.images.augment import STRENGTHS as AUGMENTS  # none, thesis, light, strong
 from skinml.progress import OnProgress, ProgressCallback
-from skinml.runs import save_model_atomic, write_atomic
+from skinml.runs import (
+    RunLock,
+    load_history,
+    new_run_dir,
+    read_json,
+    run_status,
+    save_model_atomic,
+    set_status,
+    write_atomic,
+    write_json,
+)
 
-OPTIMIZERS = ("adamw", "adam", "rmsprop", "sgd")
-SCHEDULES = ("constant", "cosine")
-FEEDS = ("auto", "tfdata", "array")
-STATUSES = ("running", "finished", "failed", "stopped")
-
-# The thesis's recipe (THESIS.md): 256 px, RMSprop, batch 64, up to 100 epochs, no schedule.
-THESIS_SETTINGS = dict(image_size=256, optimizer="rmsprop", learning_rate=1e-3, weight_decay=0.0,
-                       schedule="constant", warmup_epochs=0, batch_size=64, epochs=100,
-                       augment="none", class_weight="none", label_smoothing=0.0, patience=100)
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Everything that defines a training run; written to `config.json` in its run directory.
-
-    data: dataset folder ("" = skinml.data.default_data_dir()). model: a name in
-    skinml.models.MODELS. image_size (px, square) and resize ("squash" or "crop").
-    optimizer: adamw, adam, rmsprop or sgd; schedule: constant or cosine (with linear warm-up
-    over warmup_epochs). augment: none, thesis, light or strong (per batch in the input
-    pipeline). class_weight: none or balanced. monitor: the validation metric that picks the
-    best epoch (val_auc, val_accuracy, val_sensitivity or val_loss); patience: epochs without
-    improvement before stopping early. target_sensitivity: 0 keeps the threshold at 0.5,
-    else the threshold is chosen on the validation split to reach it. calibrate: fit the
-    temperature of skinml_* models on the validation split. max_images: 0 = all, else a
-    stratified subsample (quick experiments). feed: auto (tf.data on TensorFlow, NumPy
-    arrays otherwise), tfdata or array. run_dir: "" = $SKINML_RUNS (or runs/)/<model>-<time>.
-    """
-
-    data: str = ""
-    model: str = DEFAULT_MODEL
-    image_size: int = 128
-    resize: str = "squash"
-    epochs: int = 40
-    batch_size: int = 32
-    optimizer: str = "adamw"
-    learning_rate: float = 2e-3
-    weight_decay: float = 1e-4
-    schedule: str = "cosine"
-    warmup_epochs: int = 2
-    augment: str = "strong"
-    label_smoothing: float = 0.0
-    class_weight: str = "balanced"
-    monitor: str = "val_auc"
-    patience: int = 10
-    target_sensitivity: float = 0.0
-    calibrate: bool = True
-    tta: bool = False
-    balance: bool = True
-    exclude: tuple[str, ...] = ()
-    max_images: int = 0
-    feed: str = "auto"
-    seed: int = 0
-    run_dir: str = ""
-
-    def check(self) -> "TrainConfig":
-        """Raise SkinmlError with a sentence for any setting that cannot work."""
-        choices = {"model": MODELS, "optimizer": OPTIMIZERS, "schedule": SCHEDULES,
-                   "augment": AUGMENTS, "feed": FEEDS, "resize": ("squash", "crop"),
-                   "class_weight": ("none", "balanced")}
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise SkinmlError(f"Unknown {name} '{getattr(self, name)}': use one of {', '.join(allowed)}.")
-        if self.image_size < 16 or self.epochs < 1 or self.batch_size < 1:
-            raise SkinmlError("image_size must be at least 16, epochs and batch_size at least 1.")
-        if not self.monitor.startswith("val_"):
-            raise SkinmlError(f"monitor must be a validation metric (val_auc, val_accuracy, ...), not '{self.monitor}'.")
-        if not 0 <= self.target_sensitivity < 1:
-            raise SkinmlError("target_sensitivity must be 0 (threshold 0.5) or a share below 1, such as 0.9.")
-        for rule in self.exclude:
-            if "=" not in rule:
-                raise SkinmlError(f"Exclude rules look like column=value, not '{rule}'.")
-        return self
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        d = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in names}
-        return cls(**d)
-
-
-def runs_root() -> Path:
-    """Where runs live: $SKINML_RUNS, else `runs/` in the working directory."""
-    return Path(os.environ.get("SKINML_RUNS") or "runs")
-
-
-def resolve_run_dir(config: TrainConfig) -> Path:
-    if config.run_dir:
-        return Path(config.run_dir)
-    return runs_root() / f"{config.model}-{time.strftime('%Y%m%d-%H%M%S')}"
-
-
-# ---------------------------------------------------------------- run directory files
-
-def read_json(path: Path, default=None):
-    try:
-        return json.loads(Path(path).read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return default
-
-
-def write_json(path: Path, obj) -> None:
-    write_atomic(Path(path), json.dumps(obj, indent=2, default=str))
-
-
-def set_status(run_dir: Path, status: str, message: str = "") -> None:
-    """Write the `status` file: one of STATUSES, then an optional sentence on the next line."""
-    write_atomic(Path(run_dir) / "status", status + ("\n" + message if message else "") + "\n")
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a finished child not yet reaped by its parent is a zombie: not running
-        return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][0] != "Z"
-    except OSError:
-        return True
-
-
-def run_status(run_dir: str | Path) -> str:
-    """running, finished, failed, stopped, interrupted (process gone while `running`) or new."""
-    run_dir = Path(run_dir)
-    try:
-        status = (run_dir / "status").read_text().split("\n")[0].strip()
-    except FileNotFoundError:
-        return "new"
-    if status == "running":
-        try:
-            pid = int((run_dir / "pid").read_text())
-        except (FileNotFoundError, ValueError):
-            return "interrupted"
-        return "running" if _pid_alive(pid) else "interrupted"
-    return status
-
+# ---------------------------------------------------------------- checkpoints
 
 def _link_atomic(source: Path, target: Path) -> None:
     """Make `target` the same file as `source` in one rename (a hard link, else a copy)."""
@@ -198,50 +70,6 @@ def _clean_run_dir(run_dir: Path, state: dict) -> None:
         _link_atomic(_ckpt(run_dir, epoch), run_dir / "last.keras")
         if state.get("best_epoch") == epoch:
             _link_atomic(_ckpt(run_dir, epoch), run_dir / "best.keras")
-
-
-def load_history(run_dir: str | Path) -> pd.DataFrame:
-    """history.csv as a table, one row per complete epoch (empty table when none yet)."""
-    try:
-        return pd.read_csv(Path(run_dir) / "history.csv")
-    except (FileNotFoundError, pd.errors.EmptyDataError):
-        return pd.DataFrame()
-
-
-def load_run(run_dir: str | Path) -> dict:
-    """A run directory's record: name, path, status, config, state, history, metrics."""
-    run_dir = Path(run_dir)
-    if not (run_dir / "config.json").exists():
-        raise ModelError(f"{run_dir} is not a training run: it has no config.json.")
-    return {"name": run_dir.name, "path": run_dir, "status": run_status(run_dir),
-            "config": read_json(run_dir / "config.json", {}), "state": read_json(run_dir / "state.json", {}),
-            "history": load_history(run_dir), "metrics": read_json(run_dir / "metrics.json", {})}
-
-
-def list_runs(root: str | Path | None = None) -> pd.DataFrame:
-    """One row per run under `root`, newest first: the thesis's comparison table plus AUC.
-
-    Columns: run, model, status, epochs, best_epoch, val_accuracy, val_sensitivity, val_auc,
-    test_auc, test_accuracy, path.
-    """
-    root = Path(root) if root else runs_root()
-    rows = []
-    for run_dir in sorted(root.glob("*/config.json"), key=lambda p: p.stat().st_mtime, reverse=True):
-        run_dir = run_dir.parent
-        config, state = read_json(run_dir / "config.json", {}), read_json(run_dir / "state.json", {})
-        metrics = read_json(run_dir / "metrics.json", {})
-        val, test = metrics.get("val", {}), metrics.get("test", {})
-        best = state.get("best_logs", {})
-        rows.append({"run": run_dir.name, "model": config.get("model", ""), "status": run_status(run_dir),
-                     "epochs": state.get("epoch", 0), "best_epoch": state.get("best_epoch"),
-                     "val_accuracy": val.get("accuracy", best.get("val_accuracy")),
-                     "val_sensitivity": val.get("sensitivity", best.get("val_sensitivity")),
-                     "val_auc": val.get("auc", best.get("val_auc")),
-                     "test_auc": test.get("auc"), "test_accuracy": test.get("accuracy"),
-                     "path": str(run_dir)})
-    columns = ["run", "model", "status", "epochs", "best_epoch", "val_accuracy", "val_sensitivity",
-               "val_auc", "test_auc", "test_accuracy", "path"]
-    return pd.DataFrame(rows, columns=columns)
 
 
 # ---------------------------------------------------------------- data
@@ -440,44 +268,54 @@ def make_run_callback(run_dir: Path, state: dict, config: TrainConfig, log):
 
 # ---------------------------------------------------------------- fit
 
+def resolve_run_dir(config: TrainConfig) -> Path:
+    """The config's run directory, or a new one named after the model under the runs root."""
+    return Path(config.run_dir) if config.run_dir else new_run_dir(config.model)
+
+
 def fit_classifier(config: TrainConfig, on_progress: OnProgress | None = None) -> Path:
     """Train (or resume) a run and finish it: best model, threshold, metrics, model card.
 
     Returns the run directory. When the run directory already holds a run, its saved
     config is used and training continues after its last complete epoch; a finished run
-    returns at once. The `status` file says running, finished, failed or stopped.
+    returns at once. The `status` file says running, finished, failed or stopped. One
+    process at a time trains a run directory (`skinml.runs.RunLock`).
     """
     run_dir = resolve_run_dir(config)
     saved = read_json(run_dir / "config.json")
+    if saved is None and (run_dir / "config.json").exists():
+        raise ModelError(f"{run_dir / 'config.json'} is damaged: it is not whole JSON, so the run "
+                         "cannot be resumed. Start a new run in another folder.")
     if saved:
         config = TrainConfig.from_dict({**saved, "run_dir": str(run_dir)})
     config = dataclasses.replace(config.check(), run_dir=str(run_dir))
     if saved and run_status(run_dir) == "finished":
         return run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
-    write_atomic(run_dir / "pid", f"{os.getpid()}\n")
-    set_status(run_dir, "running")
+    with RunLock(run_dir):
+        set_status(run_dir, "running")
 
-    def log(message: str) -> None:
-        line = f"{time.strftime('%H:%M:%S')} {message}"
-        print(line, file=sys.stderr, flush=True)
-        with open(run_dir / "log.txt", "a") as f:
-            f.write(line + "\n")
+        def log(message: str) -> None:
+            line = f"{time.strftime('%H:%M:%S')} {message}"
+            print(line, file=sys.stderr, flush=True)
+            with open(run_dir / "log.txt", "a") as f:
+                f.write(line + "\n")
 
-    try:
-        if not saved:
-            write_json(run_dir / "config.json", asdict(config))
-        _fit(config, run_dir, on_progress, log)
-    except KeyboardInterrupt:
-        set_status(run_dir, "stopped", "Stopped before the end; start it again to resume.")
-        log("stopped")
-        raise
-    except Exception as exc:
-        set_status(run_dir, "failed", str(exc) if isinstance(exc, SkinmlError) else f"{type(exc).__name__}: {exc}")
-        log(f"failed: {type(exc).__name__}: {exc}")
-        raise
-    set_status(run_dir, "finished")
-    log("finished")
+        try:
+            if not saved:
+                write_json(run_dir / "config.json", {"kind": "classifier", **asdict(config)})
+            _fit(config, run_dir, on_progress, log)
+        except KeyboardInterrupt:
+            set_status(run_dir, "stopped", "Stopped before the end; start it again to resume.")
+            log("stopped")
+            raise
+        except Exception as exc:
+            set_status(run_dir, "failed",
+                       str(exc) if isinstance(exc, SkinmlError) else f"{type(exc).__name__}: {exc}")
+            log(f"failed: {type(exc).__name__}: {exc}")
+            raise
+        set_status(run_dir, "finished")
+        log("finished")
     return run_dir
 
 

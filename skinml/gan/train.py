@@ -13,19 +13,26 @@ from __future__ import annotations
 
 import csv
 import io
-import json
-import os
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
 
-from skinml.errors import DataError, ModelError
-from skinml.runs import save_model_atomic, write_atomic
+from skinml.errors import DataError, ModelError, SkinmlError
+from skinml.runs import (
+    RunLock,
+    read_json,
+    save_model_atomic,
+    save_weights_atomic,
+    set_status,
+    write_atomic,
+    write_json,
+)
 
 LABEL_CODES = {"benign": 0, "malignant": 1}  # everything else: -1 (unknown, indeterminate)
 GRID = 4  # samples/epoch_XXXX.png is GRID x GRID images
+GIF_EVERY = 10  # training.gif is remade every GIF_EVERY epochs and at the end
 
 
 @dataclass(frozen=True)
@@ -147,13 +154,7 @@ def write_png_atomic(path: Path, array: np.ndarray) -> None:
     from PIL import Image
     buf = io.BytesIO()
     Image.fromarray(array).save(buf, format="PNG")
-    _write_bytes_atomic(path, buf.getvalue())
-
-
-def _write_bytes_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    write_atomic(path, buf.getvalue())
 
 
 def write_gif(run_dir: Path, max_frames: int = 120, frame_px: int = 256) -> Path | None:
@@ -171,15 +172,13 @@ def write_gif(run_dir: Path, max_frames: int = 120, frame_px: int = 256) -> Path
     imgs = [np.asarray(Image.open(f).convert("RGB").resize((frame_px, frame_px))) for f in frames]
     buf = io.BytesIO()
     imageio.mimsave(buf, imgs, format="GIF", duration=0.2, loop=0)
-    _write_bytes_atomic(run_dir / "training.gif", buf.getvalue())
+    write_atomic(run_dir / "training.gif", buf.getvalue())
     return run_dir / "training.gif"
 
 
 def read_state(run_dir: str | Path) -> dict:
-    try:
-        return json.loads((Path(run_dir) / "state.json").read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return {}
+    """The run's state.json ({} before the first epoch)."""
+    return read_json(Path(run_dir) / "state.json", {}) or {}
 
 
 def read_losses(run_dir: str | Path) -> list[dict]:
@@ -200,13 +199,8 @@ def _write_losses(run_dir: Path, rows: list[dict]) -> None:
     write_atomic(run_dir / "losses.csv", buf.getvalue())
 
 
-def set_status(run_dir: Path, status: str, message: str = "") -> None:
-    """`status` file as classifier runs write it: running, finished, stopped or failed."""
-    write_atomic(run_dir / "status", status + ("\n" + message if message else "") + "\n")
-
-
 def load_training_data(config: GANConfig) -> tuple[np.ndarray, np.ndarray]:
-    """uint8 images (N, size, size, 3) and labels int (N,) of the config's npz or folder."""
+    """uint8 images (N, size, size, 3) and labels int (N,) of the config's pack, npz or folder."""
     if config.data_pack:
         from skinml.images.pack import read_pack
         index, images = read_pack(config.data_pack)
@@ -216,10 +210,21 @@ def load_training_data(config: GANConfig) -> tuple[np.ndarray, np.ndarray]:
     elif config.data_dir:
         images, labels = load_folder(config.data_dir, config.image_size)
     else:
-        raise DataError("Give the training images: --data-dir FOLDER or --data-npz FILE.npz.")
+        raise DataError("Give the training images: --data-dir FOLDER, --data-npz FILE.npz or --data-pack FOLDER.")
     if config.max_images:
         images, labels = images[:config.max_images], labels[:config.max_images]
     return resize_images(np.asarray(images), config.image_size), labels
+
+
+def holdout_indices(config: GANConfig, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train, holdout) indices: a pack's test split (lesion-grouped), else a seeded random share."""
+    if config.data_pack:
+        import pandas as pd
+
+        split = pd.read_csv(Path(config.data_pack) / "index.csv", dtype=str, keep_default_na=False)["split"]
+        test = split.to_numpy()[:n] == "test"
+        return np.flatnonzero(~test), np.flatnonzero(test)
+    return split_holdout(n, config.holdout, config.seed)
 
 
 def fit_gan(config: GANConfig, on_progress=None):
@@ -227,30 +232,43 @@ def fit_gan(config: GANConfig, on_progress=None):
 
     Resumes from `gan.weights.h5` and `state.json` when they exist: training restarts after
     the last complete epoch with the same optimizer state and the same fixed sample latents.
+    One process at a time trains a run directory; Ctrl+C or SIGTERM (`runs.stop_on_sigterm`)
+    ends it as "stopped", an error as "failed" with the error's sentence.
     """
+    if not config.run_dir:
+        raise ModelError("A GAN run needs a run directory (--run-dir).")
+    run_dir = Path(config.run_dir)
+    (run_dir / "samples").mkdir(parents=True, exist_ok=True)
+    with RunLock(run_dir):
+        set_status(run_dir, "running")
+        try:
+            gan = _fit_gan(config, run_dir, on_progress)
+        except KeyboardInterrupt:
+            set_status(run_dir, "stopped", "Stopped before the end; start it again to resume.")
+            raise
+        except Exception as exc:
+            set_status(run_dir, "failed", str(exc) if isinstance(exc, SkinmlError) else f"{type(exc).__name__}: {exc}")
+            raise
+        set_status(run_dir, "finished")
+    return gan
+
+
+def _fit_gan(config: GANConfig, run_dir: Path, on_progress):
     import keras
 
     from skinml.gan.models import build_gan, save_generator
     from skinml.progress import ProgressCallback
 
-    if not config.run_dir:
-        raise ModelError("A GAN run needs a run directory (--run-dir).")
-    run_dir = Path(config.run_dir)
-    (run_dir / "samples").mkdir(parents=True, exist_ok=True)
-    saved = run_dir / "config.json"
-    if saved.exists():  # resume: the saved architecture wins, the budget may change
-        old = json.loads(saved.read_text())
+    saved = read_json(run_dir / "config.json")
+    if saved:  # resume: the saved architecture wins, the budget may change
         keep = ("model", "image_size", "width", "batch_size", "seed", "holdout", "data_npz", "data_dir", "data_pack")
-        config = GANConfig.from_dict({**asdict(config), **{k: old[k] for k in keep if k in old}})
-    write_atomic(saved, json.dumps(asdict(config), indent=2))
-    write_atomic(run_dir / "pid", str(os.getpid()))
-    set_status(run_dir, "running")
+        config = GANConfig.from_dict({**asdict(config), **{k: saved[k] for k in keep if k in saved}})
+    write_json(run_dir / "config.json", {"kind": "gan", **asdict(config)})
 
     keras.utils.set_random_seed(config.seed)
     images, labels = load_training_data(config)
-    train_idx, holdout_idx = split_holdout(len(images), config.holdout, config.seed)
-    np.save(run_dir / ".holdout.npy", holdout_idx)
-    os.replace(run_dir / ".holdout.npy", run_dir / "holdout.npy")
+    train_idx, holdout_idx = holdout_indices(config, len(images))
+    write_atomic(run_dir / "holdout.npy", _npy_bytes(holdout_idx))
     gan = build_gan(config.model, image_size=config.image_size, width=config.width,
                     batch_size=config.batch_size or None, steps_per_execution=config.steps_per_execution)
     spec = gan.spec
@@ -294,11 +312,12 @@ def fit_gan(config: GANConfig, on_progress=None):
                            "seconds": round(seconds, 2),
                            "images_per_second": round(steps * spec.batch_size / max(seconds, 1e-9), 1)})
             _write_losses(run_dir, losses)
-            write_gif(run_dir)
-            write_atomic(run_dir / "state.json", json.dumps({
+            if done % GIF_EVERY == 0:
+                write_gif(run_dir)
+            write_json(run_dir / "state.json", {
                 "epoch": done, "epochs": config.epochs, "images_seen": done * steps * spec.batch_size,
                 "seconds": round(base_seconds + time.time() - started, 1), "model": spec.name,
-                "training_images": int(len(x)), "holdout_images": int(len(holdout_idx))}, indent=2))
+                "training_images": int(len(x)), "holdout_images": int(len(holdout_idx))})
 
     callbacks = [Checkpoint()]
     if on_progress is not None:
@@ -307,15 +326,12 @@ def fit_gan(config: GANConfig, on_progress=None):
         if initial_epoch < config.epochs:
             gan.fit(x, y if spec.conditional else None, batch_size=spec.batch_size, epochs=config.epochs,
                     initial_epoch=initial_epoch, callbacks=callbacks, verbose=0, shuffle=True)
-    except BaseException as exc:
-        set_status(run_dir, "stopped" if isinstance(exc, KeyboardInterrupt) else "failed", str(exc))
-        raise
-    set_status(run_dir, "finished")
+    finally:  # the animation of every epoch so far, also when stopped
+        write_gif(run_dir)
     return gan
 
 
-def save_weights_atomic(model, path: Path) -> None:
-    """`model.save_weights` to a temporary `.weights.h5`, then rename over `path`."""
-    tmp = path.with_name(f".tmp{os.getpid()}.weights.h5")
-    model.save_weights(tmp)
-    os.replace(tmp, path)
+def _npy_bytes(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, array)
+    return buf.getvalue()

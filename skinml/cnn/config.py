@@ -1,0 +1,89 @@
+"""The settings of a classifier training run (`TrainConfig`), written to its `config.json`."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from skinml.cnn.models import DEFAULT_MODEL, MODELS
+from skinml.errors import SkinmlError
+from skinml.images.augment import STRENGTHS as AUGMENTS  # none, thesis, light, crop, strong
+
+OPTIMIZERS = ("adamw", "adam", "rmsprop", "sgd")
+SCHEDULES = ("constant", "cosine")
+FEEDS = ("auto", "tfdata", "array")
+STATUSES = ("running", "finished", "failed", "stopped")
+
+# The thesis's recipe (THESIS.md): 256 px, RMSprop, batch 64, up to 100 epochs, no schedule.
+THESIS_SETTINGS = dict(image_size=256, optimizer="rmsprop", learning_rate=1e-3, weight_decay=0.0,
+                       schedule="constant", warmup_epochs=0, batch_size=64, epochs=100,
+                       augment="none", class_weight="none", label_smoothing=0.0, patience=100)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a training run; written to `config.json` in its run directory.
+
+    data: dataset folder ("" = skinml.data.default_data_dir()). model: a name in
+    skinml.models.MODELS. image_size (px, square) and resize ("squash" or "crop").
+    optimizer: adamw, adam, rmsprop or sgd; schedule: constant or cosine (with linear warm-up
+    over warmup_epochs). augment: none, thesis, light or strong (per batch in the input
+    pipeline). class_weight: none or balanced. monitor: the validation metric that picks the
+    best epoch (val_auc, val_accuracy, val_sensitivity or val_loss); patience: epochs without
+    improvement before stopping early. target_sensitivity: 0 keeps the threshold at 0.5,
+    else the threshold is chosen on the validation split to reach it. calibrate: fit the
+    temperature of skinml_* models on the validation split. max_images: 0 = all, else a
+    stratified subsample (quick experiments). feed: auto (tf.data on TensorFlow, NumPy
+    arrays otherwise), tfdata or array. run_dir: "" = $SKINML_RUNS (or runs/)/<model>-<time>.
+    """
+
+    data: str = ""
+    model: str = DEFAULT_MODEL
+    image_size: int = 128
+    resize: str = "squash"
+    epochs: int = 40
+    batch_size: int = 32
+    optimizer: str = "adamw"
+    learning_rate: float = 2e-3
+    weight_decay: float = 1e-4
+    schedule: str = "cosine"
+    warmup_epochs: int = 2
+    augment: str = "strong"
+    label_smoothing: float = 0.0
+    class_weight: str = "balanced"
+    monitor: str = "val_auc"
+    patience: int = 10
+    target_sensitivity: float = 0.0
+    calibrate: bool = True
+    tta: bool = False
+    balance: bool = True
+    exclude: tuple[str, ...] = ()
+    max_images: int = 0
+    feed: str = "auto"
+    seed: int = 0
+    run_dir: str = ""
+
+    def check(self) -> "TrainConfig":
+        """Raise SkinmlError with a sentence for any setting that cannot work."""
+        choices = {"model": MODELS, "optimizer": OPTIMIZERS, "schedule": SCHEDULES,
+                   "augment": AUGMENTS, "feed": FEEDS, "resize": ("squash", "crop"),
+                   "class_weight": ("none", "balanced")}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise SkinmlError(f"Unknown {name} '{getattr(self, name)}': use one of {', '.join(allowed)}.")
+        if self.image_size < 16 or self.epochs < 1 or self.batch_size < 1:
+            raise SkinmlError("image_size must be at least 16, epochs and batch_size at least 1.")
+        if not self.monitor.startswith("val_"):
+            raise SkinmlError(f"monitor must be a validation metric (val_auc, val_accuracy, ...), not '{self.monitor}'.")
+        if not 0 <= self.target_sensitivity < 1:
+            raise SkinmlError("target_sensitivity must be 0 (threshold 0.5) or a share below 1, such as 0.9.")
+        for rule in self.exclude:
+            if "=" not in rule:
+                raise SkinmlError(f"Exclude rules look like column=value, not '{rule}'.")
+        return self
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        d = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in names}
+        return cls(**d)
