@@ -17,7 +17,7 @@ from skinml.app.train_ui import (
     stop_training,
     thesis_reference,
 )
-from skinml.cnn.train import runs_root
+from skinml.runs import runs_root
 
 setup_page("Train a classifier")
 st.caption(f"Data: `{data_dir()}` (change it on the home page) · runs are saved in `{runs_root()}` "

@@ -14,7 +14,7 @@ from skinml.app.eval_ui import (
     stamp,
     threshold_view_ui,
 )
-from skinml.cnn.train import list_runs
+from skinml.runs import list_runs
 
 setup_page("Evaluate a classifier")
 
@@ -63,6 +63,6 @@ if where.startswith("test") and classifier.metrics.get("test", {}).get("subgroup
     st.dataframe(classifier.metrics["test"]["subgroups"], hide_index=True, width="stretch")
 
 st.subheader("All runs")
-runs = list_runs()
+runs = list_runs(kind="classifier")
 if len(runs):
     st.dataframe(runs.drop(columns=["path"]), hide_index=True, width="stretch")

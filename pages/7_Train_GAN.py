@@ -50,7 +50,7 @@ run = runs[names.index(st.selectbox("Run", names, index=index))]
 
 @st.fragment(run_every=3)
 def live(run):
-    from skinml.cnn.train import run_status
+    from skinml.runs import run_status
 
     status, state = run_status(run), read_state(run)
     st.write(f"Status **{status}** · epoch {state.get('epoch', 0)} / {state.get('epochs', '?')} · "

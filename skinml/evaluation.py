@@ -17,7 +17,7 @@ def predict_table(classifier, df: pd.DataFrame, tta: bool = False, batch_size: i
                   on_progress=None) -> np.ndarray:
     """p(malignant), float (N,), for every row of a data table (its `image_path` column).
 
-    Images are read with `skinml.pipeline.load_image` at the classifier's size and resize
+    Images are read with `skinml.images.decode.load_image` at the classifier's size and resize
     mode, a batch at a time, so memory stays small on large splits.
     """
     from skinml.images.decode import load_image
@@ -62,7 +62,7 @@ def evaluation_table(classifier, root: str | Path, split: str = "auto") -> tuple
         config = data and classifier.info.get("config")
         if config and config.get("max_images"):  # the run subsampled: replay it exactly
             from skinml.cnn.config import TrainConfig
-            from skinml.cnn.train import load_splits
+            from skinml.cnn.splits import load_splits
 
             table = load_splits(TrainConfig.from_dict({**config, "data": str(root)}))
         else:

@@ -96,7 +96,7 @@ def test_compact_save_halves_the_file_and_keeps_the_answers(tmp_path):
 
 
 def test_final_model_sets_the_temperature_and_keeps_the_weights():
-    from skinml.cnn.finish import _final_model
+    from skinml.cnn.predictions import with_temperature
 
     keras.utils.set_random_seed(0)
     model = build_model("skinml_resnet", image_size=SIZE)
@@ -104,4 +104,4 @@ def test_final_model_sets_the_temperature_and_keeps_the_weights():
                        for w in model.get_weights()])
     x = np.random.default_rng(1).random((3, SIZE, SIZE, 3)).astype("float32")
     logit = lambda m: np.log(1 / m.predict(x, verbose=0).reshape(-1).astype("float64") - 1) * -1
-    np.testing.assert_allclose(logit(_final_model(model, 2.0)), logit(model) / 2, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(logit(with_temperature(model, 2.0)), logit(model) / 2, rtol=1e-4, atol=1e-5)

@@ -11,13 +11,14 @@ On the GPU machine (no TensorFlow: Keras on JAX, the Keras wheels carried in .wh
 
 `run` starts one process per job, all at once on the one GPU (the classifiers barely use
 it, the two GANs share it): `gan` (skinml_gan) and `cgan` (skinml_cgan) train with the
-whole pack on the device (`skinml.gan_jax.train_on_device`), `binary0/1` (benign/malignant)
-and `dx0/1` (seven diagnoses) train skinml_resnet members with `train_shipped_classifier.py`
-and its "crop" augmentation. The test split is never trained on by any of them. Every job
+whole pack on the device (`skinml.gan.steps_jax.train_on_device`), `binary0/1` (benign/malignant)
+and `dx0/1` (seven diagnoses) train skinml_resnet members with the core training loop
+(`train/train_classifier.py`, "crop" augmentation, fitted to the budget). The test split is never trained on by any of them. Every job
 stops itself inside the budget; each leaves `<job>.tar.gz` in `--out` (at most 16 MiB: the
 GAN's generator, sample grids, losses and state; a classifier's model, history and
 predictions) and `logs.tar.gz` with every log and `summary.json`. Back here,
-`train/finish_shipped_gan.py` and `train/finish_shipped_classifier.py` finish them.
+`train/finish_shipped_gan.py` measures a generator and `train/finish_classifier.py` joins
+the members into an ensemble.
 """
 
 from __future__ import annotations
@@ -146,15 +147,17 @@ def run_gan(job: str, pack: Path, out: Path, seconds: float, width: float, steps
 
 
 def run_classifier(job: str, pack: Path, out: Path, seconds: float, epochs: int) -> None:
+    """One classifier member through the core training loop (train/train_classifier.py): the
+    shipped recipe, fitted to the time left; finished (calibrated, measured) at the end."""
     from skinml.images.pack import pack_image_size
 
     task, seed = ("binary" if job.startswith("binary") else "diagnosis"), int(job[-1])
-    # The script fits its epoch count (and cosine schedule) to the budget; the TTA
-    # predictions after training take a few seconds more.
-    cmd = [sys.executable, str(ROOT / "train" / "train_shipped_classifier.py"), "--pack", str(pack),
-           "--out", str(out), "--task", task, "--seed", str(seed), "--image-size", str(pack_image_size(pack)),
-           "--augment", "crop", "--epochs", str(epochs), "--time-budget", str(max(10.0, seconds - 40)),
-           "--batch-size", "64", "--lr", "2e-3"]
+    cmd = [sys.executable, str(ROOT / "train" / "train_classifier.py"), "--pack", str(pack), "--task", task,
+           "--model", "skinml_resnet", "--image-size", str(pack_image_size(pack)), "--epochs", str(epochs),
+           "--time-budget", str(max(10.0, seconds - 60)), "--batch-size", "64", "--learning-rate", "2e-3",
+           "--weight-decay", "5e-4", "--warmup-epochs", "5", "--augment", "crop", "--patience", str(epochs),
+           "--class-weight", "none" if task == "binary" else "balanced", "--tta", "true",
+           "--target-sensitivity", "0.85", "--seed", str(seed), "--run-dir", str(out), "--quiet"]
     print(" ".join(cmd), flush=True)
     subprocess.run(cmd, check=True)
 
@@ -164,9 +167,9 @@ def run_classifier(job: str, pack: Path, out: Path, seconds: float, epochs: int)
 def pack_job(job_dir: Path, dest: Path, limit: int = 15 * 2**20) -> None:
     """`dest` (.tar.gz) with the job's files under `limit` bytes: not its resumable training
     state nor the GIF (remade from the grids), and every other sample grid until it fits."""
-    skip = (".weights.h5", ".tmp", ".gif")
-    files = [f for f in sorted(job_dir.rglob("*"))
-             if f.is_file() and not f.name.endswith(skip) and not f.name.startswith(".")]
+    skip = (".weights.h5", ".tmp", ".gif", "best.keras", "last.keras")  # model/ holds the finished model
+    files = [f for f in sorted(job_dir.rglob("*")) if f.is_file() and not f.name.endswith(skip)
+             and not f.name.startswith(".") and "ckpt" not in f.relative_to(job_dir).parts]
     grids = [f for f in files if f.parent.name == "samples"]
     while sum(f.stat().st_size for f in files) > limit and len(grids) > 2:
         drop = set(grids[1:-1:2])  # keep the first and the last
@@ -178,6 +181,8 @@ def pack_job(job_dir: Path, dest: Path, limit: int = 15 * 2**20) -> None:
 
 def run_all(args) -> int:
     import platform
+
+    from skinml.runs import read_json
 
     out, work = Path(args.out), Path(args.work)
     out.mkdir(parents=True, exist_ok=True)
@@ -215,10 +220,10 @@ def run_all(args) -> int:
     summary = {"budget_s": args.budget_s, "wall_s": round(time.time() - started, 1), "jobs": {}}
     for job, (p, _) in procs.items():
         d = work / job
-        info = {"returncode": p.returncode}
-        for name in ("state.json", "train.json"):
-            if (d / name).exists():
-                info.update(json.loads((d / name).read_text()))
+        state, metrics = read_json(d / "state.json", {}) or {}, read_json(d / "metrics.json", {}) or {}
+        info = {"returncode": p.returncode, **{k: v for k, v in state.items() if not isinstance(v, (dict, list))},
+                "val_auc": metrics.get("val", {}).get("auc"),
+                "val_balanced_accuracy": metrics.get("val", {}).get("balanced_accuracy")}
         summary["jobs"][job] = info
         if any(d.rglob("*")):
             pack_job(d, out / f"{job}.tar.gz")
@@ -231,7 +236,8 @@ def run_all(args) -> int:
         print(f"--- {job} (exit {procs[job][0].returncode}) ---\n" + "\n".join(lines[-6:]))
     for job, info in summary["jobs"].items():
         size = (out / f"{job}.tar.gz").stat().st_size / 2**20 if (out / f"{job}.tar.gz").exists() else 0
-        keys = ("epochs_float", "images_per_second", "best_epoch", "best_val_score", "train_seconds")
+        keys = ("epochs_float", "images_per_second", "epoch", "best_epoch", "best_score", "train_seconds",
+                "val_auc", "val_balanced_accuracy")
         print(f"{job:8s} exit {info['returncode']}  {size:5.1f} MiB  " +
               " ".join(f"{k}={info[k]}" for k in keys if k in info))
     return 0 if all(p.returncode == 0 for p, _ in procs.values()) else 1

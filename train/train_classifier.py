@@ -33,7 +33,7 @@ def _bool(text: str) -> bool:
 def build_parser() -> argparse.ArgumentParser:
     """One --option per TrainConfig field (underscores become dashes), default None = unset."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                     epilog="TrainConfig's docstring in skinml/training.py explains each setting.")
+                                     epilog="TrainConfig's docstring in skinml/cnn/config.py explains each setting.")
     hints = typing.get_type_hints(TrainConfig)
     for field in dataclasses.fields(TrainConfig):
         kind = hints[field.name]

@@ -165,7 +165,7 @@ def augmentation_preview_ui(df: pd.DataFrame, key: str = "augment") -> None:
     try:
         images = augment_examples(path, strength, seed=seed)
     except ImportError as exc:
-        st.info(f"The augmentation preview needs skinml.pipeline.build_augmenter ({exc}).")
+        st.info(f"The augmentation preview needs skinml.images.augment.build_augmenter ({exc}).")
         return
     cols = st.columns(len(images))
     for k, (col, image) in enumerate(zip(cols, images)):

@@ -21,7 +21,7 @@ def add_parser(subparsers) -> None:
     a.add_argument("--data-dir", required=True, help="an ISIC folder (benign/malignant labels)")
     a.add_argument("--generator", default=None, help="conditional generator folder (default: shipped cGAN)")
     a.add_argument("--n", type=int, default=1000, help="generated images added (half of each class)")
-    a.add_argument("--classifier", default="thesis_l2_dropout", help="skinml.models architecture")
+    a.add_argument("--classifier", default="thesis_l2_dropout", help="skinml.cnn.models architecture")
     a.add_argument("--image-size", type=int, default=64)
     a.add_argument("--epochs", type=int, default=5)
     a.add_argument("--seed", type=int, default=0)

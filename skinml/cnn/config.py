@@ -12,6 +12,7 @@ from skinml.images.augment import STRENGTHS as AUGMENTS  # none, thesis, light, 
 OPTIMIZERS = ("adamw", "adam", "rmsprop", "sgd")
 SCHEDULES = ("constant", "cosine")
 FEEDS = ("auto", "tfdata", "array")
+TASKS = ("binary", "diagnosis")
 STATUSES = ("running", "finished", "failed", "stopped")
 
 # The thesis's recipe (THESIS.md): 256 px, RMSprop, batch 64, up to 100 epochs, no schedule.
@@ -24,8 +25,12 @@ THESIS_SETTINGS = dict(image_size=256, optimizer="rmsprop", learning_rate=1e-3, 
 class TrainConfig:
     """Everything that defines a training run; written to `config.json` in its run directory.
 
-    data: dataset folder ("" = skinml.data.default_data_dir()). model: a name in
-    skinml.models.MODELS. image_size (px, square) and resize ("squash" or "crop").
+    data: dataset folder ("" = skinml.data.default_data_dir()), or several joined by
+    os.pathsep (":"), read as one dataset. pack: an image pack (skinml.images.pack) to train
+    on instead, with the split stored in it (a lent GPU has no dataset folder). task: binary
+    (benign/malignant, one sigmoid) or diagnosis (the seven HAM10000 classes, softmax; the
+    split is then stratified by diagnosis). model: a name in
+    skinml.cnn.models.MODELS. image_size (px, square) and resize ("squash" or "crop").
     optimizer: adamw, adam, rmsprop or sgd; schedule: constant or cosine (with linear warm-up
     over warmup_epochs). augment: none, thesis, light or strong (per batch in the input
     pipeline). class_weight: none or balanced. monitor: the validation metric that picks the
@@ -34,10 +39,14 @@ class TrainConfig:
     else the threshold is chosen on the validation split to reach it. calibrate: fit the
     temperature of skinml_* models on the validation split. max_images: 0 = all, else a
     stratified subsample (quick experiments). feed: auto (tf.data on TensorFlow, NumPy
-    arrays otherwise), tfdata or array. run_dir: "" = $SKINML_RUNS (or runs/)/<model>-<time>.
+    arrays otherwise), tfdata or array. time_budget: seconds (0 = none); after each epoch
+    the number of epochs, and with it the cosine schedule, is fitted to the time left.
+    run_dir: "" = $SKINML_RUNS (or runs/)/<model>-<time>.
     """
 
     data: str = ""
+    pack: str = ""
+    task: str = "binary"
     model: str = DEFAULT_MODEL
     image_size: int = 128
     resize: str = "squash"
@@ -60,14 +69,19 @@ class TrainConfig:
     exclude: tuple[str, ...] = ()
     max_images: int = 0
     feed: str = "auto"
+    time_budget: float = 0.0
     seed: int = 0
     run_dir: str = ""
+
+    def __post_init__(self):
+        if self.task == "diagnosis" and self.monitor == "val_auc":  # the default means "the task's measure"
+            object.__setattr__(self, "monitor", "val_balanced_accuracy")
 
     def check(self) -> "TrainConfig":
         """Raise SkinmlError with a sentence for any setting that cannot work."""
         choices = {"model": MODELS, "optimizer": OPTIMIZERS, "schedule": SCHEDULES,
                    "augment": AUGMENTS, "feed": FEEDS, "resize": ("squash", "crop"),
-                   "class_weight": ("none", "balanced")}
+                   "class_weight": ("none", "balanced"), "task": TASKS}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise SkinmlError(f"Unknown {name} '{getattr(self, name)}': use one of {', '.join(allowed)}.")
@@ -75,6 +89,11 @@ class TrainConfig:
             raise SkinmlError("image_size must be at least 16, epochs and batch_size at least 1.")
         if not self.monitor.startswith("val_"):
             raise SkinmlError(f"monitor must be a validation metric (val_auc, val_accuracy, ...), not '{self.monitor}'.")
+        if self.task == "diagnosis" and self.monitor == "val_sensitivity":
+            raise SkinmlError("The diagnosis task picks its best epoch by val_balanced_accuracy, val_accuracy "
+                              "or val_loss, not val_sensitivity.")
+        if self.time_budget < 0:
+            raise SkinmlError("time_budget is a number of seconds (0 = no limit).")
         if not 0 <= self.target_sensitivity < 1:
             raise SkinmlError("target_sensitivity must be 0 (threshold 0.5) or a share below 1, such as 0.9.")
         for rule in self.exclude:

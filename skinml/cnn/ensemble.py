@@ -39,9 +39,11 @@ def ensemble(members: list[keras.Model], name: str = "skinml_ensemble") -> keras
     x = layers.Concatenate(name="features")(trunks)
     x = layers.GlobalAveragePooling2D(name="gap")(x)
     x = layers.Dropout(members[0].get_layer("head_dropout").rate, name="head_dropout")(x)
-    logit = layers.Dense(1, name="logit")
+    units = members[0].get_layer("logit").units  # 1 (p(malignant)) or one per class
+    activation = members[0].get_layer("output").get_config()["activation"]  # sigmoid or softmax
+    logit = layers.Dense(units, name="logit")
     x = logit(x)
     x = layers.Rescaling(1.0, name="temperature")(x)
-    model = keras.Model(inputs, layers.Activation("sigmoid", name="output", dtype="float32")(x), name=name)
+    model = keras.Model(inputs, layers.Activation(activation, name="output", dtype="float32")(x), name=name)
     logit.set_weights([np.concatenate(kernels), np.sum(biases, axis=0)])
     return model

@@ -1,6 +1,6 @@
 """Finish a training run: calibrate, choose the threshold, measure, write the model card.
 
-Every classifier run ends here (`skinml.training` calls `finish_run` after its last epoch),
+Every classifier run ends here (`skinml.cnn.train` calls `finish_run` after its last epoch),
 and so does the shipped model (`train/finish_shipped_classifier.py`).
 """
 
@@ -15,21 +15,11 @@ import pandas as pd
 
 from skinml.cnn.classifier import save_classifier
 from skinml.cnn.config import TrainConfig
+from skinml.cnn.finish_multiclass import finish_multiclass_run
+from skinml.cnn.predictions import predict_arrays, train_seconds, with_temperature
 from skinml.data.policy import split_counts
-from skinml.runs import half_precision, load_history, write_atomic, write_json
-
-
-def predict_arrays(model, images: np.ndarray, tta: bool = False, batch_size: int = 64) -> np.ndarray:
-    """p(malignant) float (N,) for uint8 (N, S, S, 3), a batch at a time (memory stays small)."""
-    from skinml.cnn.classifier import dihedral
-
-    out = []
-    for start in range(0, len(images), batch_size):
-        x = np.asarray(images[start:start + batch_size], dtype="float32") / 255.0
-        views = dihedral(x) if tta else [x]
-        p = np.mean([np.asarray(model.predict(v, verbose=0)).reshape(-1) for v in views], axis=0)
-        out.append(p)
-    return np.concatenate(out).astype("float64") if out else np.zeros(0)
+from skinml.errors import ModelError
+from skinml.runs import half_precision, read_json, write_atomic, write_json
 
 
 def fit_temperature(y: np.ndarray, p: np.ndarray) -> float:
@@ -44,20 +34,51 @@ def fit_temperature(y: np.ndarray, p: np.ndarray) -> float:
     return float(temps[int(np.argmin([loss(t) for t in temps]))])
 
 
-def _final_model(best, temperature: float):
-    """A copy of `best` whose `temperature` layer divides the logit by `temperature`; uncompiled
-    (no optimizer state: a smaller file). Works for any model, ensembles included."""
+def finish_ensemble(run_dirs: list[Path], out_dir: Path, compact: bool = False) -> Path:
+    """Join finished runs of one recipe (different seeds) into one model and finish it.
+
+    The members must have been trained on the same split (their train ids agree). Their
+    finished models become one Keras model (`skinml.cnn.ensemble`: the mean of their logits),
+    which is calibrated, given its threshold and measured on the same validation and test
+    images as a single run, in `out_dir` (a run directory of its own: config.json with the
+    members, state.json, best.keras, then model/, metrics.json, MODEL_CARD.md).
+    """
     import keras
 
-    def copy(layer):
-        config = layer.get_config()
-        if layer.name == "temperature":
-            config["scale"] = 1.0 / temperature
-        return layer.__class__.from_config(config)
+    from skinml.cnn.ensemble import ensemble
+    from skinml.cnn.splits import load_splits
 
-    model = keras.models.clone_model(best, clone_function=copy)
-    model.set_weights(best.get_weights())
-    return model
+    if len(run_dirs) < 2:
+        raise ModelError("An ensemble needs two or more finished runs.")
+    configs, states, splits = [], [], set()
+    for run_dir in run_dirs:
+        config, state = read_json(run_dir / "config.json"), read_json(run_dir / "state.json")
+        info = read_json(run_dir / "model" / "model.json")
+        if not (config and state and info) or not (run_dir / "model" / "model.keras").exists():
+            raise ModelError(f"{run_dir} is not a finished training run (config.json, state.json, model/).")
+        configs.append(config)
+        states.append(state)
+        splits.add(info.get("data", {}).get("train_ids_sha1"))
+    if len(splits) != 1:
+        raise ModelError("These runs were trained on different splits: an ensemble of them cannot be measured "
+                         "on held-out images. Train them with the same data, seed and settings.")
+    first = TrainConfig.from_dict(configs[0])
+    config = TrainConfig.from_dict({**configs[0], "run_dir": str(out_dir)})
+    out_dir.mkdir(parents=True, exist_ok=True)
+    members = [keras.saving.load_model(run_dir / "model" / "model.keras", compile=False, safe_mode=True)
+               for run_dir in run_dirs]  # each calibrated: the ensemble folds the temperatures in
+    ensemble(members).save(out_dir / "best.keras")
+    write_json(out_dir / "config.json", {"kind": "classifier", **asdict(config),
+                                         "members": [str(r) for r in run_dirs]})
+    state = {"epoch": max(s.get("epoch", 0) for s in states),
+             "best_epoch": [s.get("best_epoch") for s in states], "best_score": None,
+             "train_seconds": sum(train_seconds(r, s) for r, s in zip(run_dirs, states)),
+             "members": [{"run": str(r), "best_epoch": s.get("best_epoch"), "best_score": s.get("best_score")}
+                         for r, s in zip(run_dirs, states)]}
+    write_json(out_dir / "state.json", state)
+    name = f"{first.model} x{len(members)} ensemble"
+    finish_run(config, out_dir, load_splits(first), state, name=name, compact=compact)
+    return out_dir
 
 
 def finish_run(config: TrainConfig, run_dir: Path, df: pd.DataFrame, state: dict,
@@ -72,9 +93,11 @@ def finish_run(config: TrainConfig, run_dir: Path, df: pd.DataFrame, state: dict
     import keras
 
     import skinml
-    from skinml.data.policy import labels_of
-    from skinml.images.pipeline import load_array
+    from skinml.cnn.splits import split_images
     from skinml.metrics.binary import choose_threshold, evaluate_predictions
+
+    if config.task != "binary":
+        return finish_multiclass_run(config, run_dir, df, state, name=name, compact=compact)
 
     best = keras.saving.load_model(run_dir / "best.keras", compile=False, safe_mode=True)
     if compact:  # measure the weights as they will be stored
@@ -82,8 +105,8 @@ def finish_run(config: TrainConfig, run_dir: Path, df: pd.DataFrame, state: dict
     preds = {}
     for split in ("val", "test"):
         part = df[df["split"] == split]
-        images = load_array(part["image_path"], config.image_size, config.resize)
-        preds[split] = (part, labels_of(part), predict_arrays(best, images, config.tta))
+        preds[split] = (part, part["label"].to_numpy().astype(int),
+                        predict_arrays(best, split_images(config, part), config.tta))
     temperature = 1.0
     if config.calibrate and "temperature" in [layer.name for layer in best.layers]:
         _, y_val, p_val = preds["val"]
@@ -97,7 +120,7 @@ def finish_run(config: TrainConfig, run_dir: Path, df: pd.DataFrame, state: dict
                for split, (part, y, p) in preds.items() if len(y)}
     metrics.update(best_epoch=state.get("best_epoch"), epochs_run=state.get("epoch"),
                    monitor=config.monitor, best_score=state.get("best_score"), temperature=temperature,
-                   threshold=threshold, train_seconds=round(float(load_history(run_dir)["seconds"].sum()), 1))
+                   threshold=threshold, train_seconds=train_seconds(run_dir, state))
     table = pd.concat([pd.DataFrame({"split": s, "isic_id": part["isic_id"].to_numpy(), "y": y, "p": p})
                        for s, (part, y, p) in preds.items()])
     write_atomic(run_dir / "predictions.csv", table.to_csv(index=False))
@@ -116,7 +139,7 @@ def finish_run(config: TrainConfig, run_dir: Path, df: pd.DataFrame, state: dict
         "config": asdict(config),
     }
     card = build_model_card(config, info, metrics)
-    save_classifier(run_dir / "model", _final_model(best, temperature), info, metrics, card, compact)
+    save_classifier(run_dir / "model", with_temperature(best, temperature), info, metrics, card, compact)
     write_json(run_dir / "metrics.json", metrics)
     write_atomic(run_dir / "MODEL_CARD.md", card)
 

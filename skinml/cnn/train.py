@@ -1,4 +1,4 @@
-"""Training runs: the config dataclass, the fit loop, run directories, checkpoints and resume.
+"""Classifier training runs: the fit loop, its schedule and time budget, checkpoints and resume.
 
 A run directory (see docs/ARCHITECTURE.md) is the whole record of one run. Every file in it
 is written to a temporary name and renamed, and `state.json` is the commit point of an
@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from skinml.cnn.config import TrainConfig
+from skinml.cnn.splits import load_splits, split_images, targets
 from skinml.data.policy import split_counts
 from skinml.errors import DataError, ModelError, SkinmlError
 from skinml.progress import OnProgress, ProgressCallback
@@ -72,31 +73,11 @@ def _clean_run_dir(run_dir: Path, state: dict) -> None:
             _link_atomic(_ckpt(run_dir, epoch), run_dir / "best.keras")
 
 
-# ---------------------------------------------------------------- data
-
-def load_splits(config: TrainConfig, on_progress: OnProgress | None = None) -> pd.DataFrame:
-    """The prepared table (policy, balance, grouped split) for a config, with a `split` column."""
-    from skinml.data.policy import DataPolicy, prepare
-    from skinml.data.readers import default_data_dir
-
-    exclude = tuple(tuple(rule.split("=", 1)) for rule in config.exclude)
-    df = prepare(config.data or default_data_dir(), DataPolicy(exclude=exclude),
-                 balance=config.balance, seed=config.seed, on_progress=on_progress)
-    if config.max_images and len(df) > config.max_images:
-        share = config.max_images / len(df)
-        df = df.groupby(["split", "benign_malignant"], group_keys=False).sample(
-            frac=share, random_state=config.seed)
-    for split in ("train", "val"):
-        labels = set(df.loc[df["split"] == split, "benign_malignant"])
-        if labels != {"benign", "malignant"}:
-            raise DataError(f"The {split} split needs both benign and malignant images; it has "
-                            f"{sorted(labels) or 'none'}. Use a larger dataset.")
-    return df
-
+# ---------------------------------------------------------------- feeds
 
 def make_feed(images: np.ndarray, labels: np.ndarray, batch_size: int, shuffle: bool,
               augmenter=None, seed: int = 0, drop_remainder: bool = False):
-    """A keras.utils.PyDataset of (float32 (B, S, S, 3) in [0, 1], float32 (B,)) batches.
+    """A keras.utils.PyDataset of (float32 (B, S, S, 3) in [0, 1], float32 labels) batches.
 
     `images` is uint8 (N, S, S, 3) (a memory map is fine); shuffled each epoch when asked,
     augmented per batch by `augmenter` (a Keras layer called with training=True): any backend.
@@ -123,7 +104,7 @@ def make_feed(images: np.ndarray, labels: np.ndarray, batch_size: int, shuffle: 
             x = np.asarray(images[idx], dtype="float32") / 255.0
             if augmenter is not None:
                 x = keras.ops.convert_to_numpy(augmenter(x, training=True))
-            return x, np.asarray(labels[idx], dtype="float32")
+            return x, np.asarray(labels[idx], dtype="float32")  # 0/1, or one-hot rows
 
     return Feed()
 
@@ -132,18 +113,19 @@ def _feeds(config: TrainConfig, df: pd.DataFrame):
     """(train feed, val feed, steps per epoch, feed kind) for the configured backend."""
     import keras
 
-    from skinml.data.policy import labels_of
     from skinml.images.augment import build_augmenter
 
     train, val = df[df["split"] == "train"], df[df["split"] == "val"]
-    y_train, y_val = labels_of(train), labels_of(val)
+    y_train, y_val = targets(config, train["label"]), targets(config, val["label"])
     augmenter = None if config.augment == "none" else build_augmenter(config.augment, seed=config.seed)
     drop = len(train) >= 2 * config.batch_size  # batch norm dislikes a last batch of one
     steps = len(train) // config.batch_size if drop else math.ceil(len(train) / config.batch_size)
     kind = config.feed
     if kind == "auto":
-        kind = "tfdata" if keras.backend.backend() == "tensorflow" else "array"
+        kind = "tfdata" if keras.backend.backend() == "tensorflow" and not config.pack else "array"
     if kind == "tfdata":
+        if config.pack:
+            raise DataError("A run on an image pack reads it as arrays: use feed 'array' or 'auto'.")
         from skinml.images.pipeline import make_dataset
 
         common = dict(image_size=config.image_size, batch_size=config.batch_size, resize=config.resize,
@@ -152,37 +134,28 @@ def _feeds(config: TrainConfig, df: pd.DataFrame):
                                   drop_remainder=drop, **common)
         val_feed = make_dataset(val["image_path"], y_val, **common)
     else:
-        from skinml.images.pipeline import load_array
-
-        x_train = load_array(train["image_path"], config.image_size, config.resize)
-        x_val = load_array(val["image_path"], config.image_size, config.resize)
-        train_feed = make_feed(x_train, y_train, config.batch_size, True, augmenter, config.seed, drop)
-        val_feed = make_feed(x_val, y_val, config.batch_size, False)
+        train_feed = make_feed(split_images(config, train), y_train, config.batch_size, True, augmenter,
+                               config.seed, drop)
+        val_feed = make_feed(split_images(config, val), y_val, config.batch_size, False)
     return train_feed, val_feed, max(1, steps), kind
 
 
-def class_weights(y: np.ndarray, how: str) -> dict[int, float] | None:
-    """{0: w, 1: w} with n / (2 n_class) for "balanced", None for "none"."""
+def class_weights(y: np.ndarray, how: str, n_classes: int = 2) -> dict[int, float] | None:
+    """{class: n / (n_classes * n_class)} for "balanced" (every class weighs the same in the
+    loss, however rare), None for "none"."""
     if how == "none":
         return None
-    counts = np.bincount(np.asarray(y, int), minlength=2)
-    return {c: float(len(y) / (2 * max(1, counts[c]))) for c in (0, 1)}
+    counts = np.bincount(np.asarray(y, int), minlength=n_classes)
+    return {c: float(len(y) / (n_classes * max(1, counts[c]))) for c in range(n_classes)}
 
 
 # ---------------------------------------------------------------- model and optimizer
 
-def make_optimizer(config: TrainConfig, steps_per_epoch: int):
-    """The configured Keras optimizer, with a cosine schedule and linear warm-up when asked."""
+def make_optimizer(config: TrainConfig):
+    """The configured Keras optimizer; its learning rate follows `ScheduleCallback`."""
     import keras
 
-    lr = config.learning_rate
-    if config.schedule == "cosine":
-        total = config.epochs * steps_per_epoch
-        warmup = min(config.warmup_epochs * steps_per_epoch, total - 1)
-        lr = keras.optimizers.schedules.CosineDecay(
-            initial_learning_rate=lr * (0.01 if warmup else 1.0), decay_steps=max(1, total - warmup),
-            alpha=0.01, warmup_target=lr if warmup else None, warmup_steps=warmup)
-    wd = config.weight_decay or None
+    lr, wd = config.learning_rate, config.weight_decay or None
     if config.optimizer == "adamw":
         return keras.optimizers.AdamW(lr, weight_decay=config.weight_decay)
     if config.optimizer == "adam":
@@ -192,23 +165,111 @@ def make_optimizer(config: TrainConfig, steps_per_epoch: int):
     return keras.optimizers.SGD(lr, momentum=0.9, nesterov=True, weight_decay=wd)
 
 
-def compile_metrics():
+def learning_rate_at(config: TrainConfig, step: int, total_steps: int, steps_per_epoch: int) -> float:
+    """The learning rate of optimizer step `step` (from 0) of `total_steps`.
+
+    constant: the configured rate. cosine: a linear warm-up from 1% over `warmup_epochs`,
+    then half a cosine down to 1% of the rate at the last step.
+    """
+    base = config.learning_rate
+    if config.schedule == "constant":
+        return base
+    warmup = min(config.warmup_epochs * steps_per_epoch, max(0, total_steps - 1))
+    if step < warmup:
+        return base * (0.01 + 0.99 * step / warmup)
+    t = min(1.0, (step - warmup) / max(1, total_steps - warmup))
+    return base * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+def plan_epochs(config: TrainConfig, done: int, seconds_so_far: float, recent: list[float]) -> int:
+    """How many epochs the run has in all under its time budget: those done, and as many
+    more as fit in the time left at the mean pace of the `recent` epochs (never more than
+    the configured epochs, never fewer than those done)."""
+    if not config.time_budget:
+        return config.epochs
+    pace = sum(recent) / len(recent)
+    return max(done, min(config.epochs, done + int((config.time_budget - seconds_so_far) / pace)))
+
+
+def make_schedule_callback(config: TrainConfig, steps_per_epoch: int, state: dict, log):
+    """Sets the learning rate before every batch, and fits the run to its time budget.
+
+    The schedule spans `state["planned_epochs"]` (the configured epochs, or fewer when the
+    time budget says so: after each epoch, the epochs that fit in the time left at the pace
+    of the last epochs). It reads the step from the optimizer, so a resumed run continues
+    the same curve.
+    """
     import keras
 
+    class ScheduleCallback(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.times: list[float] = []
+
+        def on_train_batch_begin(self, batch, logs=None):
+            step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+            total = state.get("planned_epochs", config.epochs) * steps_per_epoch
+            self.model.optimizer.learning_rate.assign(learning_rate_at(config, step, total, steps_per_epoch))
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.times.append(time.perf_counter() - self.started)
+            state["train_seconds"] = round(state.get("train_seconds", 0.0) + self.times[-1], 1)
+            done = epoch + 1
+            if not config.time_budget:
+                return
+            recent = self.times[1:][-3:] or self.times[-1:]  # this session's first epoch includes compiling
+            planned = plan_epochs(config, done, state["train_seconds"], recent)
+            if planned != state.get("planned_epochs", config.epochs):
+                log(f"time budget: {planned} epochs in all ({sum(recent) / len(recent):.1f} s each)")
+            state["planned_epochs"] = planned
+            if done >= planned:
+                self.model.stop_training = True
+
+    return ScheduleCallback()
+
+
+def make_balanced_accuracy_callback(val_feed, y_val: np.ndarray):
+    """Adds `val_balanced_accuracy` (mean per-class sensitivity, ISIC 2018's measure) to each
+    epoch's logs, for the diagnosis task: Keras has no such metric built in."""
+    import keras
+
+    from skinml.metrics.multiclass import balanced_accuracy
+
+    class BalancedAccuracy(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            p = np.asarray(self.model.predict(val_feed, verbose=0))
+            if logs is not None:
+                logs["val_balanced_accuracy"] = balanced_accuracy(y_val, p)
+
+    return BalancedAccuracy()
+
+
+def compile_metrics(task: str = "binary"):
+    import keras
+
+    if task == "diagnosis":
+        return [keras.metrics.CategoricalAccuracy(name="accuracy")]
     return [keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc"),
             keras.metrics.Recall(name="sensitivity"), keras.metrics.Precision(name="precision")]
 
 
-def build_compiled_model(config: TrainConfig, steps_per_epoch: int):
-    """The configured architecture, compiled with binary cross-entropy and our metrics."""
+def build_compiled_model(config: TrainConfig):
+    """The configured architecture, compiled with cross-entropy and the task's metrics."""
     import keras
 
     from skinml.cnn.models import build_model
+    from skinml.data.policy import DIAGNOSIS_CLASSES
 
-    model = build_model(config.model, image_size=config.image_size)
-    model.compile(optimizer=make_optimizer(config, steps_per_epoch),
-                  loss=keras.losses.BinaryCrossentropy(label_smoothing=config.label_smoothing),
-                  metrics=compile_metrics())
+    if config.task == "diagnosis":
+        model = build_model(config.model, image_size=config.image_size, classes=len(DIAGNOSIS_CLASSES))
+        loss = keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
+    else:
+        model = build_model(config.model, image_size=config.image_size)
+        loss = keras.losses.BinaryCrossentropy(label_smoothing=config.label_smoothing)
+    model.compile(optimizer=make_optimizer(config), loss=loss, metrics=compile_metrics(config.task))
     return model
 
 
@@ -328,11 +389,11 @@ def _fit(config: TrainConfig, run_dir: Path, on_progress: OnProgress | None, log
     log(f"reading {config.data or 'the default data folder'}")
     df = load_splits(config)
     train_feed, val_feed, steps, kind = _feeds(config, df)
-    y_train = df.loc[df["split"] == "train", "benign_malignant"].eq("malignant").to_numpy().astype(int)
+    y_train = df.loc[df["split"] == "train", "label"].to_numpy().astype(int)
     state.setdefault("n_train", int(len(y_train)))
     state.update(backend=keras.backend.backend(), feed=kind, splits=split_counts(df))
     start = int(state.get("epoch", 0))
-    done = start >= config.epochs or state.get("stopped_early")
+    done = start >= state.get("planned_epochs", config.epochs) or state.get("stopped_early")
     if not done:
         if start:
             log(f"resuming after epoch {start} (best {config.monitor} {state.get('best_score'):.4f} "
@@ -340,13 +401,18 @@ def _fit(config: TrainConfig, run_dir: Path, on_progress: OnProgress | None, log
             keras.utils.set_random_seed(config.seed + start)  # a fresh shuffle, not a replay
             model = keras.saving.load_model(_ckpt(run_dir, start), compile=True, safe_mode=True)
         else:
-            model = build_compiled_model(config, steps)
+            model = build_compiled_model(config)
         log(f"training {config.model} on {len(y_train)} images ({kind} feed, {keras.backend.backend()})")
-        callbacks = [make_run_callback(run_dir, state, config, log)]
+        callbacks = [make_schedule_callback(config, steps, state, log)]
+        if config.task == "diagnosis":
+            y_val = df.loc[df["split"] == "val", "label"].to_numpy().astype(int)
+            callbacks.append(make_balanced_accuracy_callback(val_feed, y_val))
+        callbacks.append(make_run_callback(run_dir, state, config, log))
         if on_progress:
             callbacks.append(ProgressCallback(on_progress, config.epochs, steps, start))
         model.fit(train_feed, validation_data=val_feed, epochs=config.epochs, initial_epoch=start,
-                  class_weight=class_weights(y_train, config.class_weight), callbacks=callbacks,
+                  class_weight=class_weights(y_train, config.class_weight, len(df.attrs["classes"])),
+                  callbacks=callbacks,
                   shuffle=False, verbose=0)  # the feeds shuffle themselves
     log("choosing the threshold and measuring the best epoch on validation and test")
     from skinml.cnn.finish import finish_run

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -12,13 +13,14 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
-from skinml.data.readers import COLUMN_ALIASES, LABELS, SPLITS, OnProgress, load_dataset
+from skinml.data.readers import COLUMN_ALIASES, LABELS, SPLITS, OnProgress, load_dataset, load_datasets
 from skinml.errors import DataError
 
 # The seven HAM10000 diagnosis classes (ISIC 2018 Task 3), and every diagnosis name of the
 # normalised table that belongs to one of them. Squamous cell carcinoma (invasive) is none of
 # the seven: it stays out of the diagnosis task rather than being forced into one.
 DIAGNOSIS_CLASSES = ("mel", "nv", "bcc", "akiec", "bkl", "df", "vasc")
+MALIGNANT_DIAGNOSES = ("mel", "bcc", "akiec")  # the classes that add up to p(malignant)
 DIAGNOSIS_CLASS_OF = {
     "melanoma": "mel", "nevus": "nv", "basal cell carcinoma": "bcc", "actinic keratosis": "akiec",
     "pigmented benign keratosis": "bkl", "seborrheic keratosis": "bkl", "solar lentigo": "bkl",
@@ -150,17 +152,22 @@ def group_overlap(df: pd.DataFrame) -> int:
     return int((df.assign(_group=group_key(df)).groupby("_group")["split"].nunique() > 1).sum())
 
 
-def prepare(root: str | Path, policy: DataPolicy = DataPolicy(), balance: bool = True,
-            seed: int = 0, on_progress: OnProgress | None = None) -> pd.DataFrame:
-    """load_dataset -> apply_policy -> balance (optional) -> split_grouped, in one call.
+def prepare(root, policy: DataPolicy = DataPolicy(), balance: bool = True,
+            seed: int = 0, on_progress: OnProgress | None = None, stratify: str = "benign_malignant") -> pd.DataFrame:
+    """load_dataset(s) -> apply_policy -> balance (optional) -> split_grouped, in one call.
 
-    The returned table has a `split` column; `attrs` also holds `left_out` (reason -> n).
+    `root` is one folder or several (a list, or one string of folders joined by os.pathsep,
+    as in PATH): several are joined on the ISIC id (`load_datasets`). The returned table has
+    a `split` column, stratified by the column `stratify`; `attrs` also holds `left_out`.
     """
-    df = load_dataset(root, on_progress)
+    roots = root.split(os.pathsep) if isinstance(root, str) else [root] if isinstance(root, Path) else list(root)
+    df = load_datasets(roots, on_progress) if len(roots) > 1 else load_dataset(roots[0], on_progress)
     kept, left_out = apply_policy(df, policy)
     if balance:
         kept = _balance(kept, seed)
-    out = split_grouped(kept, seed=seed)
+    if stratify == "dx" and "dx" not in kept.columns:
+        kept = kept.assign(dx=diagnosis_class(kept))
+    out = split_grouped(kept, seed=seed, stratify=stratify)
     out.attrs.update(df.attrs, left_out=left_out)
     return out
 

@@ -1,4 +1,4 @@
-"""Find and read an ISIC folder, normalise its metadata, filter, balance and split it.
+"""Find and read ISIC folders and normalise their metadata to ISIC field names.
 
 Five layouts are read (`detect_layout`): what `isic image download` writes (flat, or with an
 `images/` folder), the old archive's JPG + JSON pairs, HAM10000, and `benign/`/`malignant/`

@@ -1,0 +1,1 @@
+"""GANs: the thesis's DCGAN and our generators, their training step (TensorFlow and JAX), runs, latent space."""

@@ -1,7 +1,7 @@
 """GANs by name: the thesis's DCGAN, skinml_gan (our default) and skinml_cgan (conditional).
 
 `build_gan(name, image_size=128)` returns a compiled `GAN` (a `keras.Model` whose overridden
-`train_step` is one compiled step, TensorFlow or JAX: see `skinml.gan_steps`). Generators
+`train_step` is one compiled step, TensorFlow or JAX: see `skinml.gan.steps`). Generators
 take float32 latents (N, latent_dim) (and, when conditional, int32 labels (N,) with
 0 = benign, 1 = malignant) and return float32 (N, H, W, 3) in [0, 1].
 A trained generator lives in a folder: `generator.keras` + `gan.json` (`save_generator`,

@@ -9,6 +9,7 @@ dataset folder and no TensorFlow there) and what the training scripts read there
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import zipfile
@@ -51,6 +52,22 @@ def pack_image_size(folder: str | Path) -> int:
     with zipfile.ZipFile(Path(folder) / "images.zip") as z:
         with z.open(z.namelist()[0]) as f:
             return Image.open(f).size[0]
+
+
+def read_index(folder: str | Path) -> pd.DataFrame:
+    """A pack's index table (strings, "" for missing), without decoding its images."""
+    try:
+        return pd.read_csv(Path(folder) / "index.csv", dtype=str, keep_default_na=False)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise DataError(f"{folder} is not a readable image pack: its index.csv cannot be read ({exc}).") from exc
+
+
+@functools.lru_cache(maxsize=2)
+def pack_images(folder: str | Path) -> np.ndarray:
+    """A pack's uint8 (N, S, S, 3) images in index order, decoded once per process."""
+    images = read_pack(folder)[1]
+    images.flags.writeable = False  # shared by every caller
+    return images
 
 
 def read_pack(folder: str | Path) -> tuple[pd.DataFrame, np.ndarray]:

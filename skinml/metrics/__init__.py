@@ -1,0 +1,1 @@
+"""Measures computed from labels and predicted probabilities (binary and multi-class): NumPy only."""

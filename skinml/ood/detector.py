@@ -9,7 +9,7 @@ distances on the calibration images; each statistic outside its own 0.5-99.5 per
 range adds a sentence saying what is unusual.
 
 The reference statistics live in `skinml/assets/ood.json` (means and covariance of
-statistics only: no image), refitted with `python -m skinml.ood_fit [ISIC_FOLDER]`, which
+statistics only: no image), refitted with `python -m skinml.ood.fit [ISIC_FOLDER]`, which
 also measures how often the check fires and stores it there under "rates".
 
 Measured on the ISIC sample (4,890 dermoscopy images; fitted on its train+val split,

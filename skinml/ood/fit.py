@@ -1,4 +1,4 @@
-"""Fit and measure the dermoscopy check of `skinml.ood`: `python -m skinml.ood_fit [ISIC_FOLDER]`.
+"""Fit and measure the dermoscopy check of `skinml.ood`: `python -m skinml.ood.fit [ISIC_FOLDER]`.
 
 Fits the reference on the train and validation splits of a real ISIC folder, then measures
 how often the check fires on its held-out test split (should be rare) and on clearly
@@ -168,7 +168,7 @@ def fit_and_measure(root: str | Path, out: Path = REFERENCE_PATH, seed: int = 0)
 def main(argv: list[str] | None = None) -> int:
     from skinml.data.readers import default_data_dir
 
-    parser = argparse.ArgumentParser(prog="python -m skinml.ood_fit", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m skinml.ood.fit", description=__doc__.splitlines()[0])
     parser.add_argument("root", nargs="?", default=None, help="ISIC folder (default: the shared sample)")
     parser.add_argument("--out", type=Path, default=REFERENCE_PATH)
     args = parser.parse_args(argv)

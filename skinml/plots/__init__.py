@@ -1,0 +1,1 @@
+"""Plotly figures for the dashboard: functions that return figures, never call Streamlit."""

@@ -1,0 +1,49 @@
+"""A finished run's predictions: the model with its fitted temperature, probabilities of a split
+(with test-time augmentation), and the run's training time. Shared by both finishing steps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from skinml.runs import load_history
+
+
+def predict_arrays(model, images: np.ndarray, tta: bool = False, batch_size: int = 64) -> np.ndarray:
+    """Probabilities for uint8 (N, S, S, 3), a batch at a time (memory stays small): float (N,)
+    p(malignant) for a binary model, (N, C) class probabilities for a multi-class one. With
+    `tta`, the mean over the eight flips and quarter turns."""
+    from skinml.cnn.classifier import dihedral
+
+    out = []
+    for start in range(0, len(images), batch_size):
+        x = np.asarray(images[start:start + batch_size], dtype="float32") / 255.0
+        views = dihedral(x) if tta else [x]
+        p = np.mean([np.asarray(model.predict(v, verbose=0)).reshape(len(v), -1) for v in views], axis=0)
+        out.append(p[:, 0] if p.shape[1] == 1 else p)
+    return np.concatenate(out).astype("float64") if out else np.zeros(0)
+
+
+def with_temperature(best, temperature: float):
+    """A copy of `best` whose `temperature` layer divides the logit by `temperature`; uncompiled
+    (no optimizer state: a smaller file). Works for any model, ensembles included."""
+    import keras
+
+    def copy(layer):
+        config = layer.get_config()
+        if layer.name == "temperature":
+            config["scale"] = 1.0 / temperature
+        return layer.__class__.from_config(config)
+
+    model = keras.models.clone_model(best, clone_function=copy)
+    model.set_weights(best.get_weights())
+    return model
+
+
+def train_seconds(run_dir: Path, state: dict) -> float:
+    """Seconds of training: the state's count, else the history's per-epoch times."""
+    if state.get("train_seconds") is not None:
+        return round(float(state["train_seconds"]), 1)
+    history = load_history(run_dir)
+    return round(float(history["seconds"].sum()), 1) if "seconds" in history else 0.0

@@ -1,0 +1,83 @@
+"""A training run's images and labels: the table with its split, the pixels, the targets.
+
+The same for training and finishing: from dataset folder(s) through the data policy, or
+from an image pack with its stored split.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from skinml.cnn.config import TrainConfig
+from skinml.errors import DataError
+from skinml.progress import OnProgress
+
+
+def load_splits(config: TrainConfig, on_progress: OnProgress | None = None) -> pd.DataFrame:
+    """The table of the run's images with a `split` column and the task's `label` (int).
+
+    From the dataset folder(s) (policy, balance, grouped split), or from an image pack (its
+    stored split; `pack_row` is each row's image in the pack). binary: label 1 = malignant;
+    diagnosis: the index of the row's class in DIAGNOSIS_CLASSES (rows of other diagnoses
+    are left out).
+    """
+    from skinml.data.policy import DIAGNOSIS_CLASSES, DataPolicy, diagnosis_class, prepare
+    from skinml.data.readers import default_data_dir
+
+    diagnosis = config.task == "diagnosis"
+    if config.pack:
+        from skinml.images.pack import read_index
+
+        df = read_index(config.pack).assign(image_path="")
+        df["pack_row"] = np.arange(len(df))
+        df.attrs.update(root=config.pack, layout="image pack")
+    else:
+        exclude = tuple(tuple(rule.split("=", 1)) for rule in config.exclude)
+        df = prepare(config.data or str(default_data_dir()), DataPolicy(exclude=exclude),
+                     balance=config.balance and not diagnosis, seed=config.seed, on_progress=on_progress,
+                     stratify="dx" if diagnosis else "benign_malignant")
+    if diagnosis:
+        dx = df["dx"] if "dx" in df else diagnosis_class(df)
+        df = df[dx.isin(DIAGNOSIS_CLASSES)].assign(dx=dx, label=dx.map(DIAGNOSIS_CLASSES.index))
+        classes = DIAGNOSIS_CLASSES
+    else:
+        df = df[df["benign_malignant"].isin(["benign", "malignant"])]
+        df = df.assign(label=df["benign_malignant"].eq("malignant").astype(int))
+        classes = ("benign", "malignant")
+    if config.max_images and len(df) > config.max_images:
+        share = config.max_images / len(df)
+        df = df.groupby(["split", "label"], group_keys=False).sample(frac=share, random_state=config.seed)
+    for split in ("train", "val"):
+        present = set(df.loc[df["split"] == split, "label"])
+        if len(present) < 2:
+            names = sorted(classes[i] for i in present)
+            raise DataError(f"The {split} split needs images of at least two classes; it has "
+                            f"{names or 'none'}. Use a larger dataset.")
+    df.attrs["classes"] = list(classes)
+    return df
+
+
+def split_images(config: TrainConfig, part: pd.DataFrame) -> np.ndarray:
+    """uint8 (N, S, S, 3) images of the rows `part` of `load_splits`: from the on-disk array
+    cache of the dataset folder, or from the image pack."""
+    if config.pack:
+        from skinml.images.pack import pack_images
+
+        images = pack_images(config.pack)
+        if images.shape[1] != config.image_size:
+            raise DataError(f"The pack's images are {images.shape[1]} px, the run asks for {config.image_size}.")
+        return images[part["pack_row"].to_numpy()]
+    from skinml.images.pipeline import load_array
+
+    return load_array(part["image_path"], config.image_size, config.resize)
+
+
+def targets(config: TrainConfig, labels: np.ndarray) -> np.ndarray:
+    """What the loss compares with: 0/1 (binary), or one-hot rows (diagnosis, so that label
+    smoothing works the same way)."""
+    if config.task == "binary":
+        return np.asarray(labels, "float32")
+    from skinml.data.policy import DIAGNOSIS_CLASSES
+
+    return np.eye(len(DIAGNOSIS_CLASSES), dtype="float32")[np.asarray(labels, int)]

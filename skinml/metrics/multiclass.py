@@ -1,0 +1,97 @@
+"""Measures of a multi-class classifier (the seven diagnoses): ISIC 2018 Task 3's and the usual.
+
+Conventions: `y` is int (N,) class indices; `p` is float (N, C) class probabilities (rows sum
+to 1); the predicted class is the most probable one. Per-class figures are one-vs-rest.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn import metrics as skm
+
+from skinml.errors import DataError
+
+
+def _arrays(y, p) -> tuple[np.ndarray, np.ndarray]:
+    y = np.asarray(y).astype(int).reshape(-1)
+    p = np.asarray(p, dtype="float64")
+    if p.ndim != 2 or len(p) != len(y):
+        raise DataError(f"{len(y)} labels need {len(y)} rows of class probabilities, not an array of shape {p.shape}.")
+    return y, p
+
+
+def balanced_accuracy(y, p) -> float:
+    """Mean per-class sensitivity over the classes present in `y` (ISIC 2018 Task 3's measure)."""
+    y, p = _arrays(y, p)
+    pred = p.argmax(axis=1)
+    return float(np.mean([np.mean(pred[y == c] == c) for c in np.unique(y)]))
+
+
+def confusion(y, p, n_classes: int) -> np.ndarray:
+    """int (C, C) counts: rows = truth, columns = the most probable class."""
+    y, p = _arrays(y, p)
+    return skm.confusion_matrix(y, p.argmax(axis=1), labels=list(range(n_classes)))
+
+
+def per_class(y, p, classes: list[str]) -> list[dict]:
+    """One row per class: n, sensitivity, specificity, one-vs-rest AUC (None where undefined)."""
+    y, p = _arrays(y, p)
+    pred = p.argmax(axis=1)
+    rows = []
+    for c, name in enumerate(classes):
+        pos, neg = y == c, y != c
+        both = pos.any() and neg.any()
+        rows.append({"class": name, "n": int(pos.sum()),
+                     "sensitivity": float(np.mean(pred[pos] == c)) if pos.any() else None,
+                     "specificity": float(np.mean(pred[neg] != c)) if neg.any() else None,
+                     "auc": float(skm.roc_auc_score(pos, p[:, c])) if both else None})
+    return rows
+
+
+def top_label_ece(y, p, n_bins: int = 10) -> float:
+    """Expected calibration error of the most probable class (confidence against accuracy)."""
+    y, p = _arrays(y, p)
+    conf, hit = p.max(axis=1), p.argmax(axis=1) == y
+    bins = np.minimum((conf * n_bins).astype(int), n_bins - 1)
+    return float(sum(abs(conf[bins == b].mean() - hit[bins == b].mean()) * np.mean(bins == b)
+                     for b in range(n_bins) if np.any(bins == b)))
+
+
+def bootstrap(y, p, statistic, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> list[float]:
+    """Percentile bootstrap interval of `statistic(y, p)`, resampling within each class (every
+    resample keeps the split's class counts, so every class stays present)."""
+    y, p = _arrays(y, p)
+    rng = np.random.default_rng(seed)
+    groups = [np.flatnonzero(y == c) for c in np.unique(y)]
+    values = []
+    for _ in range(n_boot):
+        idx = np.concatenate([rng.choice(g, len(g)) for g in groups])
+        values.append(statistic(y[idx], p[idx]))
+    tail = (1 - level) / 2 * 100
+    return [float(np.nanpercentile(values, tail)), float(np.nanpercentile(values, 100 - tail))]
+
+
+def macro_auc(y, p) -> float:
+    """Mean one-vs-rest AUC over the classes present in `y` with both positives and negatives."""
+    y, p = _arrays(y, p)
+    aucs = [skm.roc_auc_score(y == c, p[:, c]) for c in np.unique(y) if 0 < np.sum(y == c) < len(y)]
+    return float(np.mean(aucs)) if aucs else float("nan")
+
+
+def evaluate_multiclass(y, p, classes: list[str], malignant: list[str] | None = None,
+                        n_boot: int = 1000, seed: int = 0) -> dict:
+    """Everything measured on one split: balanced accuracy and macro AUC with 95% intervals,
+    accuracy, per-class rows, the confusion matrix, calibration, and (when `malignant` names
+    classes) the AUC of the derived p(malignant) = the sum of those classes' probabilities."""
+    y, p = _arrays(y, p)
+    out = {"n": int(len(y)), "balanced_accuracy": balanced_accuracy(y, p), "macro_auc": macro_auc(y, p),
+           "accuracy": float(np.mean(p.argmax(axis=1) == y)), "ece": top_label_ece(y, p),
+           "per_class": per_class(y, p, classes), "confusion": confusion(y, p, len(classes)).tolist(),
+           "intervals": {"balanced_accuracy": bootstrap(y, p, balanced_accuracy, n_boot, seed),
+                         "macro_auc": bootstrap(y, p, macro_auc, max(100, n_boot // 5), seed)}}
+    if malignant:
+        cols = [classes.index(c) for c in malignant]
+        truth = np.isin(y, cols)
+        if truth.any() and not truth.all():
+            out["malignant_auc"] = float(skm.roc_auc_score(truth, p[:, cols].sum(axis=1)))
+    return out
