@@ -19,9 +19,8 @@ def pack(demo_dir, tmp_path_factory):
     from skinml.images.pack import write_pack
 
     df = prepare(demo_dir, DataPolicy(), balance=False, seed=0)
-    malignant, benign = ["mel", "bcc", "akiec"], ["nv", "bkl", "df", "vasc"]
-    df["dx"] = [(malignant if label == "malignant" else benign)[i % (3 if label == "malignant" else 4)]
-                for i, label in enumerate(df["benign_malignant"])]
+    malignant, benign = ["mel", "bcc", "akiec", ""], ["nv", "bkl", "df", "vasc"]  # "": none of the seven
+    df["dx"] = [(malignant if label == "malignant" else benign)[i % 4] for i, label in enumerate(df["benign_malignant"])]
     return write_pack(df, tmp_path_factory.mktemp("pack"), image_size=32)
 
 
@@ -94,6 +93,7 @@ def test_an_ensemble_of_runs_on_different_splits_is_refused(pack_runs, demo_dir,
 def test_the_diagnosis_task_trains_and_is_measured_per_class(pack, tmp_path):
     from skinml.cnn.classifier import load_classifier
     from skinml.cnn.train import fit_classifier
+    from skinml.images.pack import read_index
     from skinml.runs import load_history, read_json
 
     run = fit_classifier(tiny(pack=str(pack), task="diagnosis", class_weight="balanced", run_dir=str(tmp_path / "dx")))
@@ -105,6 +105,7 @@ def test_the_diagnosis_task_trains_and_is_measured_per_class(pack, tmp_path):
     test = metrics["test"]
     assert 0 <= test["balanced_accuracy"] <= 1 and len(test["confusion"]) == 7
     assert sum(map(sum, test["confusion"])) == test["n"]
+    assert test["n"] == int((read_index(pack).query("split == 'test'")["dx"] != "").sum())  # "" left out
     assert [r["class"] for r in test["per_class"]] == list(DIAGNOSIS_CLASSES)
     model = load_classifier(run)
     assert model.info["task"] == "diagnosis" and model.info["malignant_classes"] == ["mel", "bcc", "akiec"]

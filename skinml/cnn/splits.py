@@ -38,8 +38,9 @@ def load_splits(config: TrainConfig, on_progress: OnProgress | None = None) -> p
                      balance=config.balance and not diagnosis, seed=config.seed, on_progress=on_progress,
                      stratify="dx" if diagnosis else "benign_malignant")
     if diagnosis:
-        dx = df["dx"] if "dx" in df else diagnosis_class(df)
-        df = df[dx.isin(DIAGNOSIS_CLASSES)].assign(dx=dx, label=dx.map(DIAGNOSIS_CLASSES.index))
+        df = df.assign(dx=df["dx"] if "dx" in df else diagnosis_class(df))
+        df = df[df["dx"].isin(DIAGNOSIS_CLASSES)]
+        df = df.assign(label=df["dx"].map(DIAGNOSIS_CLASSES.index))
         classes = DIAGNOSIS_CLASSES
     else:
         df = df[df["benign_malignant"].isin(["benign", "malignant"])]

@@ -386,7 +386,7 @@ def _fit(config: TrainConfig, run_dir: Path, on_progress: OnProgress | None, log
     keras.utils.set_random_seed(config.seed)
     state = read_json(run_dir / "state.json", {}) or {}
     _clean_run_dir(run_dir, state)
-    log(f"reading {config.data or 'the default data folder'}")
+    log(f"reading {config.pack or config.data or 'the default data folder'}")
     df = load_splits(config)
     train_feed, val_feed, steps, kind = _feeds(config, df)
     y_train = df.loc[df["split"] == "train", "label"].to_numpy().astype(int)
