@@ -104,8 +104,7 @@ def open_folder(root: Path) -> str:
 def policy_ui(df: pd.DataFrame, key: str = "policy") -> DataPolicy:
     """Widgets for `DataPolicy`: labels kept, dermoscopic only, sources and values excluded."""
     c1, c2, c3 = st.columns(3)
-    all_labels = ["benign", "malignant", "indeterminate", "unknown"]
-    labels = c1.multiselect("Labels kept", all_labels, default=list(data.LABELS), key=f"{key}_labels",
+    labels = c1.multiselect("Labels kept", data.ALL_LABELS, default=list(data.LABELS), key=f"{key}_labels",
                             help="The classifier uses benign and malignant; the GAN may keep all.")
     dermoscopic = c2.checkbox("Dermoscopic images only", value=True, key=f"{key}_dermoscopic",
                               help="The thesis dropped clinical (non-dermoscopic) photos.")

@@ -15,7 +15,6 @@ from skinml.errors import ModelError
 from skinml.runs import save_model_atomic, write_atomic
 
 SHIPPED_DIR = ASSETS / "classifier"
-CLASSES = ("benign", "malignant")
 
 
 @dataclass

@@ -12,21 +12,21 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Callable
 
 import keras
 import numpy as np
 from keras import layers
 
 from skinml import ASSETS
+from skinml.data.readers import LABELS
 from skinml.errors import ModelError
 from skinml.gan.layers import DiffAugment
 from skinml.gan.steps import GAN
 
 SHIPPED_GAN, SHIPPED_CGAN = ASSETS / "gan", ASSETS / "cgan"
-CLASSES = ("benign", "malignant")
 
 
 @dataclass(frozen=True)
@@ -199,7 +199,7 @@ def save_generator(folder: str | Path, generator: keras.Model, spec: GANSpec, ex
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     save_model_atomic(generator, folder / "generator.keras")
-    info = {**asdict(spec), "classes": list(CLASSES), **(extra or {})}
+    info = {**asdict(spec), "classes": list(LABELS), **(extra or {})}
     write_atomic(folder / "gan.json", json.dumps(info, indent=2))
     return folder
 

@@ -29,16 +29,20 @@ def centre_box(width: int, height: int) -> tuple[int, int, int, int]:
 # ---------------------------------------------------------------- NumPy / Pillow path
 
 def load_image(source, size: int = 256, resize: str = "squash") -> np.ndarray:
-    """One image as uint8 (size, size, 3), RGB, values 0..255.
+    """One image as uint8 (size, size, 3), RGB, values 0..255: skinml's one Pillow resize.
 
-    `source` is a path, the file's bytes, or a PIL image. `resize="squash"` stretches to a
-    square with bilinear filtering (as the thesis did); `"crop"` keeps the aspect ratio and
-    cuts the centred square. Raises ImageError when the input is not a readable image.
+    `source` is a path, the file's bytes, a PIL image or uint8 pixels (H, W, 3).
+    `resize="squash"` stretches to a square with bilinear filtering (as the thesis did);
+    `"crop"` keeps the aspect ratio and cuts the centred square. Raises ImageError when the
+    input is not a readable image.
     """
     check_resize(resize)
-    name = "the image" if isinstance(source, (bytes, bytearray, Image.Image)) else f"'{source}'"
+    in_memory = isinstance(source, (bytes, bytearray, Image.Image, np.ndarray))
+    name = "the image" if in_memory else f"'{source}'"
     try:
-        if isinstance(source, Image.Image):
+        if isinstance(source, np.ndarray):
+            img = Image.fromarray(np.asarray(source, dtype=np.uint8))
+        elif isinstance(source, Image.Image):
             img = source
         else:
             img = Image.open(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source)

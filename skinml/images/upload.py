@@ -139,11 +139,3 @@ def to_rgb(image: Image.Image) -> Image.Image:
         return Image.alpha_composite(white, rgba).convert("RGB")
     return image.convert("RGB") if image.mode != "RGB" else image
 
-
-def resize_image(image: Image.Image, size: int, resize: str = "squash") -> np.ndarray:
-    """uint8 (size, size, 3) for a model: "squash" stretches, "crop" takes the centre square."""
-    if resize == "crop":
-        image = ImageOps.fit(image, (size, size), Image.Resampling.BILINEAR)
-    else:
-        image = image.resize((size, size), Image.Resampling.BILINEAR)
-    return np.asarray(image, dtype=np.uint8)

@@ -183,13 +183,14 @@ def _accuracy_report(acc: float, n: int, n_test: int, judge: str) -> dict:
 
 
 def _shrink(images: np.ndarray, size: int) -> np.ndarray:
-    from PIL import Image
+    """float32 (N, H, W, 3) in [0, 1] resized to (N, size, size, 3), bilinear; unchanged when equal."""
+    from skinml.images.decode import load_image
 
     images = np.asarray(images, "float32")
     if images.shape[1] == size:
         return images
-    return np.stack([np.asarray(Image.fromarray((np.clip(im, 0, 1) * 255).astype("uint8")).resize(
-        (size, size), Image.BILINEAR), "float32") / 255.0 for im in images])
+    as_uint8 = (np.clip(images, 0, 1) * 255).astype("uint8")
+    return np.stack([load_image(im, size) for im in as_uint8]).astype("float32") / 255.0
 
 
 def nearest_training_images(fake: np.ndarray, train: np.ndarray, size: int = 32) -> tuple[np.ndarray, np.ndarray]:
