@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import zipfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -230,7 +231,7 @@ def load_generator(path: str | Path | None = None, conditional: bool = False) ->
                          f"and gan.json there (train one with train/train_gan.py or pass --model).")
     try:
         model = keras.saving.load_model(model_file, safe_mode=True, compile=False)
-    except Exception as exc:
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:  # a corrupt or foreign file
         raise ModelError(f"Could not load the generator in {model_file}: {exc}") from exc
     info = json.loads((folder / "gan.json").read_text()) if (folder / "gan.json").exists() else {}
     fields = {k: info[k] for k in GANSpec.__dataclass_fields__ if k in info}

@@ -4,14 +4,17 @@
 from __future__ import annotations
 
 import io
+import struct
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from skinml.errors import ImageError
-from skinml.images.augment import build_augmenter  # noqa: F401  (part of the pipeline API)
 
 RESIZE_MODES = ("squash", "crop")
+# What Pillow raises on a file that is not an image, or a malformed or truncated one. Only these
+# become ImageError: any other exception is a bug in skinml and must not read "corrupt image".
+DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error)
 
 
 def check_resize(resize: str) -> None:
@@ -50,7 +53,7 @@ def load_image(source, size: int = 256, resize: str = "squash") -> np.ndarray:
                 # Same scale as the tf.data path: short side stays >= size.
                 img.draft("RGB", (size, size))
         img = img.convert("RGB")
-    except (OSError, ValueError, SyntaxError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
+    except (*DECODE_ERRORS, Image.DecompressionBombError) as exc:
         raise ImageError(f"Cannot read {name} as an image ({exc}).") from exc
     box = centre_box(*img.size) if resize == "crop" else None
     return np.asarray(img.resize((size, size), Image.Resampling.BILINEAR, box=box))
