@@ -1,13 +1,12 @@
 """Home page of the skinml dashboard: what it is, which data and model are loaded, how to get data."""
 
-import json
 from pathlib import Path
 
 import streamlit as st
 
-import skinml
 from skinml.app import setup_page
-from skinml.app.data_ui import data_dir, load_table, open_folder
+from skinml.app.data_ui import data_dir, has_synthetic_images, load_table, open_folder
+from skinml.cnn.classifier import SHIPPED_DIR, read_info
 
 setup_page("skinml: deep learning on dermoscopy images", icon="🔬")
 
@@ -40,7 +39,7 @@ if str(folder) != current:
 if not open_folder(Path(current)):
     table = load_table(current)
     counts = table["benign_malignant"].value_counts()
-    synthetic = "synthetic" in " ".join(table["attribution"].unique()).lower()
+    synthetic = has_synthetic_images(table)
     cols = st.columns(4)
     cols[0].metric("Images", f"{len(table):,}")
     cols[1].metric("Benign", f"{counts.get('benign', 0):,}")
@@ -50,16 +49,23 @@ if not open_folder(Path(current)):
                + (" · **synthetic images, not real lesions**" if synthetic else ""))
 
 st.subheader("Model")
-model_dir = Path(skinml.__file__).parent / "assets" / "classifier"
-if (model_dir / "model.json").is_file():
-    info = json.loads((model_dir / "model.json").read_text())
-    metrics_file = model_dir / "metrics.json"
-    metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
-    st.write(f"Shipped classifier: **{info.get('name', info.get('architecture', 'classifier'))}**, "
-             f"{info.get('image_size', '?')} px input, threshold {info.get('threshold', 0.5)}.")
-    shown = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
-    if shown:
-        st.json(shown, expanded=False)
+info, metrics = read_info(SHIPPED_DIR)
+if info:
+    st.markdown(f"Shipped classifier: **{info.get('name', info.get('architecture', 'classifier'))}**, "
+                f"{info.get('image_size', '?')} px input. It calls a lesion *suspicious* from a probability of "
+                f"**{info.get('threshold', 0.5):.0%}** up.")
+    test = metrics.get("test") or {}
+    if test:
+        cols = st.columns(4)
+        cols[0].metric("Test images", f"{test['n']:,}", help="Its held-out test split: never seen in training.")
+        cols[1].metric("AUC", f"{test['auc']:.2f}", help="1 = ranks every malignant lesion above every benign one; "
+                                                         "0.5 = chance.")
+        cols[2].metric("Sensitivity", f"{test['sensitivity']:.0%}",
+                       help="Share of malignant lesions it flags at its threshold.")
+        cols[3].metric("Specificity", f"{test['specificity']:.0%}",
+                       help="Share of benign lesions it clears at its threshold.")
+        st.caption("On its own test split only: other cameras, clinics and skin types may do worse. "
+                   "The **Evaluate** page shows every figure; the model card says how it was made.")
 else:
     st.info("The shipped classifier is not yet in this copy of skinml (skinml/assets/classifier/). "
             "The data pages work without it.")

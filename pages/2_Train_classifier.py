@@ -18,6 +18,7 @@ from skinml.app.train_ui import (
     thesis_reference,
 )
 from skinml.cnn.train import runs_root
+from skinml.errors import SkinmlError
 
 setup_page("Train a classifier")
 st.caption(f"Data: `{data_dir()}` (change it on the home page) · runs are saved in `{runs_root()}` "
@@ -36,7 +37,7 @@ if start:
         run_dir = launch_training(named)
         st.session_state["train_run"] = str(run_dir)
         st.success(f"Started {run_dir.name}.")
-    except Exception as exc:  # noqa: BLE001  (shown as a sentence, never a traceback)
+    except SkinmlError as exc:
         show_error(exc)
 
 reference = thesis_reference()
@@ -59,7 +60,8 @@ if runs.empty:
 
 current = st.session_state.get("train_run")
 names = runs["run"].tolist()
-choice = st.selectbox("Run", names, index=names.index(Path(current).name) if current and Path(current).name in names else 0)
+shown = Path(current).name if current else ""
+choice = st.selectbox("Run", names, index=names.index(shown) if shown in names else 0)
 run_dir = runs.set_index("run").loc[choice, "path"]
 st.session_state["train_run"] = run_dir
 
@@ -73,7 +75,7 @@ if c2.button("Resume", disabled=status not in ("stopped", "interrupted", "failed
     try:
         resume_training(run_dir)
         st.rerun()
-    except Exception as exc:  # noqa: BLE001
+    except SkinmlError as exc:
         show_error(exc)
 
 st.subheader("Comparison")

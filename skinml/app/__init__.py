@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from skinml import DISCLAIMER
+from skinml.errors import SkinmlError
 
 
 def setup_page(title: str, icon: str = "🔬") -> None:
@@ -14,11 +15,9 @@ def setup_page(title: str, icon: str = "🔬") -> None:
     st.caption(f"⚠️ {DISCLAIMER}")
 
 
-def show_error(exc: Exception) -> None:
-    """Show a SkinmlError as its sentence; anything else as a short, honest message."""
-    from skinml.errors import SkinmlError
+def show_error(exc: SkinmlError) -> None:
+    """Show an error a user can cause (bad folder, unreadable photo, missing model) as its sentence.
 
-    if isinstance(exc, SkinmlError):
-        st.error(str(exc))
-    else:
-        st.error(f"Something went wrong: {type(exc).__name__}: {exc}")
+    Pages catch SkinmlError only: any other exception is a bug, and Streamlit shows it as one.
+    """
+    st.error(str(exc))

@@ -52,6 +52,13 @@ def demo_dir() -> str:
     return str(demo_dataset_dir())
 
 
+def has_synthetic_images(table: pd.DataFrame) -> bool:
+    """Whether a data table holds skinml's synthetic lesions (drawn, not real; see skinml.data.synthetic)."""
+    from skinml.data.synthetic import ATTRIBUTION
+
+    return bool(table["attribution"].eq(ATTRIBUTION).any())
+
+
 def data_dir() -> str:
     """The folder chosen on any page (session state "data_dir"), else the default one."""
     if not st.session_state.get("data_dir"):
@@ -139,8 +146,8 @@ def image_grid_ui(df: pd.DataFrame, n: int = 12, columns: int = 6, seed: int = 0
 @st.cache_data(show_spinner="Augmenting ...", max_entries=16)
 def augment_examples(path: str, strength: str, n: int = 7, size: int = 160, seed: int = 0) -> list[np.ndarray]:
     """The image and `n` augmented versions: uint8 (size, size, 3) each (imports Keras)."""
+    from skinml.images.augment import build_augmenter
     from skinml.images.decode import load_image
-    from skinml.images.pipeline import build_augmenter
 
     image = load_image(path, size)
     batch = np.repeat(image[None].astype("float32") / 255.0, n, axis=0)
@@ -164,7 +171,7 @@ def augmentation_preview_ui(df: pd.DataFrame, key: str = "augment") -> None:
     try:
         images = augment_examples(path, strength, seed=seed)
     except ImportError as exc:
-        st.info(f"The augmentation preview needs skinml.pipeline.build_augmenter ({exc}).")
+        st.info(f"The augmentation preview needs Keras ({exc}).")
         return
     cols = st.columns(len(images))
     for k, (col, image) in enumerate(zip(cols, images)):

@@ -1,4 +1,10 @@
-"""Streamlit helpers for the GAN pages: cached generators, a demo generator, run folders."""
+"""Streamlit helpers for the GAN pages (7, 8, 9): cached generators, a demo generator, GAN runs,
+real images and the realism report.
+
+GAN runs live in `$SKINML_RUNS/gan` (or `runs/gan`); `train/train_gan.py` writes them in its
+own process and these helpers only read them. (Launching, stopping and listing runs is
+moving to `skinml.runs`; until then the functions below are the GAN side of it.)
+"""
 
 from __future__ import annotations
 
@@ -6,12 +12,19 @@ import os
 import signal
 import subprocess
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
+from skinml.errors import DataError
+from skinml.gan.train import GANConfig
+
 REPO = Path(__file__).resolve().parents[2]
+ENTRY_POINT = REPO / "train" / "train_gan.py"
+STATUS_ICONS = {"running": "🟢", "finished": "✅", "failed": "❌", "stopped": "⏹️", "interrupted": "⚠️", "new": "⏳"}
 
 
 def gan_runs_root() -> Path:
@@ -58,20 +71,54 @@ def generator_ui(conditional: bool = False, key: str = "gen"):
     return options[choice] or demo_generator(conditional)
 
 
+def as_uint8(images: np.ndarray) -> list[np.ndarray]:
+    return list((np.clip(images, 0, 1) * 255).round().astype("uint8"))
+
+
+# ---------------------------------------------------------------- GAN runs
+
 def list_runs() -> list[Path]:
+    """GAN run directories (those with a config.json), newest name first."""
     root = gan_runs_root()
     return sorted((p for p in root.glob("*") if (p / "config.json").exists()), reverse=True) if root.exists() else []
 
 
-def start_training(args: list[str], run_dir: Path) -> int:
-    """Start train/train_gan.py in its own process group; returns its pid."""
+def command_line(config: GANConfig) -> list[str]:
+    """The arguments of train/train_gan.py for `config`: every setting that differs from the
+    default, as --name value (the script builds its options from GANConfig's fields)."""
+    args = []
+    for f in fields(GANConfig):
+        value = getattr(config, f.name)
+        if value != f.default:
+            args += [f"--{f.name.replace('_', '-')}", str(value)]
+    return args
+
+
+def new_run_config(name: str, data: str, **settings) -> GANConfig:
+    """The GANConfig of a new run `name` (a folder in gan_runs_root()) that reads `data`: an ISIC
+    folder, or a .npz file of images (see `skinml.gan.train.load_npz`)."""
+    source = {"data_npz": data} if data.endswith(".npz") else {"data_dir": data}
+    return GANConfig(run_dir=str(gan_runs_root() / name), **source, **settings)
+
+
+def launch_gan_training(config: GANConfig) -> Path:
+    """Start train/train_gan.py for `config` in its own process group; returns the run directory.
+
+    Raises DataError when the data folder or .npz file is not there, or the run exists.
+    """
+    data = config.data_npz or config.data_dir
+    if not data or not Path(data).exists():
+        raise DataError(f"The training data '{data}' is not there: type an ISIC folder or a .npz file.")
+    run_dir = Path(config.run_dir)
+    if (run_dir / "config.json").exists():
+        raise DataError(f"{run_dir} already holds a run: pick another run name.")
     run_dir.mkdir(parents=True, exist_ok=True)
-    log = open(run_dir / "log.txt", "ab")
-    proc = subprocess.Popen([sys.executable, str(REPO / "train" / "train_gan.py"), *args,
-                             "--run-dir", str(run_dir), "--quiet"],
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=str(REPO))
-    (run_dir / "pid").write_text(str(proc.pid))
-    return proc.pid
+    with open(run_dir / "log.txt", "ab") as log:  # the child keeps its own copy of the file
+        process = subprocess.Popen([sys.executable, str(ENTRY_POINT), *command_line(config), "--quiet"],
+                                   stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   start_new_session=True, cwd=str(REPO))
+    (run_dir / "pid").write_text(str(process.pid))
+    return run_dir
 
 
 def stop_training(run_dir: Path) -> bool:
@@ -84,5 +131,75 @@ def stop_training(run_dir: Path) -> bool:
         return False
 
 
-def as_uint8(images: np.ndarray) -> list[np.ndarray]:
-    return list((np.clip(images, 0, 1) * 255).round().astype("uint8"))
+def run_view_ui(run_dir: Path) -> None:
+    """Status, progress, the latest sample grid, the losses and the GIF of one GAN run."""
+    from skinml.cnn.train import run_status  # run status: moving to skinml.runs (its owner's change)
+    from skinml.gan.train import read_losses, read_state
+    from skinml.plots.gan import plot_losses
+
+    status, state = run_status(run_dir), read_state(run_dir)
+    st.markdown(f"{STATUS_ICONS.get(status, '')} Status **{status}** · epoch {state.get('epoch', 0)} / "
+                f"{state.get('epochs', '?')} · {state.get('images_seen', 0):,} images seen · "
+                f"{state.get('seconds', 0):.0f} s")
+    if state.get("epochs"):
+        st.progress(min(1.0, state.get("epoch", 0) / state["epochs"]))
+    left, right = st.columns(2)
+    grids = sorted((run_dir / "samples").glob("epoch_*.png"))
+    if grids:
+        left.image(str(grids[-1]), caption=f"fixed latent seed, {grids[-1].stem.replace('_', ' ')}", width="stretch")
+    rows = read_losses(run_dir)
+    if rows:
+        right.plotly_chart(plot_losses(rows), width="stretch")
+    if (run_dir / "training.gif").exists():
+        right.image(str(run_dir / "training.gif"), caption="training, epoch by epoch")
+    if status == "running" and st.button("Stop", key=f"stop-{run_dir.name}"):
+        stop_training(run_dir)
+    if (run_dir / "log.txt").exists() and status in ("failed", "interrupted"):
+        st.code((run_dir / "log.txt").read_text()[-2000:], language=None)
+
+
+# ---------------------------------------------------------------- realism
+
+@st.cache_data(show_spinner="Reading real images ...", max_entries=8)
+def real_images(root: str, size: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """`skinml.quality.realism.real_sample` cached: (held-out stand-in, training stand-in)."""
+    from skinml.quality.realism import real_sample
+
+    return real_sample(root, n, size)
+
+
+def realism_report(held: np.ndarray, fake: np.ndarray, train: np.ndarray) -> tuple[dict, str]:
+    """`realism_report` in the shipped classifier's feature space (an untrained thesis_base CNN when
+    there is none); returns (report, a phrase naming the feature space)."""
+    from skinml.app.classifiers import load_model
+    from skinml.cnn.classifier import SHIPPED_DIR
+    from skinml.errors import ModelError
+    from skinml.quality.realism import realism_report as measure
+
+    try:
+        classifier = load_model(SHIPPED_DIR)
+    except ModelError:
+        from skinml.cnn.models import build_model
+
+        model = build_model("thesis_base", image_size=held.shape[1])
+        return measure(held, fake, train=train, feature_model=model), "an untrained thesis_base CNN"
+    report = classifier.with_model(lambda model: measure(held, fake, train=train, feature_model=model))
+    return report, "the shipped classifier"
+
+
+def report_table(report: dict) -> pd.DataFrame:
+    """The report's figures for people: one row per measure, rounded, with what it means."""
+    rows = [
+        ("KID (x1000, 0 = same distribution)", report.get("kid"), 1000, "{:.1f}"),
+        ("FID (0 = same distribution)", report.get("fid"), 1, "{:.1f}"),
+        ("precision (share of generated images that look real)", report.get("precision"), 1, "{:.0%}"),
+        ("recall (share of real variety covered)", report.get("recall"), 1, "{:.0%}"),
+        ("two-sample accuracy, CNN on pixels (50% = indistinguishable)",
+         report.get("two_sample", {}).get("accuracy"), 1, "{:.0%}"),
+        ("two-sample accuracy, classifier features (50% = indistinguishable)",
+         report.get("two_sample_features", {}).get("accuracy"), 1, "{:.0%}"),
+        ("nearest training image, smallest distance (0 = a copy)",
+         report.get("memorisation", {}).get("min_distance"), 1, "{:.3f}"),
+    ]
+    return pd.DataFrame([{"measure": name, "value": fmt.format(value * scale)}
+                         for name, value, scale, fmt in rows if value is not None])

@@ -206,6 +206,30 @@ def nearest_training_images(fake: np.ndarray, train: np.ndarray, size: int = 32)
     return idx, np.sqrt(np.maximum(d2[np.arange(len(a)), idx], 0) / a.shape[1])
 
 
+# ---- Real images to measure against -----------------------------------------------------------
+
+def real_sample(root: str | Path, n: int, size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Two disjoint sets of up to `n` real images of `root`: float32 (N, size, size, 3) in [0, 1].
+
+    A seeded sample of 2n images that the GAN's data rules keep (every label, dermoscopic
+    only) is cut in two: the first half plays the held-out set a generator never saw, the
+    second its training set (for the memorisation check). Raises DataError when the folder
+    has fewer than two usable images.
+    """
+    from skinml.data.policy import DataPolicy, apply_policy
+    from skinml.data.readers import load_dataset
+    from skinml.errors import DataError
+    from skinml.images.pipeline import load_array
+
+    df, _ = apply_policy(load_dataset(root, verify=False), DataPolicy.for_gan())
+    if len(df) < 2:
+        raise DataError(f"{root} has {len(df)} usable images: the realism measures need at least two.")
+    df = df.sample(n=min(len(df), 2 * n), random_state=seed)
+    images = load_array(df["image_path"].tolist(), size=size).astype("float32") / 255.0
+    half = len(images) // 2
+    return images[:half], images[half:]
+
+
 # ---- The report -------------------------------------------------------------------------------
 
 def realism_report(real: np.ndarray, fake: np.ndarray, train: np.ndarray | None = None,
