@@ -19,7 +19,7 @@ seeds = list(range(int(start), int(start) + 16))
 images = gen.generate(latent.sample_latents(seeds, dim), label_of(16))
 cols = st.columns(8)
 for i, (seed, im) in enumerate(zip(seeds, ui.as_uint8(images))):
-    cols[i % 8].image(im, caption=f"seed {seed}", use_container_width=True)
+    cols[i % 8].image(im, caption=f"seed {seed}", width="stretch")
 
 tab_walk, tab_math, tab_class = st.tabs(["Walk between two", "Vector arithmetic", "Benign → malignant"])
 with tab_walk:
@@ -52,5 +52,5 @@ with tab_class:
     walk = latent.walk_labels(cgen.model, latent.latent_for_seed(seed, cgen.spec.latent_dim), steps=9)
     cols = st.columns(9)
     for i, im in enumerate(ui.as_uint8(walk)):
-        cols[i].image(im, caption=LABELS[0] if i == 0 else (LABELS[1] if i == 8 else ""), use_container_width=True)
+        cols[i].image(im, caption=LABELS[0] if i == 0 else (LABELS[1] if i == 8 else ""), width="stretch")
     st.image(latent.to_gif(walk), caption="the same latent, benign → malignant")
