@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import streamlit as st
 
 from skinml import DISCLAIMER
 from skinml.errors import SkinmlError
+
+RUN_STATUS_ICONS = {"running": "🟢", "finished": "✅", "failed": "❌", "stopped": "⏹️", "interrupted": "⚠️",
+                    "new": "⏳"}
+
+
+def mtime_stamp(paths: list[Path]) -> int:
+    """A number that changes when any of `paths` is rewritten: passed to a cached loader, so that
+    its cache reads the files again (missing paths are skipped)."""
+    return hash(tuple(os.stat(p).st_mtime_ns for p in paths if p.exists()))
 
 
 def setup_page(title: str, icon: str = "🔬") -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from skinml.app import mtime_stamp
 from skinml.cnn.classifier import SHIPPED_DIR, Classifier, load_classifier
 from skinml.errors import SkinmlError
 
@@ -49,10 +50,8 @@ def model_options(untrained: bool = False) -> dict[str, str]:
 
 def files_stamp(path: str | Path) -> int:
     """Changes when a classifier folder or run directory is rewritten, so that caches re-read it."""
-    path = Path(path)
-    files = [path / name for name in ("model.keras", "model.json", "predictions.csv",
-                                      "model/model.keras", "model/model.json")]
-    return hash(tuple(os.stat(f).st_mtime_ns for f in files if f.exists()))
+    names = ("model.keras", "model.json", "predictions.csv", "model/model.keras", "model/model.json")
+    return mtime_stamp([Path(path) / name for name in names])
 
 
 @st.cache_resource(show_spinner="Loading the model ...", max_entries=4)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from skinml import ISIC_SAMPLE, data
+from skinml.app import mtime_stamp
 from skinml.data.policy import DataPolicy
 from skinml.errors import DataError
 
@@ -18,8 +18,7 @@ AUGMENT_STRENGTHS = ("thesis", "light", "strong")
 
 def folder_stamp(root: str) -> int:
     """Changes when the folder or its metadata changes, so the cache re-reads it."""
-    paths = [Path(root), *(Path(root) / n for n in ("metadata.csv", "HAM10000_metadata.csv", "images"))]
-    return hash(tuple(os.stat(p).st_mtime_ns for p in paths if p.exists()))
+    return mtime_stamp([Path(root), *(Path(root) / n for n in ("metadata.csv", "HAM10000_metadata.csv", "images"))])
 
 
 @st.cache_data(show_spinner="Reading and checking the images ...", max_entries=8)

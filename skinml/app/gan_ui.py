@@ -19,12 +19,12 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from skinml.app import RUN_STATUS_ICONS
 from skinml.errors import DataError
 from skinml.gan.train import GANConfig
 
 REPO = Path(__file__).resolve().parents[2]
 ENTRY_POINT = REPO / "train" / "train_gan.py"
-STATUS_ICONS = {"running": "🟢", "finished": "✅", "failed": "❌", "stopped": "⏹️", "interrupted": "⚠️", "new": "⏳"}
 
 
 def gan_runs_root() -> Path:
@@ -138,7 +138,7 @@ def run_view_ui(run_dir: Path) -> None:
     from skinml.plots.gan import plot_losses
 
     status, state = run_status(run_dir), read_state(run_dir)
-    st.markdown(f"{STATUS_ICONS.get(status, '')} Status **{status}** · epoch {state.get('epoch', 0)} / "
+    st.markdown(f"{RUN_STATUS_ICONS.get(status, '')} Status **{status}** · epoch {state.get('epoch', 0)} / "
                 f"{state.get('epochs', '?')} · {state.get('images_seen', 0):,} images seen · "
                 f"{state.get('seconds', 0):.0f} s")
     if state.get("epochs"):

@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from skinml.app import RUN_STATUS_ICONS
 from skinml.cnn.models import MODELS, PRETRAINED
 from skinml.cnn.train import (
     AUGMENTS,
@@ -149,9 +150,6 @@ def settings_ui(data_dir: str, model: str, key: str = "train") -> TrainConfig:
                        seed=int(seed))
 
 
-STATUS_ICONS = {"running": "🟢", "finished": "✅", "failed": "❌", "stopped": "⏹️", "interrupted": "⚠️", "new": "⏳"}
-
-
 def run_view(run_dir: str | Path) -> None:
     """Status, progress, live curves and the last log lines of one run (no widgets)."""
     from skinml.plots.eval import plot_history
@@ -168,7 +166,7 @@ def run_view(run_dir: str | Path) -> None:
         message = (run_dir / "status").read_text().split("\n", 1)[1].strip()
     except (FileNotFoundError, IndexError):
         pass
-    st.markdown(f"**{STATUS_ICONS.get(status, '')} {run_dir.name}**: {status}, epoch {done} of {epochs}"
+    st.markdown(f"**{RUN_STATUS_ICONS.get(status, '')} {run_dir.name}**: {status}, epoch {done} of {epochs}"
                 + (f", best {config.get('monitor', '')} {state['best_score']:.3f} at epoch {state['best_epoch']}"
                    if state.get("best_epoch") else ""))
     if status == "failed" and message:
