@@ -1,79 +1,15 @@
-"""Home page of the skinml dashboard: what it is, which data and model are loaded, how to get data."""
+"""The dashboard's entry point, `streamlit run streamlit_app.py`: the sidebar's pages, Home first.
 
-import json
+Every file `pages/<n>_<Title>.py` is a page, titled and addressed by its name (`/Data`,
+`/Try_a_lesion_photo`, ...), in the order of its number; `pages/0_Home.py` is the start page.
+"""
+
 from pathlib import Path
 
 import streamlit as st
 
-import skinml
-from skinml.app import setup_page
-from skinml.app.data_ui import data_dir, load_table, open_folder
+PAGES = Path(__file__).resolve().parent / "pages"
 
-setup_page("skinml: deep learning on dermoscopy images", icon="🔬")
-
-st.markdown(
-    """
-**skinml** teaches deep learning on dermoscopy images of skin lesions from the
-[ISIC archive](https://www.isic-archive.com): read and check a dataset, train a CNN that
-tells benign from malignant lesions, look inside it (feature maps, Grad-CAM), and generate
-new lesion images with a GAN. It grows out of a master's thesis and fixes what the thesis
-got wrong (for example, no patient or lesion is ever in two splits).
-
-Use the pages on the left: **Data** shows a dataset, its metadata, filters, splits and
-problems. Everything the dashboard does is also `python -m skinml ...` on the command line.
-"""
-)
-
-st.subheader("Data")
-current = data_dir()
-typed = st.text_input("Dataset folder", value=current,
-                      help="Any of: an isic-cli download (metadata.csv + images), the old archive's "
-                           "JPG + JSON pairs, HAM10000, or benign/ and malignant/ folders.")
-folder = Path(typed.strip()).expanduser()
-if str(folder) != current:
-    error = open_folder(folder)
-    if error:
-        st.error(error)
-    else:
-        st.session_state["data_dir"] = current = str(folder)
-        st.success(f"Opened {folder}: the other pages now use it.")
-if not open_folder(Path(current)):
-    table = load_table(current)
-    counts = table["benign_malignant"].value_counts()
-    synthetic = "synthetic" in " ".join(table["attribution"].unique()).lower()
-    cols = st.columns(4)
-    cols[0].metric("Images", f"{len(table):,}")
-    cols[1].metric("Benign", f"{counts.get('benign', 0):,}")
-    cols[2].metric("Malignant", f"{counts.get('malignant', 0):,}")
-    cols[3].metric("Problems found", len(table.attrs["problems"]))
-    st.caption(f"`{current}` · layout **{table.attrs['layout']}**"
-               + (" · **synthetic images, not real lesions**" if synthetic else ""))
-
-st.subheader("Model")
-model_dir = Path(skinml.__file__).parent / "assets" / "classifier"
-if (model_dir / "model.json").is_file():
-    info = json.loads((model_dir / "model.json").read_text())
-    metrics_file = model_dir / "metrics.json"
-    metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
-    st.write(f"Shipped classifier: **{info.get('name', info.get('architecture', 'classifier'))}**, "
-             f"{info.get('image_size', '?')} px input, threshold {info.get('threshold', 0.5)}.")
-    shown = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
-    if shown:
-        st.json(shown, expanded=False)
-else:
-    st.info("The shipped classifier is not yet in this copy of skinml (skinml/assets/classifier/). "
-            "The data pages work without it.")
-
-st.subheader("Getting real data")
-st.markdown(
-    """
-Real ISIC images cannot ship with skinml; the built-in demo is **synthetic** (lesions drawn
-after the ABCD rule of dermoscopy). Download a sample from the ISIC archive with the official
-command line, then type the folder above:
-"""
-)
-st.code("pip install isic-cli\n"
-        "isic image download --search 'benign_malignant:malignant' --limit 500 isic-malignant\n"
-        "isic image download --search 'benign_malignant:benign' --limit 500 isic-benign\n"
-        "python -m skinml data scan isic-malignant", language="bash")
-st.caption("Check each image's licence (`copyright_license` in metadata.csv) before you share anything.")
+home = st.Page(PAGES / "0_Home.py", title="Home", icon="🔬", default=True)
+others = [st.Page(path) for path in sorted(PAGES.glob("[1-9]_*.py"))]
+st.navigation([home, *others]).run()

@@ -17,7 +17,8 @@ from skinml.app.train_ui import (
     stop_training,
     thesis_reference,
 )
-from skinml.runs import runs_root
+from skinml.errors import SkinmlError
+from skinml.runs import run_dir_named, runs_root
 
 setup_page("Train a classifier")
 st.caption(f"Data: `{data_dir()}` (change it on the home page) · runs are saved in `{runs_root()}` "
@@ -32,11 +33,11 @@ with st.form("new_run"):
     start = st.form_submit_button("Start training", type="primary")
 if start:
     try:
-        named = dataclasses.replace(config, run_dir=str(runs_root() / name.strip()) if name.strip() else "")
+        named = dataclasses.replace(config, run_dir=str(run_dir_named(name.strip())) if name.strip() else "")
         run_dir = launch_training(named)
         st.session_state["train_run"] = str(run_dir)
         st.success(f"Started {run_dir.name}.")
-    except Exception as exc:  # noqa: BLE001  (shown as a sentence, never a traceback)
+    except SkinmlError as exc:
         show_error(exc)
 
 reference = thesis_reference()
@@ -59,7 +60,8 @@ if runs.empty:
 
 current = st.session_state.get("train_run")
 names = runs["run"].tolist()
-choice = st.selectbox("Run", names, index=names.index(Path(current).name) if current and Path(current).name in names else 0)
+shown = Path(current).name if current else ""
+choice = st.selectbox("Run", names, index=names.index(shown) if shown in names else 0)
 run_dir = runs.set_index("run").loc[choice, "path"]
 st.session_state["train_run"] = run_dir
 
@@ -73,7 +75,7 @@ if c2.button("Resume", disabled=status not in ("stopped", "interrupted", "failed
     try:
         resume_training(run_dir)
         st.rerun()
-    except Exception as exc:  # noqa: BLE001
+    except SkinmlError as exc:
         show_error(exc)
 
 st.subheader("Comparison")

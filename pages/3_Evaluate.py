@@ -1,39 +1,24 @@
 """Evaluate a trained classifier: ROC with the operating point, confusion, calibration, subgroups."""
 
-from pathlib import Path
-
 import streamlit as st
 
 from skinml.app import setup_page, show_error
+from skinml.app.classifiers import choose_model_ui
 from skinml.app.data_ui import data_dir
-from skinml.app.eval_ui import (
-    cached_classifier,
-    folder_predictions,
-    model_sources,
-    run_predictions,
-    stamp,
-    threshold_view_ui,
-)
+from skinml.app.eval_ui import folder_predictions, has_saved_predictions, saved_predictions, threshold_view_ui
+from skinml.errors import SkinmlError
 from skinml.runs import list_runs
 
 setup_page("Evaluate a classifier")
 
-sources = model_sources()
-if not sources:
-    st.info("No trained model yet: train one on the **Train classifier** page (or install the shipped one).")
+chosen = choose_model_ui("eval_model")
+if chosen is None:
     st.stop()
-label = st.selectbox("Model", list(sources))
-path = sources[label]
-try:
-    classifier = cached_classifier(path, stamp(path))
-except Exception as exc:  # noqa: BLE001
-    show_error(exc)
-    st.stop()
+path, classifier = chosen
 st.caption(f"`{classifier.info.get('name', '?')}` at {classifier.image_size} px ({classifier.resize}), "
-           f"saved threshold {classifier.threshold:.3f} ({classifier.info.get('threshold_rule', 'threshold')}).")
+           f"saved threshold {classifier.threshold:.0%} ({classifier.info.get('threshold_rule', 'threshold')}).")
 
-has_predictions = (Path(path) / "predictions.csv").exists()
-options = (["test split (held out)", "validation split"] if has_predictions else []) + ["the data folder"]
+options = (["test split (held out)", "validation split"] if has_saved_predictions(path) else []) + ["the data folder"]
 where = st.radio("Evaluate on", options, horizontal=True)
 meta = None
 if where == "the data folder":
@@ -43,21 +28,19 @@ if where == "the data folder":
         st.stop()
     st.session_state[f"eval_{path}_{data_dir()}"] = True
     try:
-        report, table = folder_predictions(str(classifier.path), stamp(classifier.path), data_dir(), "auto")
-    except Exception as exc:  # noqa: BLE001
+        report, table = folder_predictions(path, data_dir(), "auto")
+    except SkinmlError as exc:
         show_error(exc)
         st.stop()
     st.caption(f"Evaluated on the {report['split']} part: {report['n']} images, {report['n_malignant']} malignant.")
     y, p, meta = table["y"].to_numpy(), table["p"].to_numpy(), table
 else:
-    table = run_predictions(path, stamp(path))
-    table = table[table["split"] == ("test" if where.startswith("test") else "val")]
-    y, p = table["y"].to_numpy(), table["p"].to_numpy()
-    st.caption(f"{len(table)} images, {int(y.sum())} malignant.")
+    y, p = saved_predictions(path, "test" if where.startswith("test") else "val")
+    st.caption(f"{len(y)} images, {int(y.sum())} malignant.")
 
 if len(set(y)) < 2:
     st.warning("This split has only one class: AUC and the curves are not defined.")
-threshold_view_ui(y, p, classifier.threshold, meta=meta, key=f"eval_{label}_{where}")
+threshold_view_ui(y, p, classifier.threshold, meta=meta, key=f"eval_{path}_{where}")
 if where.startswith("test") and classifier.metrics.get("test", {}).get("subgroups"):
     st.markdown("**Test split by subgroup** (at the saved threshold, from the run's metrics)")
     st.dataframe(classifier.metrics["test"]["subgroups"], hide_index=True, width="stretch")

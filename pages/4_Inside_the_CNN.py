@@ -4,10 +4,11 @@ import time
 
 import numpy as np
 import streamlit as st
-from PIL import Image
 
 from skinml.app import explain_ui as ui
 from skinml.app import setup_page, show_error
+from skinml.app.classifiers import UNTRAINED, choose_model_ui
+from skinml.cnn.ensemble import ensemble_size
 from skinml.errors import SkinmlError
 from skinml.explain.features import scale_channel, tile_channels
 from skinml.explain.gradcam import overlay_heatmap
@@ -19,7 +20,7 @@ st.markdown("Pick a model and an image and watch what each convolutional layer m
 
 left, right = st.columns(2)
 with left:
-    chosen = ui.choose_model_ui("cnn_model", untrained=True)
+    chosen = choose_model_ui("cnn_model", untrained=True)
 with right:
     picked = ui.choose_image_ui("cnn_image")
 if chosen is None or picked is None:
@@ -30,7 +31,7 @@ try:
 except SkinmlError as exc:
     show_error(exc)
     st.stop()
-if model_path.startswith(ui.UNTRAINED):
+if model_path.startswith(UNTRAINED):
     st.caption("An untrained network (random weights): its maps show what random filters do, and its "
                "Grad-CAM means nothing yet.")
 
@@ -38,8 +39,8 @@ maps = ui.feature_maps_cached(model_path, x)
 names = list(maps)
 
 st.subheader("Feature maps")
-if names[-1] == "features" and names[0].startswith("member1_"):
-    members = len({n.split("_")[0] for n in names if n.startswith("member")})
+members = ensemble_size(clf.model)
+if members > 1:
     st.caption(f"This model is an ensemble of {members} networks that see the same image: the layers of the "
                "first are named `member1_...`, then come the second's, and `features` joins their last maps. "
                "Its answer is the mean of the networks' scores, and its Grad-CAM uses `features`.")
@@ -51,17 +52,13 @@ st.caption(f"Layer **{layer}** ({names.index(layer) + 1} of {len(names)}): {acts
 
 grid_col, one_col = st.columns([3, 2])
 with grid_col:
-    columns = int(np.ceil(np.sqrt(acts.shape[-1] * 1.5)))
-    mosaic = tile_channels(acts, columns=columns)
-    zoom = max(1, 640 // mosaic.shape[1])
-    st.image(Image.fromarray(mosaic).resize((mosaic.shape[1] * zoom, mosaic.shape[0] * zoom), Image.NEAREST),
-             caption=f"All {acts.shape[-1]} channels of {layer}", width="stretch")
+    mosaic = tile_channels(acts, columns=int(np.ceil(np.sqrt(acts.shape[-1] * 1.5))))
+    st.image(ui.zoomed(mosaic, 640), caption=f"All {acts.shape[-1]} channels of {layer}", width="stretch")
 with one_col:
     enlarged = st.empty()
 
     def show_channel(name: str, k: int) -> None:
-        big = Image.fromarray(scale_channel(maps[name][..., k])).resize((320, 320), Image.NEAREST)
-        enlarged.image(big, caption=f"{name}, channel {k}", width=320)
+        enlarged.image(ui.zoomed(scale_channel(maps[name][..., k]), 320), caption=f"{name}, channel {k}", width=320)
 
     show_channel(layer, channel)
     st.image(x, caption="the image as the model sees it", width=160)
@@ -76,15 +73,10 @@ with one_col:
 
 st.subheader("Grad-CAM: where the model looked")
 p = ui.probability_cached(model_path, x)
-predicted = "malignant" if p >= clf.threshold else "benign"
-other = "benign" if predicted == "malignant" else "malignant"
-c1, c2 = st.columns(2)
-target = c1.radio("Heatmap for", [f"{predicted} (the side the model chose)", f"{other} (the other class)"],
-                  key="cnn_target").split()[0]
-alpha = c2.slider("Heatmap opacity", 0.0, 1.0, 0.45, 0.05, key="cnn_alpha")
+target, alpha = ui.heatmap_ui(clf.side(p), key="cnn")
 heat = ui.grad_cam_cached(model_path, x, target)
 a, b = st.columns(2)
-a.image(photo, caption=f"p(malignant) = {p:.3f}, threshold {clf.threshold:.3f}", width="stretch")
+a.image(photo, caption=f"p(malignant) {p:.0%}, threshold {clf.threshold:.0%}", width="stretch")
 b.image(overlay_heatmap(x, heat, alpha), caption=f"Grad-CAM for {target} (red = most influence)",
         width="stretch")
 st.caption("Grad-CAM weighs the last convolutional layer's channels by how much they raise the class score "

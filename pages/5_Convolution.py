@@ -3,7 +3,6 @@
 import numpy as np
 import pandas as pd
 import streamlit as st
-from PIL import Image
 
 from skinml.app import explain_ui as ui
 from skinml.app import setup_page, show_error
@@ -30,7 +29,7 @@ try:
 except SkinmlError as exc:
     show_error(exc)
     st.stop()
-gray = np.asarray(Image.fromarray(x).convert("L"), dtype=float) / 255.0
+gray = ui.grayscale(x)
 
 if choice == "your own numbers":
     f = st.radio("Kernel size f", [3, 5], horizontal=True, key="conv_f")
@@ -52,7 +51,7 @@ back = transposed_convolve(out, kernel, stride, padding)
 st.latex(rf"\text{{transposed}}: (m - 1)\,s - 2p + f = ({m} - 1)\cdot{stride} - 2\cdot{padding} + {f} = "
          rf"{transposed_output_size(m, f, padding, stride)}")
 
-show = lambda a: Image.fromarray(scale_channel(a)).resize((256, 256), Image.NEAREST)
+show = lambda a: ui.zoomed(scale_channel(a), 256)
 a, b, c = st.columns(3)
 a.image(show(gray), caption=f"input, {n}x{n} (grayscale)", width="stretch")
 b.image(show(out), caption=f"convolution output, {m}x{m} (values {out.min():.2f} to {out.max():.2f})",

@@ -5,6 +5,7 @@ import streamlit as st
 from skinml import DISCLAIMER
 from skinml.app import explain_ui as ui
 from skinml.app import setup_page, show_error
+from skinml.app.classifiers import choose_model_ui
 from skinml.errors import SkinmlError
 from skinml.explain.gradcam import overlay_heatmap
 from skinml.predict import build_summary_html, reading
@@ -15,7 +16,7 @@ st.warning(f"**Not a medical device.** {DISCLAIMER} This page never gives a diag
 
 left, right = st.columns(2)
 with left:
-    chosen = ui.choose_model_ui("try_model")
+    chosen = choose_model_ui("try_model")
 with right:
     picked = ui.choose_image_ui("try_image", camera=True, dataset=False)
 st.caption("Photos are processed in memory and never saved.")
@@ -40,7 +41,7 @@ test = clf.metrics.get("test") or {}
 c1, c2, c3 = st.columns(3)
 c1.metric("Probability of malignancy", f"{result.p_malignant:.1%}",
           help="p(malignant): the mean over the eight flips and quarter turns of the photo.")
-c2.metric("Model threshold", f"{result.threshold:.1%}",
+c2.metric("Model threshold", f"{result.threshold:.0%}",
           help="The model calls a photo 'suspicious' from this probability up; chosen on its validation split.")
 c3.metric("Uncertainty (± spread)", f"{result.uncertainty:.1%}",
           help="Standard deviation of the probability over the eight flips and quarter turns.")
@@ -55,11 +56,7 @@ else:
 st.info(reading(result))
 
 st.subheader("Where the model looked (Grad-CAM)")
-c1, c2 = st.columns(2)
-other = "benign" if result.label == "malignant" else "malignant"
-target = c1.radio("Heatmap for", [result.label, other], horizontal=True, key="try_target",
-                  format_func=lambda t: f"{t} (the side the model chose)" if t == result.label else f"{t} (the other)")
-alpha = c2.slider("Heatmap opacity", 0.0, 1.0, 0.45, 0.05, key="try_alpha")
+target, alpha = ui.heatmap_ui(result.label, key="try")
 heat = result.heatmap if target == result.label else ui.grad_cam_cached(model_path, result.model_input, target)
 a, b = st.columns(2)
 a.image(result.image, caption=name, width="stretch")

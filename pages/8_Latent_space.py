@@ -5,8 +5,8 @@ import streamlit as st
 
 from skinml.app import gan_ui as ui
 from skinml.app import setup_page
+from skinml.data import LABELS
 from skinml.gan import latent
-from skinml.gan.models import CLASSES
 
 setup_page("Latent space")
 gen = ui.generator_ui(conditional=False, key="latent_gen")
@@ -19,7 +19,7 @@ seeds = list(range(int(start), int(start) + 16))
 images = gen.generate(latent.sample_latents(seeds, dim), label_of(16))
 cols = st.columns(8)
 for i, (seed, im) in enumerate(zip(seeds, ui.as_uint8(images))):
-    cols[i % 8].image(im, caption=f"seed {seed}", use_container_width=True)
+    cols[i % 8].image(im, caption=f"seed {seed}", width="stretch")
 
 tab_walk, tab_math, tab_class = st.tabs(["Walk between two", "Vector arithmetic", "Benign → malignant"])
 with tab_walk:
@@ -32,8 +32,8 @@ with tab_walk:
     path = latent.interpolate(latent.latent_for_seed(a, dim), latent.latent_for_seed(b, dim), steps, method)
     walk = gen.generate(path, label_of(steps))
     gif = latent.to_gif(walk)
-    st.image(gif, caption=f"{method} from seed {a} to seed {b} (norms "
-             f"{np.linalg.norm(path[0]):.1f} → {np.linalg.norm(path[steps // 2]):.1f} → {np.linalg.norm(path[-1]):.1f})")
+    norms = " → ".join(f"{np.linalg.norm(path[i]):.1f}" for i in (0, steps // 2, -1))
+    st.image(gif, caption=f"{method} from seed {a} to seed {b} (norms {norms})")
     st.download_button("Download GIF", gif, file_name=f"walk_{a}_{b}_{method}.gif", mime="image/gif")
 
 with tab_math:
@@ -52,5 +52,5 @@ with tab_class:
     walk = latent.walk_labels(cgen.model, latent.latent_for_seed(seed, cgen.spec.latent_dim), steps=9)
     cols = st.columns(9)
     for i, im in enumerate(ui.as_uint8(walk)):
-        cols[i].image(im, caption=CLASSES[0] if i == 0 else (CLASSES[1] if i == 8 else ""), use_container_width=True)
+        cols[i].image(im, caption=LABELS[0] if i == 0 else (LABELS[1] if i == 8 else ""), width="stretch")
     st.image(latent.to_gif(walk), caption="the same latent, benign → malignant")

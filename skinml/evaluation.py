@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from skinml.data.policy import labels_of
+from skinml.data.policy import labels_of, split_fingerprint
 from skinml.errors import DataError
 from skinml.metrics.binary import evaluate_predictions
 
@@ -34,12 +34,6 @@ def predict_table(classifier, df: pd.DataFrame, tta: bool = False, batch_size: i
 
 
 # ---------------------------------------------------------------- a classifier on a folder
-
-def _ids_sha1(ids) -> str:
-    import hashlib
-
-    return hashlib.sha1("\n".join(sorted(map(str, ids))).encode()).hexdigest()
-
 
 def evaluation_table(classifier, root: str | Path, split: str = "auto") -> tuple[pd.DataFrame, str]:
     """The rows of `root` to evaluate `classifier` on, and the split actually used.
@@ -67,8 +61,7 @@ def evaluation_table(classifier, root: str | Path, split: str = "auto") -> tuple
             table = load_splits(TrainConfig.from_dict({**config, "data": str(root)}))
         else:
             table = prepare(root, policy, balance=bool(data.get("balanced", True)), seed=seed)
-        same = bool(data.get("train_ids_sha1")) and \
-            _ids_sha1(table.loc[table["split"] == "train", "isic_id"]) == data["train_ids_sha1"]
+        same = bool(data.get("train_ids_sha1")) and split_fingerprint(table, "train") == data["train_ids_sha1"]
         if split == "auto":
             split = "test" if same else "all"
         if split != "all":

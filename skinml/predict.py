@@ -58,8 +58,9 @@ class PredictionResult:
 
     def to_dict(self) -> dict:
         """The JSON fields of `skinml predict --json` for this file."""
+        uncertainty = round(self.uncertainty, 4) if len(self.views) > 1 else None
         return {"file": self.name, "ok": True, "p_malignant": round(self.p_malignant, 4), "label": self.label,
-                "threshold": round(self.threshold, 4), "uncertainty": round(self.uncertainty, 4) if len(self.views) > 1 else None,
+                "threshold": round(self.threshold, 4), "uncertainty": uncertainty,
                 "looks_like_dermoscopy": not self.ood.fired, "model_version": self.model_version,
                 "warnings": self.warnings}
 
@@ -76,13 +77,13 @@ def predict_upload(classifier: Classifier, data: bytes, name: str = "", tta: boo
     batch = x[None].astype("float32") / 255.0
     views = predict_tta(classifier, batch)[0] if tta else classifier.predict_proba(batch)
     p = float(np.mean(views))
-    label = "malignant" if p >= classifier.threshold else "benign"
+    label = classifier.side(p)
     display = photo.copy()
     display.thumbnail((DISPLAY_SIDE, DISPLAY_SIDE))
     result = PredictionResult(
         name=name, image=np.asarray(display), model_input=x, p_malignant=p, views=np.asarray(views, float),
         threshold=classifier.threshold, label=label, ood=check_image(photo),
-        heatmap=explain_locked(classifier, x, label) if heatmap else None,
+        heatmap=classifier.with_model(grad_cam, x, target=label) if heatmap else None,
         model_version=classifier.version)
     result.warnings = list(result.ood.warnings)
     if tta and result.uncertainty > WIDE_SPREAD:
@@ -92,12 +93,6 @@ def predict_upload(classifier: Classifier, data: bytes, name: str = "", tta: boo
         result.warnings.append("The probability is close to the model's threshold: a small change in the "
                                "photo could put it on the other side.")
     return result
-
-
-def explain_locked(classifier: Classifier, image: np.ndarray, target: str = "malignant") -> np.ndarray:
-    """Grad-CAM of the classifier's model for `target`, holding its lock: float (S, S) in [0, 1]."""
-    with classifier._lock:
-        return grad_cam(classifier.model, image, target=target)
 
 
 def reading(result: PredictionResult, metrics: dict | None = None) -> str:

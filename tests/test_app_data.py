@@ -38,6 +38,43 @@ def test_home_shows_data_model_and_disclaimer(demo_dir):
     assert model_shipped or any("not yet" in i.value for i in at.info)
 
 
+def test_home_rounds_the_shipped_models_figures_and_dumps_no_json(demo_dir):
+    from skinml.cnn.classifier import read_info
+
+    info, metrics = read_info()
+    if not info:
+        pytest.skip("no shipped classifier in this copy")
+    at = run_page("streamlit_app.py", demo_dir)
+    assert_clean(at)
+    threshold = f"**{info['threshold']:.0%}**"  # e.g. 43%, never 0.4313107307649782
+    assert any(threshold in m.value for m in at.markdown)
+    assert not any(str(info["threshold"]) in m.value for m in at.markdown)
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["AUC"] == f"{metrics['test']['auc']:.2f}" and shown["Sensitivity"].endswith("%")
+    assert not at.get("json")
+
+
+def test_navigation_starts_on_home_and_reaches_every_page(monkeypatch):
+    """streamlit_app.py names its start page "Home" (not "streamlit app") and lists every page file."""
+    import streamlit as st
+
+    offered = []
+
+    class Recorder:
+        def __init__(self, pages):
+            offered.extend(pages)
+
+        def run(self):
+            pass
+
+    monkeypatch.setattr(st, "navigation", Recorder)
+    assert_clean(run_page("streamlit_app.py"))
+    assert offered[0].title == "Home" and offered[0].url_path == ""  # the start page, at the root address
+    files = sorted(p.stem.split("_", 1)[1].replace("_", " ") for p in (REPO / "pages").glob("[1-9]_*.py"))
+    assert sorted(page.title for page in offered[1:]) == files
+    assert "Try_a_lesion_photo" in [page.url_path for page in offered]  # the address the browser test opens
+
+
 def test_home_path_box_opens_a_folder(demo_dir, problem_dir, tmp_path):
     at = run_page("streamlit_app.py", demo_dir)
     at.text_input[0].set_value(str(tmp_path / "nope")).run()

@@ -47,7 +47,9 @@ def test_inside_the_cnn_page(with_model):
     layers = at.select_slider(key="cnn_layer")
     at.select_slider(key="cnn_layer").set_value(layers.options[2]).run()
     at.slider(key="cnn_channel").set_value(3).run()
-    at.radio(key="cnn_target").set_value(at.radio(key="cnn_target").options[1]).run()
+    chosen, other = at.radio(key="cnn_target").options
+    assert "the side the model chose" in chosen
+    at.radio(key="cnn_target").set_value(other.split()[0]).run()
     at.button(key="cnn_play").click().run()
     assert not at.exception
     assert any("Grad-CAM" in s.value for s in at.subheader)
@@ -63,13 +65,28 @@ def test_inside_the_cnn_with_an_untrained_architecture(monkeypatch, tmp_path):
     assert not at.exception, [e.value for e in at.exception]
 
 
+def test_inside_the_cnn_says_the_shipped_model_is_an_ensemble(monkeypatch, tmp_path):
+    from skinml.cnn.classifier import SHIPPED_DIR, load_classifier
+    from skinml.cnn.ensemble import ensemble_size
+
+    if not (SHIPPED_DIR / "model.keras").exists():
+        pytest.skip("no shipped classifier in this copy")
+    members = ensemble_size(load_classifier().model)
+    assert members >= 2, "the shipped classifier is an ensemble (its model card says so)"
+    monkeypatch.delenv("SKINML_MODEL", raising=False)
+    monkeypatch.setenv("SKINML_RUNS", str(tmp_path))
+    at = run_page("4_Inside_the_CNN.py")
+    assert at.selectbox(key="cnn_model").value == "shipped model"
+    assert any(f"an ensemble of {members} networks" in c.value for c in at.caption)
+
+
 def test_convolution_page():
     at = run_page("5_Convolution.py")
-    assert any("output side" in l.value for l in at.latex)
+    assert any("output side" in formula.value for formula in at.latex)
     at.slider(key="conv_stride").set_value(2).run()
     at.slider(key="conv_padding").set_value(0).run()
     at.select_slider(key="conv_n").set_value(32).run()
-    assert any("= 15" in l.value for l in at.latex)  # (32 + 0 - 3) // 2 + 1
+    assert any("= 15" in formula.value for formula in at.latex)  # (32 + 0 - 3) // 2 + 1
     at.selectbox(key="conv_kernel").set_value("your own numbers").run()
     assert not at.exception, [e.value for e in at.exception]
 
@@ -78,7 +95,7 @@ def test_try_a_lesion_photo_page(with_model):
     at = run_page("6_Try_a_lesion_photo.py")
     labels = [m.label for m in at.metric]
     assert "Probability of malignancy" in labels and "Model threshold" in labels
-    assert at.metric[labels.index("Model threshold")].value == "45.0%"
+    assert at.metric[labels.index("Model threshold")].value == "45%"  # 0.45, rounded for people
     assert any("Not a medical device" in w.value for w in at.warning)
     assert any("85%" in m.value and "60%" in m.value for m in at.markdown)
     at.radio(key="try_target").set_value(at.radio(key="try_target").options[1].split()[0]).run()
@@ -87,11 +104,11 @@ def test_try_a_lesion_photo_page(with_model):
 
 
 def test_try_page_without_any_model(monkeypatch, tmp_path):
-    from skinml.app import explain_ui
+    from skinml.app import classifiers
 
     monkeypatch.delenv("SKINML_MODEL", raising=False)
     monkeypatch.setenv("SKINML_RUNS", str(tmp_path))
-    monkeypatch.setattr(explain_ui, "SHIPPED_DIR", tmp_path / "none")
+    monkeypatch.setattr(classifiers, "SHIPPED_DIR", tmp_path / "none")
     at = run_page("6_Try_a_lesion_photo.py")
     assert any("No trained model" in i.value for i in at.info)
 

@@ -125,3 +125,61 @@ def test_isic_scorer_agrees_with_our_figures(tmp_path):
     assert malignant["ap"] == pytest.approx(ev.pr_curve(y, np.round(p, 6))["average_precision"])
     # Their auc_sens_80 is the full area under the segment above tpr 0.8; ours is the ISIC 2024 one.
     assert malignant["auc_sens_80"] == pytest.approx(ev.isic_auc_sens_80(y, np.round(p, 6)), abs=1e-9)
+
+
+# ---------------------------------------------------------------- replaying a model's split
+
+def replay_classifier(info: dict):
+    """A Classifier as `evaluation_table` sees it: only its model.json (`info`) decides the rows."""
+    from skinml.cnn.classifier import Classifier
+
+    return Classifier(model=None, info={"name": "replayed", "image_size": 32, **info})
+
+
+def test_evaluation_finds_the_test_split_of_the_data_a_model_was_trained_on(demo_dir):
+    from skinml.data.policy import prepare, split_fingerprint
+    from skinml.evaluation import evaluation_table
+
+    trained_on = prepare(demo_dir, seed=3)
+    clf = replay_classifier({"data": {"seed": 3, "balanced": True, "exclude": [],
+                                      "train_ids_sha1": split_fingerprint(trained_on, "train")}})
+    table, used = evaluation_table(clf, demo_dir, "auto")
+    assert used == "test"
+    assert sorted(table["isic_id"]) == sorted(trained_on.loc[trained_on["split"] == "test", "isic_id"])
+    val, used = evaluation_table(clf, demo_dir, "val")
+    assert used == "val" and set(val["isic_id"]) == set(trained_on.loc[trained_on["split"] == "val", "isic_id"])
+
+
+def test_evaluation_uses_every_image_of_a_folder_the_model_was_not_trained_on(demo_dir):
+    from skinml.data.policy import prepare, split_fingerprint
+    from skinml.evaluation import evaluation_table
+
+    other_split = prepare(demo_dir, seed=4)  # another seed: other training images, another fingerprint
+    clf = replay_classifier({"data": {"seed": 3, "train_ids_sha1": split_fingerprint(other_split, "train")}})
+    table, used = evaluation_table(clf, demo_dir, "auto")
+    assert used == "all" and len(table) == 60  # the demo's 60 labelled images
+
+
+def test_evaluation_replays_a_subsampled_run_exactly(demo_dir):
+    from dataclasses import asdict
+
+    from skinml.cnn.train import TrainConfig, load_splits
+    from skinml.data.policy import split_fingerprint
+    from skinml.evaluation import evaluation_table
+
+    config = TrainConfig(data=str(demo_dir), max_images=30, seed=2)
+    trained_on = load_splits(config)
+    clf = replay_classifier({"config": asdict(config),
+                             "data": {"seed": 2, "max_images": 30,
+                                      "train_ids_sha1": split_fingerprint(trained_on, "train")}})
+    table, used = evaluation_table(clf, demo_dir, "auto")
+    assert used == "test" and len(trained_on) < 60
+    assert sorted(table["isic_id"]) == sorted(trained_on.loc[trained_on["split"] == "test", "isic_id"])
+
+
+def test_evaluation_refuses_an_unknown_split(demo_dir):
+    from skinml.errors import DataError
+    from skinml.evaluation import evaluation_table
+
+    with pytest.raises(DataError, match="Unknown split 'train'"):
+        evaluation_table(replay_classifier({}), demo_dir, "train")

@@ -63,9 +63,18 @@ def test_generate_cli_and_gan_augment_at_tiny_scale(tmp_path, demo_dir):
         "malignant_seed000005.png", "malignant_seed000006.png", "malignant_seed000007.png"]
     assert main(["generate", "--n", "1", "--out", str(tmp_path / "x"), "--model", str(tmp_path / "nothing")]) == 2
 
+    from skinml.data.policy import prepare
     from skinml.quality.gan_augment import gan_augment_experiment
     out = gan_augment_experiment(demo_dir, generator=tmp_path / "cgan", n_generated=8, classifier="thesis_base",
                                  image_size=16, epochs=1, repeats=2)
-    assert out["n_generated"] == 8 and -1 <= out["auc_difference"] <= 1 and len(out["runs"]) == 2
-    assert out["auc_difference"] == pytest.approx(np.mean([r["auc_difference"] for r in out["runs"]]))
-    assert out["auc_difference_sd"] >= 0
+    split = prepare(demo_dir, seed=0)["split"]  # the experiment's split: same data, same seed
+    assert out["n_generated"] == 8 and out["n_test"] == (split == "test").sum() > 0
+    assert out["n_real_train"] == (split != "test").sum()
+    runs = out["runs"]
+    assert [r["seed"] for r in runs] == [0, 1]  # each repeat trains both models with its own seed
+    for r in runs:  # each difference is that repeat's augmented AUC minus its real-only AUC
+        assert r["auc_difference"] == pytest.approx(r["auc_with_generated"] - r["auc_real_only"])
+    diffs = [r["auc_difference"] for r in runs]
+    assert out["auc_difference"] == pytest.approx(np.mean(diffs))
+    assert out["auc_difference_sd"] == pytest.approx(np.std(diffs, ddof=1))
+    assert out["auc_real_only"] == pytest.approx(np.mean([r["auc_real_only"] for r in runs]))

@@ -11,7 +11,7 @@ from PIL import Image
 
 from skinml.data.synthetic import make_lesion
 from skinml.errors import ImageError
-from skinml.images.upload import MAX_SIDE, read_image, resize_image
+from skinml.images.upload import MAX_SIDE, read_image
 
 
 def lesion(size=96) -> Image.Image:
@@ -155,8 +155,3 @@ def test_refused_kinds_raise_a_sentence(kind):
     message = str(info.value)
     assert message.endswith(".") and "Traceback" not in message
 
-
-def test_resize_image_modes():
-    image = Image.fromarray(make_lesion(False, size=64)).resize((128, 64))
-    assert resize_image(image, 32).shape == (32, 32, 3)
-    assert resize_image(image, 32, "crop").dtype == np.uint8

@@ -53,7 +53,7 @@ def test_pretrained_backbone_says_what_to_do_when_its_weights_cannot_be_download
 
 
 def test_ensemble_is_the_mean_of_its_members_logits_and_explains_like_one_model(tmp_path):
-    from skinml.cnn.ensemble import ensemble
+    from skinml.cnn.ensemble import ensemble, ensemble_size
     from skinml.explain.gradcam import grad_cam
 
     keras.utils.set_random_seed(0)
@@ -66,6 +66,7 @@ def test_ensemble_is_the_mean_of_its_members_logits_and_explains_like_one_model(
     expected = np.mean([logit(m.predict(x, verbose=0).reshape(-1).astype("float64")) for m in members], axis=0)
 
     model = ensemble(members)
+    assert ensemble_size(model) == 2 and ensemble_size(members[0]) == 1
     got = logit(model.predict(x, verbose=0).reshape(-1).astype("float64"))
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
     assert last_conv_layer(model) == "features"
@@ -76,8 +77,9 @@ def test_ensemble_is_the_mean_of_its_members_logits_and_explains_like_one_model(
 
     folder = save_classifier(tmp_path / "ens", model, {"name": "ensemble", "image_size": SIZE})
     clf = load_classifier(folder)
+    assert ensemble_size(clf.model) == 2  # recognised after a save and load too
     np.testing.assert_allclose(logit(clf.predict_proba(x)), expected, rtol=1e-4, atol=1e-4)
-    heat = grad_cam(clf.model, x[0])
+    heat = clf.with_model(grad_cam, x[0])
     assert heat.shape == (SIZE, SIZE) and heat.max() == pytest.approx(1.0)
 
 

@@ -55,11 +55,25 @@ def test_pca_memorisation_and_report(lesions, tmp_path):
     np.testing.assert_array_equal(idx, np.arange(5))
     assert np.allclose(dist, 0, atol=1e-3)
 
+    import json
+
+    import keras
+
     from skinml.cnn.models import build_model
+    keras.utils.set_random_seed(0)
     clf = build_model("thesis_base", image_size=32)
-    report = quality.realism_report(lesions[:40], lesions[40:80], train=lesions[80:], feature_model=clf,
-                                    two_sample=False)
-    for key in ("kid", "fid", "precision", "recall", "pca_features_explained", "memorisation", "n_real"):
-        assert key in report
-    assert "two_sample" not in report and "two_sample_features" not in report
-    assert quality.save_report(report, tmp_path / "r.json").exists()
+    real, train = lesions[:40], lesions[80:]
+    report = quality.realism_report(real, lesions[40:80], train=train, feature_model=clf, two_sample=False)
+    assert report["n_real"] == report["n_fake"] == 40 and "two_sample" not in report
+    assert report["memorisation"]["n_checked"] == 40 and report["memorisation"]["n_train"] == 40
+    assert report["memorisation"]["min_distance"] > 0.01  # other lesions, not copies
+
+    copies = quality.realism_report(real, train[::-1].copy(), train=train, feature_model=clf, two_sample=False)
+    assert copies["memorisation"]["median_distance"] < 1e-3  # a generator that copies is caught
+    noise = np.random.default_rng(0).random(real.shape).astype("float32")
+    far = quality.realism_report(real, noise, train=train, feature_model=clf, two_sample=False)
+    assert far["kid"] > 10 * max(report["kid"], 1e-4) and far["fid"] > report["fid"]  # noise is far from lesions
+    assert far["precision"] < report["precision"]
+
+    saved = json.loads(quality.save_report(report, tmp_path / "r.json").read_text())
+    assert saved["kid"] == pytest.approx(report["kid"]) and saved["memorisation"] == report["memorisation"]

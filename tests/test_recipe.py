@@ -1,8 +1,6 @@
-"""The core training loop with the shipped recipe's settings: image packs, the warm-up and
-cosine schedule, a time budget, the diagnosis task, and ensembles as a finishing step."""
+"""The core training loop with the shipped recipe's settings: image packs, a time budget, the diagnosis task, and ensembles as a finishing step."""
 
 import json
-import math
 
 import numpy as np
 import pytest
@@ -27,20 +25,6 @@ def pack(demo_dir, tmp_path_factory):
 def tiny(**kw) -> TrainConfig:
     return TrainConfig(**{"model": "skinml_resnet", "image_size": 32, "epochs": 2, "batch_size": 8,
                           "augment": "crop", "class_weight": "none", "patience": 100, **kw})
-
-
-def test_warm_up_then_cosine_at_known_steps():
-    from skinml.cnn.train import learning_rate_at
-
-    config = TrainConfig(learning_rate=0.1, warmup_epochs=2, schedule="cosine")
-    lr = lambda step: learning_rate_at(config, step, total_steps=100, steps_per_epoch=10)
-    assert lr(0) == pytest.approx(0.001)  # 1% at the start of the warm-up
-    assert lr(10) == pytest.approx(0.001 + 0.099 * 0.5)  # half way through it
-    assert lr(20) == pytest.approx(0.1)  # the full rate when it ends
-    assert lr(60) == pytest.approx(0.1 * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * 0.5))))
-    assert lr(100) == pytest.approx(0.001)  # 1% at the last step
-    constant = TrainConfig(learning_rate=0.1, schedule="constant")
-    assert learning_rate_at(constant, 55, 100, 10) == 0.1
 
 
 @pytest.fixture(scope="module")

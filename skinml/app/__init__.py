@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import streamlit as st
 
 from skinml import DISCLAIMER
+from skinml.errors import SkinmlError
+
+RUN_STATUS_ICONS = {"running": "🟢", "finished": "✅", "failed": "❌", "stopped": "⏹️", "interrupted": "⚠️",
+                    "new": "⏳"}
+
+
+def mtime_stamp(paths: list[Path]) -> int:
+    """A number that changes when any of `paths` is rewritten: passed to a cached loader, so that
+    its cache reads the files again (missing paths are skipped)."""
+    return hash(tuple(os.stat(p).st_mtime_ns for p in paths if p.exists()))
 
 
 def setup_page(title: str, icon: str = "🔬") -> None:
@@ -14,11 +27,9 @@ def setup_page(title: str, icon: str = "🔬") -> None:
     st.caption(f"⚠️ {DISCLAIMER}")
 
 
-def show_error(exc: Exception) -> None:
-    """Show a SkinmlError as its sentence; anything else as a short, honest message."""
-    from skinml.errors import SkinmlError
+def show_error(exc: SkinmlError) -> None:
+    """Show an error a user can cause (bad folder, unreadable photo, missing model) as its sentence.
 
-    if isinstance(exc, SkinmlError):
-        st.error(str(exc))
-    else:
-        st.error(f"Something went wrong: {type(exc).__name__}: {exc}")
+    Pages catch SkinmlError only: any other exception is a bug, and Streamlit shows it as one.
+    """
+    st.error(str(exc))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from skinml import ISIC_SAMPLE, data
+from skinml.app import mtime_stamp
 from skinml.data.policy import DataPolicy
 from skinml.errors import DataError
 
@@ -18,8 +18,7 @@ AUGMENT_STRENGTHS = ("thesis", "light", "strong")
 
 def folder_stamp(root: str) -> int:
     """Changes when the folder or its metadata changes, so the cache re-reads it."""
-    paths = [Path(root), *(Path(root) / n for n in ("metadata.csv", "HAM10000_metadata.csv", "images"))]
-    return hash(tuple(os.stat(p).st_mtime_ns for p in paths if p.exists()))
+    return mtime_stamp([Path(root), *(Path(root) / n for n in ("metadata.csv", "HAM10000_metadata.csv", "images"))])
 
 
 @st.cache_data(show_spinner="Reading and checking the images ...", max_entries=8)
@@ -50,6 +49,13 @@ def demo_dir() -> str:
     from skinml.data.synthetic import demo_dataset_dir
 
     return str(demo_dataset_dir())
+
+
+def has_synthetic_images(table: pd.DataFrame) -> bool:
+    """Whether a data table holds skinml's synthetic lesions (drawn, not real; see skinml.data.synthetic)."""
+    from skinml.data.synthetic import ATTRIBUTION
+
+    return bool(table["attribution"].eq(ATTRIBUTION).any())
 
 
 def data_dir() -> str:
@@ -104,8 +110,7 @@ def open_folder(root: Path) -> str:
 def policy_ui(df: pd.DataFrame, key: str = "policy") -> DataPolicy:
     """Widgets for `DataPolicy`: labels kept, dermoscopic only, sources and values excluded."""
     c1, c2, c3 = st.columns(3)
-    all_labels = ["benign", "malignant", "indeterminate", "unknown"]
-    labels = c1.multiselect("Labels kept", all_labels, default=list(data.LABELS), key=f"{key}_labels",
+    labels = c1.multiselect("Labels kept", data.ALL_LABELS, default=list(data.LABELS), key=f"{key}_labels",
                             help="The classifier uses benign and malignant; the GAN may keep all.")
     dermoscopic = c2.checkbox("Dermoscopic images only", value=True, key=f"{key}_dermoscopic",
                               help="The thesis dropped clinical (non-dermoscopic) photos.")
@@ -140,8 +145,8 @@ def image_grid_ui(df: pd.DataFrame, n: int = 12, columns: int = 6, seed: int = 0
 @st.cache_data(show_spinner="Augmenting ...", max_entries=16)
 def augment_examples(path: str, strength: str, n: int = 7, size: int = 160, seed: int = 0) -> list[np.ndarray]:
     """The image and `n` augmented versions: uint8 (size, size, 3) each (imports Keras)."""
+    from skinml.images.augment import build_augmenter
     from skinml.images.decode import load_image
-    from skinml.images.pipeline import build_augmenter
 
     image = load_image(path, size)
     batch = np.repeat(image[None].astype("float32") / 255.0, n, axis=0)
@@ -165,7 +170,7 @@ def augmentation_preview_ui(df: pd.DataFrame, key: str = "augment") -> None:
     try:
         images = augment_examples(path, strength, seed=seed)
     except ImportError as exc:
-        st.info(f"The augmentation preview needs skinml.images.augment.build_augmenter ({exc}).")
+        st.info(f"The augmentation preview needs Keras ({exc}).")
         return
     cols = st.columns(len(images))
     for k, (col, image) in enumerate(zip(cols, images)):

@@ -1,57 +1,49 @@
-"""Streamlit pieces of the evaluation page: cached models and predictions, the threshold view."""
+"""Streamlit pieces of the evaluation page: cached predictions and the threshold view.
+
+The classifier itself comes from `skinml.app.classifiers` (the dashboard's one model cache).
+"""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from skinml.cnn.classifier import SHIPPED_DIR, load_classifier
+from skinml.app.classifiers import files_stamp, load_model
 from skinml.evaluation import evaluate_classifier
 from skinml.metrics import binary as ev
 from skinml.plots import eval as plots_eval
-from skinml.runs import list_runs
-
-SHIPPED = "shipped model"
 
 
-def stamp(path: str | Path) -> int:
-    """Changes when a model folder or run is rewritten, so caches re-read it."""
-    path = Path(path)
-    files = [path / n for n in ("model.keras", "model.json", "predictions.csv", "model/model.keras")]
-    return hash(tuple(os.stat(f).st_mtime_ns for f in files if f.exists()))
-
-
-def model_sources() -> dict[str, str]:
-    """{label: path}: the shipped model when installed, then every finished run, newest first."""
-    sources = {SHIPPED: str(SHIPPED_DIR)} if (SHIPPED_DIR / "model.keras").exists() else {}
-    runs = list_runs(kind="classifier")
-    for row in runs[runs["status"] == "finished"].itertuples():
-        if (Path(row.path) / "model" / "model.keras").exists():
-            sources[f"run {row.run} ({row.model})"] = row.path
-    return sources
-
-
-@st.cache_resource(max_entries=4, show_spinner="Loading the model ...")
-def cached_classifier(path: str, _stamp: int):
-    """load_classifier, shared between sessions (prediction is guarded by its lock)."""
-    return load_classifier(path)
+def has_saved_predictions(path: str | Path) -> bool:
+    """Whether the model at `path` (a finished run or the shipped folder) has its predictions.csv."""
+    return (Path(path) / "predictions.csv").exists()
 
 
 @st.cache_data(max_entries=16)
-def run_predictions(path: str, _stamp: int) -> pd.DataFrame:
-    """A run's predictions.csv: split, isic_id, y (0/1), p (float in [0, 1])."""
+def _read_predictions(path: str, stamp: int) -> pd.DataFrame:
     return pd.read_csv(Path(path) / "predictions.csv", dtype={"isic_id": str})
 
 
+def saved_predictions(path: str | Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """(y int (N,), p float (N,)) of one split ("val" or "test") of the model's predictions.csv,
+    written when its run finished."""
+    table = _read_predictions(str(path), files_stamp(path))
+    part = table[table["split"] == split]
+    return part["y"].to_numpy(), part["p"].to_numpy()
+
+
 @st.cache_data(max_entries=8, show_spinner="Predicting every image of the folder ...")
-def folder_predictions(model_path: str, model_stamp: int, data_dir: str, split: str) -> tuple[dict, pd.DataFrame]:
-    """evaluate_classifier on a folder, cached per model, folder and split."""
-    classifier = cached_classifier(model_path, model_stamp)
-    return evaluate_classifier(classifier, data_dir, split, n_boot=1000)
+def _folder_predictions(model_path: str, stamp: int, data_dir: str, split: str) -> tuple[dict, pd.DataFrame]:
+    return evaluate_classifier(load_model(model_path), data_dir, split, n_boot=1000)
+
+
+def folder_predictions(model_path: str, data_dir: str, split: str = "auto") -> tuple[dict, pd.DataFrame]:
+    """`skinml.evaluation.evaluate_classifier` on a folder: (report, table with y and p), cached per
+    model (path and files), folder and split."""
+    return _folder_predictions(str(model_path), files_stamp(model_path), data_dir, split)
 
 
 def _fmt(value) -> str:
@@ -63,7 +55,7 @@ def threshold_view_ui(y: np.ndarray, p: np.ndarray, saved_threshold: float, meta
     """The threshold slider and every figure at that threshold; returns the chosen threshold."""
     threshold = st.slider("Threshold (a lesion is called malignant when p ≥ threshold)", 0.0, 1.0,
                           float(round(saved_threshold, 3)), 0.005, key=f"{key}_threshold",
-                          help=f"The model's saved threshold is {saved_threshold:.3f}.")
+                          help=f"The model's saved threshold is {saved_threshold:.0%}.")
     m = ev.threshold_metrics(y, p, threshold)
     cols = st.columns(6)
     for col, (label, value) in zip(cols, [("AUC", ev.auc(y, p)), ("accuracy", m["accuracy"]),

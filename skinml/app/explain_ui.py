@@ -1,17 +1,12 @@
-"""Streamlit helpers of the explain pages: cached model loading, model and image pickers.
+"""Streamlit helpers of the explain pages (4, 5, 6): image pickers, cached model answers, heatmap controls.
 
-Which models are offered: the folder in the environment variable `SKINML_MODEL` (a
-classifier folder or a run directory; tests and deployments point the pages at a model
-this way), the shipped model `skinml/assets/classifier/`, and every finished run in
-`runs/*/model` (or `$SKINML_RUNS`). Models are cached with `st.cache_resource`, shared by
-all sessions: `Classifier` serialises model calls with a lock, and nothing here fits a
-cached model.
+Models come from `skinml.app.classifiers` (the dashboard's one model cache); the answers
+below are cached per model path and image with `st.cache_data`.
 """
 
 from __future__ import annotations
 
 import io
-import os
 from pathlib import Path
 
 import numpy as np
@@ -20,60 +15,10 @@ import streamlit as st
 from PIL import Image
 
 from skinml import ISIC_SAMPLE
-from skinml.cnn.classifier import SHIPPED_DIR, Classifier, load_classifier
-from skinml.errors import SkinmlError
+from skinml.app.classifiers import load_model
+from skinml.data.readers import LABELS
 
-MODEL_ENV = "SKINML_MODEL"
-UNTRAINED = "untrained:"  # prefix of the registry's architectures with random weights (page 4)
 UPLOAD_TYPES = None  # any extension: the content decides (skinml.images), not the file name
-
-
-def model_options(untrained: bool = False) -> dict[str, str]:
-    """{label: folder} of the models the pages offer; `untrained` adds the registry's architectures."""
-    from skinml.runs import runs_root
-
-    options = {}
-    if os.environ.get(MODEL_ENV):
-        options[f"{MODEL_ENV}: {os.environ[MODEL_ENV]}"] = os.environ[MODEL_ENV]
-    if (SHIPPED_DIR / "model.keras").exists():
-        options["shipped model"] = str(SHIPPED_DIR)
-    runs = sorted(Path(runs_root()).glob("*/model/model.keras"), key=lambda p: p.stat().st_mtime, reverse=True)
-    options.update({f"run: {p.parent.parent.name}": str(p.parent) for p in runs})
-    if untrained:
-        from skinml.cnn.models import MODELS
-
-        options.update({f"untrained {name} (random weights)": UNTRAINED + name for name in MODELS})
-    return options
-
-
-@st.cache_resource(show_spinner="Loading the model ...", max_entries=4)
-def load_model(path: str) -> Classifier:
-    """The classifier in `path` (or an untrained registry architecture), shared by all sessions."""
-    if path.startswith(UNTRAINED):
-        import keras
-
-        from skinml.cnn.models import PRETRAINED, build_model
-
-        keras.utils.set_random_seed(0)
-        name = path[len(UNTRAINED):]
-        model = build_model(name, image_size=128, **({"weights": None} if name in PRETRAINED else {}))
-        return Classifier(model=model, info={"name": model.name, "image_size": 128, "version": "untrained"})
-    return load_classifier(path)
-
-
-def choose_model_ui(key: str = "model", untrained: bool = False) -> tuple[str, Classifier] | None:
-    """A model picker; returns (folder, classifier), or None after saying why there is none."""
-    options = model_options(untrained)
-    if not options:
-        st.info("No trained model yet. Train one (`python train/train_classifier.py` or the training "
-                f"page), or point `{MODEL_ENV}` at a classifier folder.")
-        return None
-    label = st.selectbox("Model", list(options), key=key)
-    try:
-        return options[label], load_model(options[label])
-    except SkinmlError as exc:
-        st.error(str(exc))
-        return None
 
 
 def _png(array: np.ndarray) -> bytes:
@@ -143,10 +88,11 @@ def read_for_model(data: bytes, name: str, size: int, resize: str) -> tuple[np.n
     """(photo uint8 (h, w, 3) reduced to 512 px, model input uint8 (size, size, 3)); ImageError if unusable."""
     from skinml.images.decode import load_image
     from skinml.images.upload import read_image
+    from skinml.predict import DISPLAY_SIDE
 
     photo = read_image(data, name)
     small = photo.copy()
-    small.thumbnail((512, 512))
+    small.thumbnail((DISPLAY_SIDE, DISPLAY_SIDE))
     return np.asarray(small), load_image(photo, size, resize)
 
 
@@ -161,22 +107,42 @@ def predict_cached(model_path: str, data: bytes, name: str, tta: bool = True):
 @st.cache_data(show_spinner="Computing Grad-CAM ...", max_entries=64)
 def grad_cam_cached(model_path: str, image: np.ndarray, target: str) -> np.ndarray:
     """Grad-CAM (float (S, S) in [0, 1]) of the cached model for `target`."""
-    from skinml.predict import explain_locked
+    from skinml.explain.gradcam import grad_cam
 
-    return explain_locked(load_model(model_path), image, target)
+    return load_model(model_path).with_model(grad_cam, image, target=target)
 
 
 @st.cache_data(show_spinner="Computing the feature maps ...", max_entries=16)
 def feature_maps_cached(model_path: str, image: np.ndarray) -> dict[str, np.ndarray]:
-    """Every conv layer's activations for one model input (see `skinml.explain.feature_maps`)."""
+    """Every conv layer's activations for one model input (see `skinml.explain.features.feature_maps`)."""
     from skinml.explain.features import feature_maps
 
-    clf = load_model(model_path)
-    with clf._lock:
-        return feature_maps(clf.model, image)
+    return load_model(model_path).with_model(feature_maps, image)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def probability_cached(model_path: str, image: np.ndarray) -> float:
     """p(malignant) of the cached model for one model input uint8 (S, S, 3)."""
     return float(load_model(model_path).predict_proba(image[None].astype("float32") / 255.0)[0])
+
+
+def zoomed(image: np.ndarray, width: int) -> np.ndarray:
+    """Pixels (H, W) or (H, W, 3) enlarged by a whole factor to about `width` px wide, each pixel
+    a square block (no blur), so that a small feature map stays readable on the page."""
+    factor = max(1, width // image.shape[1])
+    return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)
+
+
+def grayscale(image: np.ndarray) -> np.ndarray:
+    """float (H, W) in [0, 1]: the luminance of uint8 RGB pixels (H, W, 3), Pillow's "L" weights."""
+    return np.asarray(Image.fromarray(image).convert("L"), dtype=float) / 255.0
+
+
+def heatmap_ui(label: str, key: str) -> tuple[str, float]:
+    """Which class the Grad-CAM heatmap explains (the model's side first) and its opacity."""
+    other = LABELS[1 - LABELS.index(label)]
+    c1, c2 = st.columns(2)
+    target = c1.radio("Heatmap for", [label, other], horizontal=True, key=f"{key}_target",
+                      format_func=lambda t: f"{t} (the side the model chose)" if t == label else f"{t} (the other)")
+    alpha = c2.slider("Heatmap opacity", 0.0, 1.0, 0.45, 0.05, key=f"{key}_alpha")
+    return target, alpha

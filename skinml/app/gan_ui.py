@@ -1,16 +1,28 @@
-"""Streamlit helpers for the GAN pages: cached generators, a demo generator, run folders."""
+"""Streamlit helpers for the GAN pages (7, 8, 9): cached generators, a demo generator, GAN runs,
+real images and the realism report.
+
+GAN runs live with every other run under the runs root (`skinml.runs`); `train/train_gan.py`
+writes them in its own process (started and stopped by `skinml.runs.launch`/`stop`) and
+these helpers only read them.
+"""
 
 from __future__ import annotations
 
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 from skinml import runs
+from skinml.app import RUN_STATUS_ICONS
+from skinml.errors import DataError
+from skinml.gan.train import GANConfig
 
 REPO = Path(__file__).resolve().parents[2]
+ENTRY_POINT = REPO / "train" / "train_gan.py"
 
 
 def gan_runs_root() -> Path:
@@ -58,17 +70,47 @@ def generator_ui(conditional: bool = False, key: str = "gen"):
     return options[choice] or demo_generator(conditional)
 
 
+def as_uint8(images: np.ndarray) -> list[np.ndarray]:
+    return list((np.clip(images, 0, 1) * 255).round().astype("uint8"))
+
+
+# ---------------------------------------------------------------- GAN runs
+
 def list_runs() -> list[Path]:
     """GAN run directories, newest first."""
     return [Path(p) for p in runs.list_runs(kind="gan")["path"]]
 
 
-def start_training(args: list[str], run_dir: Path) -> int:
-    """Start train/train_gan.py for `run_dir` in its own process group; returns its pid."""
-    runs.check_run_name(Path(run_dir).name)
-    runs.launch([sys.executable, str(REPO / "train" / "train_gan.py"), *args, "--run-dir", str(run_dir), "--quiet"],
-                run_dir, cwd=REPO)
-    return int((Path(run_dir) / "pid").read_text())
+def command_line(config: GANConfig) -> list[str]:
+    """The arguments of train/train_gan.py for `config`: every setting that differs from the
+    default, as --name value (the script builds its options from GANConfig's fields)."""
+    args = []
+    for f in fields(GANConfig):
+        value = getattr(config, f.name)
+        if value != f.default:
+            args += [f"--{f.name.replace('_', '-')}", str(value)]
+    return args
+
+
+def new_run_config(name: str, data: str, **settings) -> GANConfig:
+    """The GANConfig of a new run `name` (a folder under the runs root) that reads `data`: an
+    ISIC folder, or a .npz file of images (see `skinml.gan.train.load_npz`)."""
+    source = {"data_npz": data} if data.endswith(".npz") else {"data_dir": data}
+    return GANConfig(run_dir=str(runs.run_dir_named(name)), **source, **settings)
+
+
+def launch_gan_training(config: GANConfig) -> Path:
+    """Start train/train_gan.py for `config` in its own process group; returns the run directory.
+
+    Raises DataError when the data folder or .npz file is not there, or the run exists.
+    """
+    data = config.data_npz or config.data_dir
+    if not data or not Path(data).exists():
+        raise DataError(f"The training data '{data}' is not there: type an ISIC folder or a .npz file.")
+    run_dir = Path(config.run_dir)
+    if (run_dir / "config.json").exists():
+        raise DataError(f"{run_dir} already holds a run: pick another run name.")
+    return runs.launch([sys.executable, str(ENTRY_POINT), *command_line(config), "--quiet"], run_dir, cwd=REPO)
 
 
 def stop_training(run_dir: Path) -> bool:
@@ -76,5 +118,77 @@ def stop_training(run_dir: Path) -> bool:
     return runs.stop(run_dir)
 
 
-def as_uint8(images: np.ndarray) -> list[np.ndarray]:
-    return list((np.clip(images, 0, 1) * 255).round().astype("uint8"))
+def run_view_ui(run_dir: Path) -> None:
+    """Status, progress, the latest sample grid, the losses and the GIF of one GAN run."""
+    from skinml.gan.train import read_losses, read_state
+    from skinml.plots.gan import plot_losses
+
+    status, state = runs.run_status(run_dir), read_state(run_dir)
+    st.markdown(f"{RUN_STATUS_ICONS.get(status, '')} Status **{status}** · epoch {state.get('epoch', 0)} / "
+                f"{state.get('epochs', '?')} · {state.get('images_seen', 0):,} images seen · "
+                f"{state.get('seconds', 0):.0f} s")
+    if state.get("epochs"):
+        st.progress(min(1.0, state.get("epoch", 0) / state["epochs"]))
+    left, right = st.columns(2)
+    grids = sorted((run_dir / "samples").glob("epoch_*.png"))
+    if grids:
+        left.image(str(grids[-1]), caption=f"fixed latent seed, {grids[-1].stem.replace('_', ' ')}", width="stretch")
+    rows = read_losses(run_dir)
+    if rows:
+        right.plotly_chart(plot_losses(rows), width="stretch")
+    if (run_dir / "training.gif").exists():
+        right.image(str(run_dir / "training.gif"), caption="training, epoch by epoch")
+    if status == "running" and st.button("Stop", key=f"stop-{run_dir.name}"):
+        stop_training(run_dir)
+    if status in ("failed", "interrupted"):
+        if runs.status_message(run_dir):
+            st.error(runs.status_message(run_dir))
+        if (run_dir / "console.txt").exists():
+            st.code((run_dir / "console.txt").read_text(errors="replace")[-2000:], language=None)
+
+
+# ---------------------------------------------------------------- realism
+
+@st.cache_data(show_spinner="Reading real images ...", max_entries=8)
+def real_images(root: str, size: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """`skinml.quality.realism.real_sample` cached: (held-out stand-in, training stand-in)."""
+    from skinml.quality.realism import real_sample
+
+    return real_sample(root, n, size)
+
+
+def realism_report(held: np.ndarray, fake: np.ndarray, train: np.ndarray) -> tuple[dict, str]:
+    """`realism_report` in the shipped classifier's feature space (an untrained thesis_base CNN when
+    there is none); returns (report, a phrase naming the feature space)."""
+    from skinml.app.classifiers import load_model
+    from skinml.cnn.classifier import SHIPPED_DIR
+    from skinml.errors import ModelError
+    from skinml.quality.realism import realism_report as measure
+
+    try:
+        classifier = load_model(SHIPPED_DIR)
+    except ModelError:
+        from skinml.cnn.models import build_model
+
+        model = build_model("thesis_base", image_size=held.shape[1])
+        return measure(held, fake, train=train, feature_model=model), "an untrained thesis_base CNN"
+    report = classifier.with_model(lambda model: measure(held, fake, train=train, feature_model=model))
+    return report, "the shipped classifier"
+
+
+def report_table(report: dict) -> pd.DataFrame:
+    """The report's figures for people: one row per measure, rounded, with what it means."""
+    rows = [
+        ("KID (x1000, 0 = same distribution)", report.get("kid"), 1000, "{:.1f}"),
+        ("FID (0 = same distribution)", report.get("fid"), 1, "{:.1f}"),
+        ("precision (share of generated images that look real)", report.get("precision"), 1, "{:.0%}"),
+        ("recall (share of real variety covered)", report.get("recall"), 1, "{:.0%}"),
+        ("two-sample accuracy, CNN on pixels (50% = indistinguishable)",
+         report.get("two_sample", {}).get("accuracy"), 1, "{:.0%}"),
+        ("two-sample accuracy, classifier features (50% = indistinguishable)",
+         report.get("two_sample_features", {}).get("accuracy"), 1, "{:.0%}"),
+        ("nearest training image, smallest distance (0 = a copy)",
+         report.get("memorisation", {}).get("min_distance"), 1, "{:.3f}"),
+    ]
+    return pd.DataFrame([{"measure": name, "value": fmt.format(value * scale)}
+                         for name, value, scale, fmt in rows if value is not None])

@@ -12,9 +12,11 @@ import dataclasses
 import sys
 from pathlib import Path
 
+import pandas as pd
 import streamlit as st
 
 from skinml import runs
+from skinml.app import RUN_STATUS_ICONS
 from skinml.cnn.config import AUGMENTS, OPTIMIZERS, SCHEDULES, THESIS_SETTINGS, TrainConfig
 from skinml.cnn.models import MODELS, PRETRAINED
 from skinml.errors import ModelError
@@ -33,7 +35,11 @@ def launch_training(config: TrainConfig) -> Path:
     run_dir = Path(config.run_dir) if config.run_dir else new_run_dir(config.model)
     if (run_dir / "config.json").exists():
         raise ModelError(f"{run_dir} already holds a run: pick another name, or resume that run.")
-    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ModelError(f"Cannot create the run folder {run_dir} ({exc.strerror}): pick another name, "
+                         "or set SKINML_RUNS to a folder you can write to.") from None
     write_json(run_dir / "config.json",
                {"kind": "classifier", **dataclasses.asdict(dataclasses.replace(config, run_dir=str(run_dir)))})
     return resume_training(run_dir)
@@ -95,9 +101,6 @@ def settings_ui(data_dir: str, model: str, key: str = "train") -> TrainConfig:
                        seed=int(seed))
 
 
-STATUS_ICONS = {"running": "🟢", "finished": "✅", "failed": "❌", "stopped": "⏹️", "interrupted": "⚠️", "new": "⏳"}
-
-
 def run_view(run_dir: str | Path) -> None:
     """Status, progress, live curves and the last log lines of one run (no widgets)."""
     from skinml.plots.eval import plot_history
@@ -109,12 +112,8 @@ def run_view(run_dir: str | Path) -> None:
     history = load_history(run_dir)
     epochs = int(config.get("epochs", 1))
     done = int(state.get("epoch", 0))
-    message = ""
-    try:
-        message = (run_dir / "status").read_text().split("\n", 1)[1].strip()
-    except (FileNotFoundError, IndexError):
-        pass
-    st.markdown(f"**{STATUS_ICONS.get(status, '')} {run_dir.name}**: {status}, epoch {done} of {epochs}"
+    message = runs.status_message(run_dir)
+    st.markdown(f"**{RUN_STATUS_ICONS.get(status, '')} {run_dir.name}**: {status}, epoch {done} of {epochs}"
                 + (f", best {config.get('monitor', '')} {state['best_score']:.3f} at epoch {state['best_epoch']}"
                    if state.get("best_epoch") else ""))
     if status == "failed" and message:
@@ -148,27 +147,22 @@ def live_run_ui(run_dir: str | Path) -> str:
     return status
 
 
-def thesis_reference() -> "object | None":
+def thesis_reference() -> pd.DataFrame | None:
     """The thesis's table next to its five CNNs retrained by skinml and the shipped default.
 
     Reads `skinml/assets/thesis_runs.csv` (written by train/train_thesis_models.py) and the
     shipped classifier's metrics; None when the table is not there.
     """
-    import json
+    from skinml import ASSETS
+    from skinml.cnn.classifier import read_info
 
-    import pandas as pd
-
-    from skinml.cnn.classifier import SHIPPED_DIR
-
-    path = SHIPPED_DIR.parent / "thesis_runs.csv"
+    path = ASSETS / "thesis_runs.csv"
     if not path.exists():
         return None
     table = pd.read_csv(path)
-    shipped = SHIPPED_DIR / "metrics.json"
-    if shipped.exists():
-        m = json.loads(shipped.read_text())
-        info = json.loads((SHIPPED_DIR / "model.json").read_text())
-        row = {"model": f"{info.get('name', 'skinml_resnet')} (shipped, threshold {m['threshold']:.2f})",
+    info, m = read_info()  # the shipped classifier
+    if m:
+        row = {"model": f"{info.get('name', 'skinml_resnet')} (shipped, threshold {m['threshold']:.0%})",
                "val_accuracy": m["val"]["accuracy"], "val_sensitivity": m["val"]["sensitivity"],
                "best_epoch": m.get("best_epoch"), "epochs_run": m.get("epochs_run"), "val_auc": m["val"]["auc"],
                "test_accuracy": m["test"]["accuracy"], "test_auc": m["test"]["auc"],
@@ -177,6 +171,6 @@ def thesis_reference() -> "object | None":
     return table
 
 
-def runs_table() -> "object":
+def runs_table() -> pd.DataFrame:
     """list_runs() for the page (newest first)."""
     return list_runs(kind="classifier")

@@ -89,10 +89,11 @@ def _classifier(path: str | None):
 def time_warm(clf, data: bytes, runs: int) -> dict[str, float]:
     """Median seconds of predict_upload and of each of its steps."""
     from skinml.cnn.classifier import predict_tta
+    from skinml.explain.gradcam import grad_cam
     from skinml.images.decode import load_image
     from skinml.images.upload import read_image
     from skinml.ood.detector import check_image
-    from skinml.predict import explain_locked, predict_upload
+    from skinml.predict import predict_upload
 
     predict_upload(clf, data, "bench.jpg")  # warm: tf.function traces, sub-models, caches
     photo = read_image(data)
@@ -101,7 +102,7 @@ def time_warm(clf, data: bytes, runs: int) -> dict[str, float]:
              "decode + resize": lambda: load_image(read_image(data), clf.image_size, clf.resize),
              "8 TTA views": lambda: predict_tta(clf, x[None] / 255.0),
              "1 view": lambda: clf.predict_proba(x[None] / 255.0),
-             "Grad-CAM": lambda: explain_locked(clf, x),
+             "Grad-CAM": lambda: clf.with_model(grad_cam, x),
              "dermoscopy check": lambda: check_image(photo)}
     out = {}
     for name, step in steps.items():

@@ -34,8 +34,9 @@ def add_parser(subparsers) -> None:
 def run_generate(args) -> int:
     from PIL import Image
 
+    from skinml.data.readers import LABELS
     from skinml.gan.latent import sample_latents
-    from skinml.gan.models import CLASSES, load_generator
+    from skinml.gan.models import load_generator
 
     gen = load_generator(args.model, conditional=args.label is not None)
     labels = None
@@ -44,7 +45,7 @@ def run_generate(args) -> int:
             from skinml.errors import ModelError
             raise ModelError(f"The generator at {gen.path} is not conditional: it cannot generate "
                              f"a chosen class. Leave out --label or pass a conditional GAN with --model.")
-        labels = [CLASSES.index(args.label)] * args.n
+        labels = [LABELS.index(args.label)] * args.n
     images = gen.generate(sample_latents(range(args.seed, args.seed + args.n), gen.spec.latent_dim), labels)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

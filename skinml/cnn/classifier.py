@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 
 from skinml import ASSETS
+from skinml.data.readers import LABELS
 from skinml.errors import ModelError
 from skinml.runs import save_model_atomic, write_atomic
 
 SHIPPED_DIR = ASSETS / "classifier"
-CLASSES = ("benign", "malignant")
 
 
 @dataclass
@@ -24,7 +24,9 @@ class Classifier:
 
     `predict_proba` is safe to call from many threads at once (the dashboard shares one
     instance between sessions): Keras models are not guaranteed thread-safe, so calls are
-    serialised with a lock, and every caller gets the answer it would get alone.
+    serialised with a lock, and every caller gets the answer it would get alone. Code that
+    needs the Keras model itself (Grad-CAM, feature maps) goes through `with_model`, which
+    holds the same lock.
     """
 
     model: object
@@ -54,6 +56,19 @@ class Classifier:
     @property
     def version(self) -> str:
         return str(self.info.get("version", "unversioned"))
+
+    def side(self, p: float) -> str:
+        """The side of the threshold `p` falls on: "malignant" when p >= threshold, else "benign".
+
+        The model's answer in words, never a diagnosis.
+        """
+        return LABELS[1] if p >= self.threshold else LABELS[0]
+
+    def with_model(self, fn, *args, **kwargs):
+        """`fn(model, *args, **kwargs)` holding the classifier's lock: for code that needs the
+        Keras model itself (Grad-CAM, feature maps) while other threads may be predicting."""
+        with self._lock:
+            return fn(self.model, *args, **kwargs)
 
     def predict_proba(self, images: np.ndarray, tta: bool = False, batch_size: int = 32) -> np.ndarray:
         """p(malignant), float (N,), for float32 (N, H, W, 3) in [0, 1] of `image_size` px.
@@ -87,29 +102,53 @@ def predict_tta(clf: Classifier, images: np.ndarray, batch_size: int = 32) -> np
     return flat.reshape(8, len(images)).T
 
 
+def _model_file(path: str | Path | None) -> Path:
+    """The model.keras of a classifier folder, a run directory (its `model/`) or a .keras file."""
+    folder = Path(path) if path else SHIPPED_DIR
+    if (folder / "model").is_dir():
+        folder = folder / "model"
+    return folder if folder.is_file() and folder.suffix == ".keras" else folder / "model.keras"
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except json.JSONDecodeError as exc:
+        raise ModelError(f"{path} is not valid JSON ({exc}): restore it from the run that wrote it.") from None
+
+
+def read_info(path: str | Path | None = None) -> tuple[dict, dict]:
+    """(model.json, metrics.json) of a classifier folder, without loading the model (no Keras).
+
+    `path` as for `load_classifier`; a file that is not there reads as {}. For pages that only
+    describe a model: its name, size, threshold and held-out figures.
+    """
+    folder = _model_file(path).parent
+    return _read_json(folder / "model.json"), _read_json(folder / "metrics.json")
+
+
 def load_classifier(path: str | Path | None = None) -> Classifier:
     """Read a classifier folder (or a run directory holding one in `model/`); default: shipped."""
+    import zipfile
+
     import keras
 
     import skinml.images.augment  # noqa: F401  (registers our custom layers for deserialisation)
 
-    folder = Path(path) if path else SHIPPED_DIR
-    if (folder / "model").is_dir():
-        folder = folder / "model"
-    if folder.is_file() and folder.suffix == ".keras":
-        folder, model_file = folder.parent, folder
-    else:
-        model_file = folder / "model.keras"
+    model_file = _model_file(path)
+    folder = model_file.parent
     if not model_file.exists():
         raise ModelError(f"No model found at {folder}: expected a folder with model.keras and model.json.")
     try:
         model = keras.saving.load_model(model_file, safe_mode=True, compile=False)
-    except Exception as exc:  # a corrupt or foreign file
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:  # a corrupt or foreign file
         raise ModelError(f"Could not load the model in {model_file}: {exc}") from exc
-    read = lambda name, default: json.loads((folder / name).read_text()) if (folder / name).exists() else default
+    info, metrics = read_info(folder)
     card = (folder / "MODEL_CARD.md").read_text() if (folder / "MODEL_CARD.md").exists() else ""
-    info = read("model.json", {}) or {"name": model.name, "image_size": model.input_shape[1]}
-    return Classifier(model=model, info=info, metrics=read("metrics.json", {}), card=card, path=folder)
+    info = info or {"name": model.name, "image_size": model.input_shape[1]}
+    return Classifier(model=model, info=info, metrics=metrics, card=card, path=folder)
 
 
 def save_classifier(folder: str | Path, model, info: dict, metrics: dict | None = None,

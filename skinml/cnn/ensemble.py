@@ -47,3 +47,16 @@ def ensemble(members: list[keras.Model], name: str = "skinml_ensemble") -> keras
     model = keras.Model(inputs, layers.Activation(activation, name="output", dtype="float32")(x), name=name)
     logit.set_weights([np.concatenate(kernels), np.sum(biases, axis=0)])
     return model
+
+
+def ensemble_size(model: keras.Model) -> int:
+    """How many networks `model` joins: the members of a model made by `ensemble`, else 1.
+
+    An ensemble is recognised by its structure, not its name: a `features` layer that
+    concatenates the members' last feature maps, one input per member.
+    """
+    try:
+        features = model.get_layer("features")
+    except ValueError:
+        return 1
+    return len(features.input) if isinstance(features, layers.Concatenate) else 1

@@ -17,7 +17,7 @@ from skinml.cnn.classifier import save_classifier
 from skinml.cnn.config import TrainConfig
 from skinml.cnn.finish_multiclass import finish_multiclass_run
 from skinml.cnn.predictions import predict_arrays, train_seconds, with_temperature
-from skinml.data.policy import split_counts
+from skinml.data.policy import LABELS, split_counts, split_fingerprint
 from skinml.errors import ModelError
 from skinml.runs import half_precision, read_json, write_atomic, write_json
 
@@ -88,7 +88,6 @@ def finish_run(config: TrainConfig, run_dir: Path, df: pd.DataFrame, state: dict
 
     `name` describes the model when it is not `config.model` alone (an ensemble); `compact`
     stores its weights at half precision, compressed (the shipped model)."""
-    import hashlib
 
     import keras
 
@@ -124,10 +123,9 @@ def finish_run(config: TrainConfig, run_dir: Path, df: pd.DataFrame, state: dict
     table = pd.concat([pd.DataFrame({"split": s, "isic_id": part["isic_id"].to_numpy(), "y": y, "p": p})
                        for s, (part, y, p) in preds.items()])
     write_atomic(run_dir / "predictions.csv", table.to_csv(index=False))
-    ids = lambda split: hashlib.sha1("\n".join(sorted(df.loc[df["split"] == split, "isic_id"])).encode()).hexdigest()
     info = {
         "name": name or config.model, "architecture": config.model, "image_size": config.image_size,
-        "resize": config.resize, "threshold": threshold, "classes": ["benign", "malignant"],
+        "resize": config.resize, "threshold": threshold, "classes": list(LABELS),
         "threshold_rule": (f"highest threshold with validation sensitivity >= {config.target_sensitivity}"
                            if config.target_sensitivity else "0.5"),
         "temperature": temperature, "tta": config.tta, "version": run_dir.name,
@@ -135,7 +133,7 @@ def finish_run(config: TrainConfig, run_dir: Path, df: pd.DataFrame, state: dict
         "data": {"root": str(df.attrs.get("root", config.data)), "layout": df.attrs.get("layout", ""),
                  "seed": config.seed, "balanced": config.balance, "exclude": list(config.exclude),
                  "max_images": config.max_images, "counts": split_counts(df),
-                 "train_ids_sha1": ids("train"), "test_ids_sha1": ids("test")},
+                 "train_ids_sha1": split_fingerprint(df, "train"), "test_ids_sha1": split_fingerprint(df, "test")},
         "config": asdict(config),
     }
     card = build_model_card(config, info, metrics)

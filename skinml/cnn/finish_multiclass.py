@@ -18,7 +18,7 @@ import pandas as pd
 from skinml.cnn.classifier import save_classifier
 from skinml.cnn.config import TrainConfig
 from skinml.cnn.predictions import predict_arrays, train_seconds, with_temperature
-from skinml.data.policy import DIAGNOSIS_CLASSES, MALIGNANT_DIAGNOSES, split_counts
+from skinml.data.policy import DIAGNOSIS_CLASSES, MALIGNANT_DIAGNOSES, split_counts, split_fingerprint
 from skinml.runs import half_precision, write_atomic, write_json
 
 
@@ -45,7 +45,6 @@ def apply_temperature(p: np.ndarray, temperature: float) -> np.ndarray:
 def finish_multiclass_run(config: TrainConfig, run_dir: Path, df: pd.DataFrame, state: dict,
                           name: str | None = None, compact: bool = False) -> None:
     """From best.keras: fit the temperature on validation, measure validation and test."""
-    import hashlib
 
     import keras
 
@@ -76,7 +75,6 @@ def finish_multiclass_run(config: TrainConfig, run_dir: Path, df: pd.DataFrame, 
                                      **{f"p_{c}": p[:, i] for i, c in enumerate(classes)}})
                        for s, (part, y, p) in preds.items()])
     write_atomic(run_dir / "predictions.csv", table.to_csv(index=False))
-    ids = lambda split: hashlib.sha1("\n".join(sorted(df.loc[df["split"] == split, "isic_id"])).encode()).hexdigest()
     info = {
         "name": name or config.model, "architecture": config.model, "task": "diagnosis",
         "image_size": config.image_size, "resize": config.resize, "classes": classes,
@@ -85,7 +83,7 @@ def finish_multiclass_run(config: TrainConfig, run_dir: Path, df: pd.DataFrame, 
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "data": {"root": str(df.attrs.get("root", config.pack or config.data)), "layout": df.attrs.get("layout", ""),
                  "seed": config.seed, "counts": diagnosis_counts(df), "binary_counts": split_counts(df),
-                 "train_ids_sha1": ids("train"), "test_ids_sha1": ids("test")},
+                 "train_ids_sha1": split_fingerprint(df, "train"), "test_ids_sha1": split_fingerprint(df, "test")},
         "config": asdict(config),
     }
     card = build_multiclass_card(config, info, metrics)

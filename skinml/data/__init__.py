@@ -17,9 +17,11 @@ from skinml.data.policy import (
     prepare,
     scan_dataset,
     split_counts,
+    split_fingerprint,
     split_grouped,
 )
 from skinml.data.readers import (
+    ALL_LABELS,
     COLUMNS,
     LABELS,
     LAYOUTS,
@@ -33,8 +35,9 @@ from skinml.data.readers import (
 )
 
 __all__ = [
-    "COLUMNS", "DIAGNOSIS_CLASSES", "LABELS", "LAYOUTS", "SPLITS", "DataPolicy", "apply_policy", "balance",
+    "ALL_LABELS", "COLUMNS", "DIAGNOSIS_CLASSES", "LABELS", "LAYOUTS", "SPLITS", "DataPolicy", "apply_policy",
+    "balance",
     "check_image", "default_data_dir", "detect_layout", "diagnosis_class", "group_key", "group_overlap",
     "image_sizes", "labels_of", "load_dataset", "load_datasets", "prepare", "scan_dataset", "split_counts",
-    "split_grouped",
+    "split_fingerprint", "split_grouped",
 ]

@@ -13,8 +13,9 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
-from skinml.data.readers import COLUMN_ALIASES, LABELS, SPLITS, OnProgress, load_dataset, load_datasets
+from skinml.data.readers import ALL_LABELS, COLUMN_ALIASES, LABELS, SPLITS, load_dataset, load_datasets
 from skinml.errors import DataError
+from skinml.progress import OnProgress
 
 # The seven HAM10000 diagnosis classes (ISIC 2018 Task 3), and every diagnosis name of the
 # normalised table that belongs to one of them. Squamous cell carcinoma (invasive) is none of
@@ -45,8 +46,8 @@ class DataPolicy:
     exclude: tuple[tuple[str, str], ...] = field(default_factory=tuple)
 
     @classmethod
-    def for_gan(cls, **kw) -> "DataPolicy":
-        return cls(include_labels=("benign", "malignant", "indeterminate", "unknown"), **kw)
+    def for_gan(cls, **kw) -> DataPolicy:
+        return cls(include_labels=ALL_LABELS, **kw)
 
 
 def apply_policy(df: pd.DataFrame, policy: DataPolicy = DataPolicy()) -> tuple[pd.DataFrame, dict[str, int]]:
@@ -150,6 +151,18 @@ def group_overlap(df: pd.DataFrame) -> int:
     if len(df) == 0:
         return 0
     return int((df.assign(_group=group_key(df)).groupby("_group")["split"].nunique() > 1).sum())
+
+
+def split_fingerprint(df: pd.DataFrame, split: str) -> str:
+    """SHA-1 of the sorted `isic_id`s of one split, one per line: the same images give the same text.
+
+    A finished run saves its train split's fingerprint in model.json (`data.train_ids_sha1`),
+    so that an evaluation can tell whether a folder is the data the model was trained on.
+    """
+    import hashlib
+
+    ids = sorted(map(str, df.loc[df["split"] == split, "isic_id"]))
+    return hashlib.sha1("\n".join(ids).encode()).hexdigest()
 
 
 def prepare(root, policy: DataPolicy = DataPolicy(), balance: bool = True,

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -22,9 +22,11 @@ from PIL import Image
 
 from skinml import ISIC_SAMPLE
 from skinml.errors import DataError
+from skinml.progress import OnProgress
 
 # The normalised table's columns, in order (see docs/ARCHITECTURE.md).
-LABELS = ("benign", "malignant")
+LABELS = ("benign", "malignant")  # the two classes every classifier and GAN of skinml tells apart
+ALL_LABELS = (*LABELS, "indeterminate", "unknown")  # every value of the benign_malignant column
 SPLITS = ("train", "val", "test")
 COLUMNS = [
     "isic_id", "image_path", "benign_malignant", "diagnosis", "age_approx", "sex",
@@ -54,7 +56,6 @@ HAM_MALIGNANT = {"mel", "bcc", "akiec"}
 COLUMN_ALIASES = {"source": "attribution", "license": "copyright_license",
                   "anatom_site": "anatom_site_general", "label": "benign_malignant"}
 ID_COLUMNS = ("isic_id", "image_id", "image_name", "image", "name")
-OnProgress = Callable[[float, dict], None]
 
 
 def _problem(reason: str, path: str | Path | None = None, id: str | None = None,

@@ -12,21 +12,22 @@ from __future__ import annotations
 
 import json
 import math
+import zipfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Callable
 
 import keras
 import numpy as np
 from keras import layers
 
 from skinml import ASSETS
+from skinml.data.readers import LABELS
 from skinml.errors import ModelError
 from skinml.gan.layers import DiffAugment
 from skinml.gan.steps import GAN
 
 SHIPPED_GAN, SHIPPED_CGAN = ASSETS / "gan", ASSETS / "cgan"
-CLASSES = ("benign", "malignant")
 
 
 @dataclass(frozen=True)
@@ -199,7 +200,7 @@ def save_generator(folder: str | Path, generator: keras.Model, spec: GANSpec, ex
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     save_model_atomic(generator, folder / "generator.keras")
-    info = {**asdict(spec), "classes": list(CLASSES), **(extra or {})}
+    info = {**asdict(spec), "classes": list(LABELS), **(extra or {})}
     write_atomic(folder / "gan.json", json.dumps(info, indent=2))
     return folder
 
@@ -230,7 +231,7 @@ def load_generator(path: str | Path | None = None, conditional: bool = False) ->
                          f"and gan.json there (train one with train/train_gan.py or pass --model).")
     try:
         model = keras.saving.load_model(model_file, safe_mode=True, compile=False)
-    except Exception as exc:
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:  # a corrupt or foreign file
         raise ModelError(f"Could not load the generator in {model_file}: {exc}") from exc
     info = json.loads((folder / "gan.json").read_text()) if (folder / "gan.json").exists() else {}
     fields = {k: info[k] for k in GANSpec.__dataclass_fields__ if k in info}

@@ -4,14 +4,17 @@
 from __future__ import annotations
 
 import io
+import struct
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from skinml.errors import ImageError
-from skinml.images.augment import build_augmenter  # noqa: F401  (part of the pipeline API)
 
 RESIZE_MODES = ("squash", "crop")
+# What Pillow raises on a file that is not an image, or a malformed or truncated one. Only these
+# become ImageError: any other exception is a bug in skinml and must not read "corrupt image".
+DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error)
 
 
 def check_resize(resize: str) -> None:
@@ -29,16 +32,20 @@ def centre_box(width: int, height: int) -> tuple[int, int, int, int]:
 # ---------------------------------------------------------------- NumPy / Pillow path
 
 def load_image(source, size: int = 256, resize: str = "squash") -> np.ndarray:
-    """One image as uint8 (size, size, 3), RGB, values 0..255.
+    """One image as uint8 (size, size, 3), RGB, values 0..255: skinml's one Pillow resize.
 
-    `source` is a path, the file's bytes, or a PIL image. `resize="squash"` stretches to a
-    square with bilinear filtering (as the thesis did); `"crop"` keeps the aspect ratio and
-    cuts the centred square. Raises ImageError when the input is not a readable image.
+    `source` is a path, the file's bytes, a PIL image or uint8 pixels (H, W, 3).
+    `resize="squash"` stretches to a square with bilinear filtering (as the thesis did);
+    `"crop"` keeps the aspect ratio and cuts the centred square. Raises ImageError when the
+    input is not a readable image.
     """
     check_resize(resize)
-    name = "the image" if isinstance(source, (bytes, bytearray, Image.Image)) else f"'{source}'"
+    in_memory = isinstance(source, (bytes, bytearray, Image.Image, np.ndarray))
+    name = "the image" if in_memory else f"'{source}'"
     try:
-        if isinstance(source, Image.Image):
+        if isinstance(source, np.ndarray):
+            img = Image.fromarray(np.asarray(source, dtype=np.uint8))
+        elif isinstance(source, Image.Image):
             img = source
         else:
             img = Image.open(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source)
@@ -46,7 +53,7 @@ def load_image(source, size: int = 256, resize: str = "squash") -> np.ndarray:
                 # Same scale as the tf.data path: short side stays >= size.
                 img.draft("RGB", (size, size))
         img = img.convert("RGB")
-    except (OSError, ValueError, SyntaxError, UnidentifiedImageError, Image.DecompressionBombError) as exc:
+    except (*DECODE_ERRORS, Image.DecompressionBombError) as exc:
         raise ImageError(f"Cannot read {name} as an image ({exc}).") from exc
     box = centre_box(*img.size) if resize == "crop" else None
     return np.asarray(img.resize((size, size), Image.Resampling.BILINEAR, box=box))

@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from skinml.errors import ImageError
+from skinml.images.decode import DECODE_ERRORS
 
 MAX_PIXELS = 100_000_000  # width x height above which a file is refused (decompression bomb)
 MIN_SIDE = 32             # px on the short side
@@ -71,9 +72,8 @@ def read_image(data: bytes, name: str = "", max_side: int = MAX_SIDE) -> Image.I
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))  # reads the header only
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError(f"{label} is far too large (over {MAX_PIXELS // 1_000_000} megapixels); "
-                         "it looks like a decompression bomb and was not opened.") from None
-    except Exception:
+        raise _too_large(label) from None
+    except DECODE_ERRORS:
         raise ImageError(f"{label} is not an image: it looks like {describe_bytes(data)}. "
                          "Please upload a photo (JPEG, PNG, WebP, TIFF, BMP or GIF).") from None
     check_size(image.size, label)
@@ -81,14 +81,19 @@ def read_image(data: bytes, name: str = "", max_side: int = MAX_SIDE) -> Image.I
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = _decode(image, max_side)
-    except ImageError:
-        raise
-    except Exception as exc:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):  # a later frame or page
+        raise _too_large(label) from None
+    except DECODE_ERRORS as exc:
         what = "truncated (the file is incomplete)" if "truncat" in str(exc).lower() \
             else "corrupt or in a variant we cannot decode"
         raise ImageError(f"{label} is a {image.format or 'image'} file but it is {what}. "
                          "Please upload the original photo again.") from None
     return image
+
+
+def _too_large(label: str) -> ImageError:
+    return ImageError(f"{label} is far too large (over {MAX_PIXELS // 1_000_000} megapixels); "
+                      "it looks like a decompression bomb and was not opened.")
 
 
 def check_size(size: tuple[int, int], label: str = "The image") -> None:
@@ -139,11 +144,3 @@ def to_rgb(image: Image.Image) -> Image.Image:
         return Image.alpha_composite(white, rgba).convert("RGB")
     return image.convert("RGB") if image.mode != "RGB" else image
 
-
-def resize_image(image: Image.Image, size: int, resize: str = "squash") -> np.ndarray:
-    """uint8 (size, size, 3) for a model: "squash" stretches, "crop" takes the centre square."""
-    if resize == "crop":
-        image = ImageOps.fit(image, (size, size), Image.Resampling.BILINEAR)
-    else:
-        image = image.resize((size, size), Image.Resampling.BILINEAR)
-    return np.asarray(image, dtype=np.uint8)

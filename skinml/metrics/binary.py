@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 
+from skinml.data.readers import LABELS
 from skinml.errors import DataError
 
-CLASSES = ("benign", "malignant")
 HEADLINE = ("auc", "accuracy", "sensitivity", "specificity", "balanced_accuracy")
 
 
@@ -305,7 +305,7 @@ def write_isic_predictions_csv(ids, p, path: str | Path) -> Path:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     with os.fdopen(fd, "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["image", *CLASSES])
+        writer.writerow(["image", *LABELS])
         for i, v in zip(ids, p):
             writer.writerow([i, f"{1 - v:.6f}", f"{v:.6f}"])
     os.replace(tmp, path)

@@ -31,6 +31,7 @@ import numpy as np
 from PIL import Image
 
 from skinml import ASSETS
+from skinml.images.decode import load_image
 
 REFERENCE_PATH = ASSETS / "ood.json"
 SIDE = 128  # statistics are computed on a 128x128 version of the photo
@@ -40,7 +41,8 @@ FEATURES = {
     "skin_fraction": ("Little of the picture has skin colour.", None),
     "saturation": ("The colours are very washed out or grey.", "The colours are much more vivid than skin."),
     "brightness": ("The picture is very dark.", "The picture is very bright, like a page or a blank screen."),
-    "contrast": ("The picture is almost uniform: there is nothing to see.", "The picture has unusually strong contrast."),
+    "contrast": ("The picture is almost uniform: there is nothing to see.",
+                 "The picture has unusually strong contrast."),
     "edges": (None, "It has many hard, sharp edges, like text, drawings or a screenshot."),
     "flat": (None, "Large areas are perfectly flat, as in drawings, screenshots or blank images."),
     "cool_colours": (None, "It has strong green, blue or purple areas that skin does not have."),
@@ -57,9 +59,7 @@ def measure(image) -> np.ndarray:
 
     `image` is a Pillow image or uint8 (H, W, 3); it is reduced to SIDE x SIDE first.
     """
-    if not isinstance(image, Image.Image):
-        image = Image.fromarray(np.asarray(image, dtype=np.uint8))
-    image = image.convert("RGB").resize((SIDE, SIDE), Image.Resampling.BILINEAR)
+    image = Image.fromarray(load_image(image, SIDE))
     rgb = np.asarray(image, dtype="float64") / 255.0
     hsv = np.asarray(image.convert("HSV"), dtype="float64") / 255.0
     hue, sat, val = hsv[..., 0] * 360, hsv[..., 1], hsv[..., 2]
@@ -148,8 +148,8 @@ def check_image(image, reference: dict | None = None) -> OODResult:
     fired = score > reference["threshold"]
     warnings = []
     if fired:
-        for (name, (low_text, high_text)), value, low, high in zip(
-                FEATURES.items(), stats, reference["low"], reference["high"]):
+        for (low_text, high_text), value, low, high in zip(
+                FEATURES.values(), stats, reference["low"], reference["high"]):
             text = low_text if value < low else high_text if value > high else None
             if text and text not in warnings:
                 warnings.append(text)

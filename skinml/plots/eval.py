@@ -8,9 +8,9 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from skinml.data.readers import LABELS
 from skinml.metrics import binary as ev
 
-CLASS_NAMES = ["benign", "malignant"]
 TRAIN_COLOUR, VAL_COLOUR = "#1f77b4", "#d62728"
 
 
@@ -19,7 +19,7 @@ def plot_confusion(cm, normalised: bool = False, title: str = "") -> go.Figure:
     cm = np.asarray(cm, dtype=float)
     z = ev.normalise_confusion(cm) if normalised else cm
     text = [[f"{v:.0%}" if normalised else f"{int(v)}" for v in row] for row in z]
-    fig = go.Figure(go.Heatmap(z=z, x=CLASS_NAMES, y=CLASS_NAMES, text=text, texttemplate="%{text}",
+    fig = go.Figure(go.Heatmap(z=z, x=list(LABELS), y=list(LABELS), text=text, texttemplate="%{text}",
                                colorscale="Blues", showscale=False,
                                hovertemplate="truth %{y}, predicted %{x}: %{text}<extra></extra>"))
     fig.update_yaxes(autorange="reversed", title="truth")
@@ -40,7 +40,8 @@ def plot_roc(y, p, threshold: float | None = None, title: str = "ROC curve") -> 
                   annotation_text="partial AUC region (sensitivity ≥ 0.8)", annotation_position="bottom right")
     fig.add_trace(go.Scatter(x=r["fpr"], y=r["tpr"], mode="lines", name=f"AUC {r['auc']:.3f}",
                              customdata=r["thresholds"],
-                             hovertemplate="1-spec %{x:.3f}, sens %{y:.3f}, threshold %{customdata:.3f}<extra></extra>"))
+                             hovertemplate="1-spec %{x:.3f}, sens %{y:.3f}, "
+                                           "threshold %{customdata:.3f}<extra></extra>"))
     if threshold is not None:
         m = ev.threshold_metrics(y, p, threshold)
         fig.add_trace(go.Scatter(x=[1 - m["specificity"]], y=[m["sensitivity"]], mode="markers",
@@ -101,7 +102,8 @@ def plot_threshold_sweep(y, p, threshold: float | None = None) -> go.Figure:
     return fig
 
 
-def plot_history(history: pd.DataFrame, metrics=("loss", "accuracy", "auc"), best_epoch: int | None = None) -> go.Figure:
+def plot_history(history: pd.DataFrame, metrics=("loss", "accuracy", "auc"),
+                 best_epoch: int | None = None) -> go.Figure:
     """Training curves: one panel per metric, train against validation, per epoch."""
     metrics = [m for m in metrics if m in history.columns or f"val_{m}" in history.columns]
     fig = make_subplots(rows=1, cols=max(1, len(metrics)), subplot_titles=metrics or ["no epochs yet"])

@@ -39,7 +39,7 @@ def gan_augment_experiment(data_dir, generator=None, n_generated: int = 1000, cl
     from skinml.errors import DataError
     from skinml.gan.latent import sample_latents
     from skinml.gan.models import load_generator
-    from skinml.gan.train import resize_images
+    from skinml.images.decode import load_image
     from skinml.images.pipeline import load_array
 
     df = prepare(data_dir, seed=seed)
@@ -55,7 +55,8 @@ def gan_augment_experiment(data_dir, generator=None, n_generated: int = 1000, cl
     gen = load_generator(generator, conditional=True)
     labels = np.arange(n_generated) % 2
     fake = gen.generate(sample_latents(range(10_000, 10_000 + n_generated), gen.spec.latent_dim), labels)
-    fake = resize_images((fake * 255).round().astype("uint8"), image_size).astype("float32") / 255.0
+    fake = np.stack([load_image(im, image_size) for im in (fake * 255).round().astype("uint8")])
+    fake = fake.astype("float32") / 255.0
 
     x_aug, y_aug = np.concatenate([x_train, fake]), np.concatenate([y(train), labels])
     runs = []

@@ -183,13 +183,14 @@ def _accuracy_report(acc: float, n: int, n_test: int, judge: str) -> dict:
 
 
 def _shrink(images: np.ndarray, size: int) -> np.ndarray:
-    from PIL import Image
+    """float32 (N, H, W, 3) in [0, 1] resized to (N, size, size, 3), bilinear; unchanged when equal."""
+    from skinml.images.decode import load_image
 
     images = np.asarray(images, "float32")
     if images.shape[1] == size:
         return images
-    return np.stack([np.asarray(Image.fromarray((np.clip(im, 0, 1) * 255).astype("uint8")).resize(
-        (size, size), Image.BILINEAR), "float32") / 255.0 for im in images])
+    as_uint8 = (np.clip(images, 0, 1) * 255).astype("uint8")
+    return np.stack([load_image(im, size) for im in as_uint8]).astype("float32") / 255.0
 
 
 def nearest_training_images(fake: np.ndarray, train: np.ndarray, size: int = 32) -> tuple[np.ndarray, np.ndarray]:
@@ -203,6 +204,30 @@ def nearest_training_images(fake: np.ndarray, train: np.ndarray, size: int = 32)
     d2 = (a ** 2).sum(1)[:, None] + (b ** 2).sum(1)[None, :] - 2 * a @ b.T
     idx = np.argmin(d2, axis=1)
     return idx, np.sqrt(np.maximum(d2[np.arange(len(a)), idx], 0) / a.shape[1])
+
+
+# ---- Real images to measure against -----------------------------------------------------------
+
+def real_sample(root: str | Path, n: int, size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Two disjoint sets of up to `n` real images of `root`: float32 (N, size, size, 3) in [0, 1].
+
+    A seeded sample of 2n images that the GAN's data rules keep (every label, dermoscopic
+    only) is cut in two: the first half plays the held-out set a generator never saw, the
+    second its training set (for the memorisation check). Raises DataError when the folder
+    has fewer than two usable images.
+    """
+    from skinml.data.policy import DataPolicy, apply_policy
+    from skinml.data.readers import load_dataset
+    from skinml.errors import DataError
+    from skinml.images.pipeline import load_array
+
+    df, _ = apply_policy(load_dataset(root, verify=False), DataPolicy.for_gan())
+    if len(df) < 2:
+        raise DataError(f"{root} has {len(df)} usable images: the realism measures need at least two.")
+    df = df.sample(n=min(len(df), 2 * n), random_state=seed)
+    images = load_array(df["image_path"].tolist(), size=size).astype("float32") / 255.0
+    half = len(images) // 2
+    return images[:half], images[half:]
 
 
 # ---- The report -------------------------------------------------------------------------------
