@@ -41,6 +41,8 @@ class TrainConfig:
     stratified subsample (quick experiments). feed: auto (tf.data on TensorFlow, NumPy
     arrays otherwise), tfdata or array. time_budget: seconds (0 = none); after each epoch
     the number of epochs, and with it the cosine schedule, is fitted to the time left.
+    devices: train data-parallel on this many devices (0 = all visible; skinml.cnn.distribute),
+    the batch split between them.
     run_dir: "" = $SKINML_RUNS (or runs/)/<model>-<time>.
     """
 
@@ -70,6 +72,7 @@ class TrainConfig:
     max_images: int = 0
     feed: str = "auto"
     time_budget: float = 0.0
+    devices: int = 1
     seed: int = 0
     run_dir: str = ""
 
@@ -92,6 +95,8 @@ class TrainConfig:
         if self.task == "diagnosis" and self.monitor == "val_sensitivity":
             raise SkinmlError("The diagnosis task picks its best epoch by val_balanced_accuracy, val_accuracy "
                               "or val_loss, not val_sensitivity.")
+        if self.devices < 0:
+            raise SkinmlError("devices is a number of devices (0 = all visible, 1 = no data parallelism).")
         if self.time_budget < 0:
             raise SkinmlError("time_budget is a number of seconds (0 = no limit).")
         if not 0 <= self.target_sensitivity < 1:

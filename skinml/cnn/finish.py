@@ -1,7 +1,7 @@
 """Finish a training run: calibrate, choose the threshold, measure, write the model card.
 
 Every classifier run ends here (`skinml.cnn.train` calls `finish_run` after its last epoch),
-and so does the shipped model (`train/finish_shipped_classifier.py`).
+and so does an ensemble of finished runs (`finish_ensemble`, `train/finish_classifier.py`).
 """
 
 from __future__ import annotations

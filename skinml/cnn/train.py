@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from skinml.cnn.config import TrainConfig
+from skinml.cnn.distribute import data_parallel
 from skinml.cnn.splits import load_splits, split_images, targets
 from skinml.data.policy import split_counts
 from skinml.errors import DataError, ModelError, SkinmlError
@@ -395,25 +396,26 @@ def _fit(config: TrainConfig, run_dir: Path, on_progress: OnProgress | None, log
     start = int(state.get("epoch", 0))
     done = start >= state.get("planned_epochs", config.epochs) or state.get("stopped_early")
     if not done:
-        if start:
-            log(f"resuming after epoch {start} (best {config.monitor} {state.get('best_score'):.4f} "
-                f"at epoch {state.get('best_epoch')})")
-            keras.utils.set_random_seed(config.seed + start)  # a fresh shuffle, not a replay
-            model = keras.saving.load_model(_ckpt(run_dir, start), compile=True, safe_mode=True)
-        else:
-            model = build_compiled_model(config)
-        log(f"training {config.model} on {len(y_train)} images ({kind} feed, {keras.backend.backend()})")
-        callbacks = [make_schedule_callback(config, steps, state, log)]
-        if config.task == "diagnosis":
-            y_val = df.loc[df["split"] == "val", "label"].to_numpy().astype(int)
-            callbacks.append(make_balanced_accuracy_callback(val_feed, y_val))
-        callbacks.append(make_run_callback(run_dir, state, config, log))
-        if on_progress:
-            callbacks.append(ProgressCallback(on_progress, config.epochs, steps, start))
-        model.fit(train_feed, validation_data=val_feed, epochs=config.epochs, initial_epoch=start,
-                  class_weight=class_weights(y_train, config.class_weight, len(df.attrs["classes"])),
-                  callbacks=callbacks,
-                  shuffle=False, verbose=0)  # the feeds shuffle themselves
+        with data_parallel(config.devices, config.batch_size) as devices:
+            if start:
+                log(f"resuming after epoch {start} (best {config.monitor} {state.get('best_score'):.4f} "
+                    f"at epoch {state.get('best_epoch')})")
+                keras.utils.set_random_seed(config.seed + start)  # a fresh shuffle, not a replay
+                model = keras.saving.load_model(_ckpt(run_dir, start), compile=True, safe_mode=True)
+            else:
+                model = build_compiled_model(config)
+            log(f"training {config.model} on {len(y_train)} images ({kind} feed, {keras.backend.backend()}"
+                + (f", {devices} devices" if devices > 1 else "") + ")")
+            callbacks = [make_schedule_callback(config, steps, state, log)]
+            if config.task == "diagnosis":
+                y_val = df.loc[df["split"] == "val", "label"].to_numpy().astype(int)
+                callbacks.append(make_balanced_accuracy_callback(val_feed, y_val))
+            callbacks.append(make_run_callback(run_dir, state, config, log))
+            if on_progress:
+                callbacks.append(ProgressCallback(on_progress, config.epochs, steps, start))
+            model.fit(train_feed, validation_data=val_feed, epochs=config.epochs, initial_epoch=start,
+                      class_weight=class_weights(y_train, config.class_weight, len(df.attrs["classes"])),
+                      callbacks=callbacks, shuffle=False, verbose=0)  # the feeds shuffle themselves
     log("choosing the threshold and measuring the best epoch on validation and test")
     from skinml.cnn.finish import finish_run
 
