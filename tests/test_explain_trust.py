@@ -54,11 +54,13 @@ def test_the_evaluation_measures_every_method_against_masks_and_baselines(tiny_c
         evaluate_explanations,
         explanations_table,
         save_explanations,
+        trust_sentence,
     )
 
     clf = load_classifier(tiny_classifier)
     report = evaluate_explanations(clf, lesions_with_masks, n=6, n_randomise=2, steps=4, n_boot=50)
     assert report["n"] == 6 and report["n_randomised"] == 2 and report["n_malignant"] == 3
+    assert report["model"] == "thesis_base"
     assert report["without_mask"] == 0 and "warning" in report  # its training data is unknown
     # The centre baseline on centred discs: its peak is always inside, and it beats the disc's area.
     assert report["centre"]["pointing_game"]["mean"] == 1.0
@@ -77,6 +79,7 @@ def test_the_evaluation_measures_every_method_against_masks_and_baselines(tiny_c
     assert list(table.index) == [m[0] for m in METHODS.values()] + ["centre baseline (no model)",
                                                                      "random order (no model)"]
     best = best_method(clf)
+    assert "held-out images" in trust_sentence(clf) and METHODS[best][0] in trust_sentence(clf)
     assert report["methods"][best]["pointing_game"]["mean"] == max(
         m["pointing_game"]["mean"] for m in report["methods"].values())
 
@@ -146,3 +149,17 @@ def test_held_out_images_of_the_shipped_classifier_share_no_image_or_lesion_with
     assert not table["isic_id"].isin(train["isic_id"]).any()
     assert not table["lesion_id"].isin(set(train["lesion_id"]) - {""}).any()
     assert table["lesion_id"].is_unique
+
+
+def test_the_deletion_chart_has_a_line_per_method_and_the_random_order():
+    from skinml.plots.explain import plot_perturbation_curves
+
+    report = {"n": 3, "curves": {"fraction": [0, 0.5, 1], "random": {"deletion": [0.9, 0.6, 0.2]},
+                                 "gradcam": {"deletion": [0.9, 0.3, 0.2]}},
+              "methods": {"gradcam": {"label": "Grad-CAM", "deletion_auc": {"mean": 0.43}}},
+              "random_order": {"deletion_auc": {"mean": 0.58}}}
+    fig = plot_perturbation_curves(report, "deletion")
+    assert [t.name for t in fig.data] == ["Grad-CAM (area 0.43)", "random order (area 0.58)"]
+    assert list(fig.data[0].x) == [0, 50, 100] and list(fig.data[1].y) == [0.9, 0.6, 0.2]
+    with pytest.raises(ValueError):
+        plot_perturbation_curves(report, "sideways")

@@ -242,7 +242,8 @@ def _report(classifier, per_image, correlations, seconds, notes, n, n_randomise,
     s = lambda values: summarise(values, n_boot, seed)
     centre, random = per_image["centre"], per_image["random"]
     report = {
-        "model": str(getattr(classifier, "path", "") or getattr(classifier, "name", "")),
+        "model": (getattr(classifier, "info", None) or {}).get("name") or getattr(classifier, "name", "model"),
+        "model_version": str((getattr(classifier, "info", None) or {}).get("version", "")),
         "n": n, "n_randomised": n_randomise, "n_malignant": int(sum(random["malignant"])),
         "n_predicted_malignant": int(sum(random["predicted"])), **notes,
         "explained_class": "the class the model predicts at its threshold",
@@ -331,3 +332,19 @@ def best_method(classifier, measure: str = "pointing_game") -> str | None:
         return None
     sign = -1 if measure == "deletion_auc" else 1
     return max(report["methods"], key=lambda m: sign * report["methods"][m][measure]["mean"])
+
+
+def trust_sentence(classifier, method: str | None = None) -> str | None:
+    """One sentence for the clinician's page: how often `method` (default: `best_method`) pointed
+    inside the lesion on held-out images, beside the centre baseline; None without a report."""
+    report = load_explanations(classifier)
+    method = method or best_method(classifier)
+    if not report or method not in report["methods"]:
+        return None
+    m, centre = report["methods"][method], report["centre"]["pointing_game"]
+    hit = m["pointing_game"]
+    return (f"On {report['n']} held-out images with a dermatologist's lesion outline, the peak of this heatmap "
+            f"({m['label']}) fell inside the lesion on {hit['mean']:.0%} of them (95% interval {hit['low']:.0%} to "
+            f"{hit['high']:.0%}); the centre of the image, which knows nothing of the model, did on "
+            f"{centre['mean']:.0%}. A heatmap shows what moved the model, not where the lesion is.")
+
