@@ -10,95 +10,63 @@ from PIL import Image
 
 from skinml.cnn.models import last_conv_layer
 from skinml.explain.features import _submodel, prepare_input
+from skinml.explain.scores import compiled, gradient, n_units, output_logits, pick_class, resolve_class, upsample
 
 # ---------------------------------------------------------------- Grad-CAM
 
-def gradient(fn, x):
-    """d sum(fn(x)) / dx, computed by the backend's automatic differentiation."""
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        x = tf.convert_to_tensor(x)
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            y = ops.sum(fn(x))
-        return tape.gradient(y, x)
-    if backend == "jax":
-        import jax
-
-        return jax.grad(lambda v: ops.sum(fn(v)))(x)
-    if backend == "torch":
-        import torch
-
-        x = torch.as_tensor(ops.convert_to_numpy(x)).requires_grad_(True)
-        ops.sum(fn(x)).backward()
-        return x.grad
-    raise NotImplementedError(f"Grad-CAM does not know the '{backend}' backend yet.")
-
-
-def _split_at(model: keras.Model, layer: str) -> tuple[keras.Model, keras.Model, object]:
-    """(image -> feature maps of `layer`, feature maps -> input of the output layer, output layer).
+def _split_at(model: keras.Model, layers: tuple[str, ...]) -> tuple[keras.Model, keras.Model]:
+    """(image -> feature maps of `layers`, those maps -> input of the output layer).
 
     Grad-CAM needs the class *score* before the sigmoid/softmax (a saturated probability
-    has no gradient), so the second half stops at the output layer's input and `_logits`
-    finishes it.
+    has no gradient), so the second half stops at the output layer's input and
+    `scores.output_logits` finishes it. Several layers (one per member of an ensemble) are
+    split at together: the second half then takes a list of maps.
     """
-    output_layer = model.layers[-1]
+    def build():
+        features = [model.get_layer(name).output for name in layers]
+        features = features[0] if len(features) == 1 else features
+        return keras.Model(model.inputs[0], features), keras.Model(features, model.layers[-1].input)
+    return _submodel(model, ("gradcam", layers), build)
+
+
+def layer_gradients(model: keras.Model, image: np.ndarray, index: int,
+                    layers: str | list[str] | tuple[str, ...]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """[(feature maps A (h, w, K), d score / d A (h, w, K))] of one image, one pair per layer."""
+    layers = (layers,) if isinstance(layers, str) else tuple(layers)
+    first, second = _split_at(model, layers)
+    output_layer, units = model.layers[-1], n_units(model)
 
     def build():
-        features = model.get_layer(layer).output
-        return (keras.Model(model.inputs[0], features),
-                keras.Model(features, output_layer.input))
-    first, second = _submodel(model, ("gradcam", layer), build)
-    return first, second, output_layer
+        def maps_and_gradients(x):
+            maps = first(x, training=False)
+            maps = list(maps) if isinstance(maps, (list, tuple)) else [maps]
+            score = lambda m: pick_class(output_logits(output_layer, second(m if len(m) > 1 else m[0],
+                                                                            training=False)), units, index)
+            return maps, gradient(score, maps)
+        return maps_and_gradients
 
-
-def _logits(output_layer, x):
-    """The class scores the output layer turns into probabilities: (N, units)."""
-    if isinstance(output_layer, keras.layers.Dense):  # Dense(activation=...): redo it linearly
-        x = ops.matmul(x, output_layer.kernel)
-        return x + output_layer.bias if output_layer.use_bias else x
-    return x  # an Activation layer (or anything else): its input is already the score
+    maps, grads = compiled(model, ("layer_gradients", layers, index), build)(prepare_input(model, image))
+    return [(ops.convert_to_numpy(a)[0], ops.convert_to_numpy(g)[0]) for a, g in zip(maps, grads)]
 
 
 def grad_cam(model: keras.Model, image: np.ndarray, class_index: int | None = None,
-             target: str | None = None, layer: str | None = None) -> np.ndarray:
+             target: str | None = None, layer: str | list[str] | None = None) -> np.ndarray:
     """Grad-CAM heatmap: float32 (H, W) in [0, 1], the size of `image`.
 
     `image` is uint8 or float in [0, 1], (H, W, 3). The class is `target` ("malignant" or
-    "benign") or `class_index`; default: malignant. For the usual one-unit sigmoid model
-    the malignant score is the logit and the benign one its negative. `layer` defaults to
-    `models.last_conv_layer(model)`.
+    "benign") or `class_index` (see `scores.resolve_class`); default: malignant. `layer`
+    defaults to `models.last_conv_layer(model)`; a list of layers with maps of one size
+    (an ensemble's members, see `hirescam.earlier_layers`) adds their maps up.
 
     How it works (Selvaraju et al. 2017): A = the layer's feature maps (h, w, K); the
     gradient of the class score with respect to A, averaged over h and w, weighs each
     channel; the heatmap is ReLU(sum_k weight_k * A_k), scaled to [0, 1] and upsampled.
+    The weights are global: a channel that counts somewhere lights up everywhere it fires.
     """
-    layer = layer or last_conv_layer(model)
-    first, second, output_layer = _split_at(model, layer)
-    units = int(model.output_shape[-1])
-    if target is not None:
-        if target not in ("malignant", "benign"):
-            raise ValueError(f"target must be 'malignant' or 'benign', not {target!r}")
-        class_index = 1 if target == "malignant" else 0
-    class_index = 1 if class_index is None else int(class_index)
-
-    def score(feature_maps):
-        logits = _logits(output_layer, second(feature_maps, training=False))
-        if units == 1:  # sigmoid: one logit for malignant; benign is its opposite
-            return logits[:, 0] if class_index == 1 else -logits[:, 0]
-        return logits[:, class_index]
-
-    maps = first(prepare_input(model, image), training=False)
-    grads = gradient(score, maps)
-    weights = ops.mean(grads, axis=(1, 2), keepdims=True)        # (1, 1, 1, K)
-    cam = ops.relu(ops.sum(weights * maps, axis=-1))[0]           # (h, w)
-    cam = ops.convert_to_numpy(cam).astype("float32")
-    cam = cam / cam.max() if cam.max() > 0 else cam
-    height, width = np.asarray(image).shape[:2]
-    up = ops.image.resize(cam[None, :, :, None], (height, width), interpolation="bilinear")
-    return np.clip(ops.convert_to_numpy(up)[0, :, :, 0], 0, 1).astype("float32")
+    index = resolve_class(model, target, class_index)
+    pairs = layer_gradients(model, image, index, layer or last_conv_layer(model))
+    cam = sum((maps * grads.mean(axis=(0, 1))).sum(axis=-1) for maps, grads in pairs)
+    return upsample(cam, np.asarray(image).shape[:2])
 
 
 # Colour map for heatmaps: plotly's "Jet" anchors (blue = low, red = high).

@@ -1,0 +1,350 @@
+"""Which explanation to trust, measured: every method on held-out images with lesion masks.
+
+`evaluate_explanations` runs each method of `METHODS` on images the classifier never trained
+on, explains the class it predicted, and measures the maps (`skinml.explain.measures`)
+against dermatologists' lesion masks, against a centred Gaussian, against random pixel
+orders and against cascading weight randomisation (`skinml.explain.randomisation`). The
+report is one JSON-ready dict; a classifier folder keeps it as `explanations.json`, which
+`explanations_table` and `best_method` read for the dashboard. `method_maps` gives every
+method's map of one image in one call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from skinml.data.masks import attach_masks, find_mask_folder, load_mask
+from skinml.errors import DataError
+from skinml.explain.gradcam import grad_cam
+from skinml.explain.hirescam import earlier_layers, hires_cam
+from skinml.explain.integrated_gradients import integrated_gradients
+from skinml.explain.measures import (
+    blurred,
+    centre_gaussian,
+    curve_area,
+    perturbation_curve,
+    pointing_game,
+    rank_correlation,
+    salience_order,
+    share_inside,
+    summarise,
+)
+from skinml.explain.occlusion import occlusion
+from skinml.explain.randomisation import cascading_randomisation
+from skinml.explain.scores import class_probability, predicted_class
+
+EXPLANATIONS_FILE = "explanations.json"
+# id -> (what the dashboard calls it, function(model, image, class_index) -> heatmap (H, W) in [0, 1])
+METHODS: dict[str, tuple[str, Callable]] = {
+    "gradcam": ("Grad-CAM", lambda m, x, c: grad_cam(m, x, class_index=c)),
+    "gradcam_early": ("Grad-CAM, earlier layer",
+                      lambda m, x, c: grad_cam(m, x, class_index=c, layer=earlier_layers(m))),
+    "hirescam": ("HiResCAM, earlier layer", lambda m, x, c: hires_cam(m, x, class_index=c)),
+    "occlusion": ("occlusion", lambda m, x, c: occlusion(m, x, class_index=c)),
+    "integrated_gradients": ("integrated gradients", lambda m, x, c: integrated_gradients(m, x, class_index=c)),
+}
+CENTRE_SIGMA = 0.25  # the centre baseline's spread, as a share of the side
+
+
+def _model_and_threshold(classifier) -> tuple[object, float]:
+    """A Classifier's model and threshold, or a bare Keras model with 0.5."""
+    return getattr(classifier, "model", classifier), float(getattr(classifier, "threshold", 0.5))
+
+
+def method_maps(classifier, image: np.ndarray, class_index: int | None = None,
+                methods: list[str] | None = None) -> dict[str, np.ndarray]:
+    """{method label: heatmap float32 (H, W) in [0, 1]} of one image (uint8 or float (H, W, 3) at
+    any size), for `class_index` (default: the class the model predicts at its threshold).
+
+    `classifier` is a `Classifier` (its lock is held, so the dashboard may share it) or a Keras model.
+    """
+    model, threshold = _model_and_threshold(classifier)
+    lock = getattr(classifier, "_lock", None)
+    with lock if lock is not None else _nothing():
+        index = predicted_class(model, image, threshold) if class_index is None else int(class_index)
+        return {METHODS[m][0]: METHODS[m][1](model, image, index) for m in (methods or METHODS)}
+
+
+def randomisation_maps(classifier, image: np.ndarray, method: str = "gradcam",
+                       class_index: int | None = None, seed: int = 0) -> list[tuple[str, np.ndarray]]:
+    """[("trained", map), (block, map with that block and all above it randomised), ...]: the
+    strip of the sanity check for one image, top block first."""
+    model, threshold = _model_and_threshold(classifier)
+    explain = METHODS[method][1]
+    lock = getattr(classifier, "_lock", None)
+    with lock if lock is not None else _nothing():
+        index = predicted_class(model, image, threshold) if class_index is None else int(class_index)
+        strip = [("trained", explain(model, image, index))]
+        return strip + [(block, explain(copy, image, index)) for block, copy in cascading_randomisation(model, seed)]
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+# ---------------------------------------------------------------- held-out images with masks
+
+def training_rows(classifier) -> tuple[pd.DataFrame | None, bool]:
+    """The rows of the classifier's train and val splits (replayed from model.json), and whether
+    the replay matches the training ids it saved; (None, False) when its data is not here."""
+    from skinml.data.policy import DataPolicy, prepare
+
+    data = (getattr(classifier, "info", None) or {}).get("data") or {}
+    root = data.get("root")
+    if not root or not Path(root).is_dir():
+        return None, False
+    config = classifier.info.get("config") or {}
+    if config.get("max_images"):  # the run subsampled: replay it exactly
+        from skinml.cnn.train import TrainConfig, load_splits
+
+        table = load_splits(TrainConfig.from_dict({**config, "data": root}))
+    else:
+        exclude = tuple(tuple(r.split("=", 1)) if isinstance(r, str) else tuple(r) for r in data.get("exclude", ()))
+        table = prepare(root, DataPolicy(exclude=exclude), balance=bool(data.get("balanced", True)),
+                        seed=int(data.get("seed", 0)))
+    train_ids = "\n".join(sorted(table.loc[table["split"] == "train", "isic_id"].astype(str)))
+    verified = hashlib.sha1(train_ids.encode()).hexdigest() == data.get("train_ids_sha1")
+    return table[table["split"].isin(["train", "val"])], verified
+
+
+def held_out_images(classifier, data_dir: str | Path, mask_dir: str | Path | None = None,
+                    n: int | None = 200, seed: int = 0) -> tuple[pd.DataFrame, dict]:
+    """Labelled images of `data_dir` with a lesion mask and neither their image nor their lesion in
+    the classifier's train or val split: one image per lesion, a seeded draw of `n`, half benign
+    and half malignant where the data allow. Returns (table with `mask_path`, notes)."""
+    from skinml.data.policy import DataPolicy, apply_policy
+    from skinml.data.readers import load_dataset
+
+    mask_dir = Path(mask_dir) if mask_dir else find_mask_folder(data_dir)
+    if mask_dir is None or not Path(mask_dir).is_dir():
+        raise DataError(f"No lesion masks found for {data_dir}: expected a folder "
+                        f"'{Path(data_dir).name}-segmentations' beside it or 'masks/' inside it; "
+                        "pass the folder with --masks.")
+    df, _ = apply_policy(load_dataset(data_dir), DataPolicy())
+    notes = {"data": str(data_dir), "masks": str(mask_dir), "labelled": int(len(df))}
+    train, verified = training_rows(classifier)
+    if train is not None:
+        seen = df["isic_id"].isin(set(train["isic_id"])) | \
+            (df["lesion_id"].ne("") & df["lesion_id"].isin(set(train["lesion_id"]) - {""}))
+        df = df[~seen]
+        notes.update(left_out_as_trained_on=int(seen.sum()), training_replay_verified=verified)
+    else:
+        notes.update(left_out_as_trained_on=0, training_replay_verified=False,
+                     warning="The classifier's training data is not on this machine: images it trained on "
+                             "cannot be left out.")
+    df, missing = attach_masks(df, mask_dir)
+    notes.update(without_mask=len(missing), without_mask_ids=missing[:20])
+    if df.empty:
+        raise DataError(f"None of the held-out images of {data_dir} has a mask in {mask_dir}.")
+    df = df.sample(frac=1, random_state=seed)
+    df = pd.concat([df[df["lesion_id"].eq("")], df[df["lesion_id"].ne("")].drop_duplicates("lesion_id")])
+    if n and len(df) > n:
+        half = {label: min(n // 2, int((df["benign_malignant"] == label).sum())) for label in ("benign", "malignant")}
+        rest = n - sum(half.values())  # a label with too few images leaves its places to the other
+        half = {k: v + (rest if v == n // 2 else 0) for k, v in half.items()} if rest else half
+        df = pd.concat([df[df["benign_malignant"] == label].head(k) for label, k in half.items()])
+    notes["held_out_lesions"] = int(len(df))
+    return df.reset_index(drop=True), notes
+
+
+# ---------------------------------------------------------------- the evaluation
+
+def evaluate_explanations(classifier, data_dir: str | Path, mask_dir: str | Path | None = None, n: int = 200,
+                          n_randomise: int = 50, methods: list[str] | None = None, seed: int = 0,
+                          steps: int = 16, n_boot: int = 1000, on_progress=None) -> dict:
+    """Measure every method on `n` held-out images with masks; randomisation on the first
+    `n_randomise` of them. Returns the JSON-ready report (see `explanations_table`)."""
+    from skinml.images.decode import load_image
+
+    model, threshold = _model_and_threshold(classifier)
+    methods = list(methods or METHODS)
+    unknown = sorted(set(methods) - set(METHODS))
+    if unknown:
+        raise DataError(f"Unknown method(s) {', '.join(unknown)}: choose from {', '.join(METHODS)}.")
+    table, notes = held_out_images(classifier, data_dir, mask_dir, n, seed)
+    n_randomise = min(n_randomise, len(table))
+    size = int(model.input_shape[1])
+    resize = getattr(classifier, "resize", "squash")
+    groups = len(list(_blocks(model)))
+    work, done = len(table) + n_randomise * groups, 0
+    rng = np.random.default_rng(seed)
+    centre = centre_gaussian((size, size), CENTRE_SIGMA)
+    per_image: dict[str, dict[str, list]] = {m: {} for m in [*methods, "centre", "random"]}
+    seconds = dict.fromkeys(methods, 0.0)
+    kept = []  # (image, class, {method: map}) of the images the randomisation check uses
+
+    def add(method, **values):
+        for key, value in values.items():
+            per_image[method].setdefault(key, []).append(value)
+
+    for k, row in table.iterrows():
+        x = load_image(row["image_path"], size, resize)
+        mask = load_mask(notes["masks"], row["isic_id"], size, resize)
+        index = predicted_class(model, x, threshold)
+        image, blank = x.astype("float32") / 255.0, blurred(x.astype("float32") / 255.0)
+        predict = lambda batch, index=index: class_probability(model, batch, index)
+        maps = {}
+        for method in [*methods, "random"]:
+            if method == "random":
+                order = rng.permutation(size * size)
+            else:
+                start = time.perf_counter()
+                maps[method] = METHODS[method][1](model, x, index)
+                seconds[method] += time.perf_counter() - start
+                order = salience_order(maps[method], rng)
+                add(method, pointing_game=pointing_game(maps[method], mask),
+                    share_inside=share_inside(maps[method], mask))
+            deletion = perturbation_curve(predict, image, blank, order, steps)
+            insertion = perturbation_curve(predict, blank, image, order, steps)
+            add(method, deletion_auc=curve_area(deletion), insertion_auc=curve_area(insertion),
+                deletion_curve=deletion, insertion_curve=insertion)
+        add("centre", pointing_game=pointing_game(centre, mask), share_inside=share_inside(centre, mask),
+            mask_area=float(mask.mean()))
+        add("random", malignant=int(row["benign_malignant"] == "malignant"), predicted=index)
+        if k < n_randomise:
+            kept.append((x, index, maps))
+        done += 1
+        if on_progress:
+            on_progress(done / work, {"stage": "measuring", "images": done})
+
+    correlations: dict[str, dict[str, list]] = {m: {} for m in methods}
+    for block, copy in cascading_randomisation(model, seed):
+        for x, index, maps in kept:
+            for method in methods:
+                correlations[method].setdefault(block, []).append(
+                    rank_correlation(maps[method], METHODS[method][1](copy, x, index)))
+            done += 1
+            if on_progress:
+                on_progress(done / work, {"stage": "randomising " + block, "images": done})
+        del copy
+
+    return _report(classifier, per_image, correlations, seconds, notes, len(table), n_randomise, steps, n_boot, seed)
+
+
+def _blocks(model):
+    from skinml.explain.randomisation import weight_groups
+
+    return (block for block, _ in weight_groups(model))
+
+
+def _report(classifier, per_image, correlations, seconds, notes, n, n_randomise, steps, n_boot, seed) -> dict:
+    s = lambda values: summarise(values, n_boot, seed)
+    centre, random = per_image["centre"], per_image["random"]
+    report = {
+        "model": (getattr(classifier, "info", None) or {}).get("name") or getattr(classifier, "name", "model"),
+        "model_version": str((getattr(classifier, "info", None) or {}).get("version", "")),
+        "n": n, "n_randomised": n_randomise, "n_malignant": int(sum(random["malignant"])),
+        "n_predicted_malignant": int(sum(random["predicted"])), **notes,
+        "explained_class": "the class the model predicts at its threshold",
+        "settings": {"deletion": f"pixels replaced by a Gaussian-blurred copy (sigma = side / 16), {steps} steps",
+                     "centre_baseline": f"Gaussian on the centre, sigma = {CENTRE_SIGMA} x side",
+                     "intervals": f"95% percentile bootstrap over images, {n_boot} resamples",
+                     "randomisation": "kernels and biases re-initialised block by block from the output down; "
+                                      "Spearman correlation with the trained model's map"},
+        "centre": {"pointing_game": s(centre["pointing_game"]), "share_inside": s(centre["share_inside"]),
+                   "mask_area": s(centre["mask_area"])},
+        "random_order": {"deletion_auc": s(random["deletion_auc"]), "insertion_auc": s(random["insertion_auc"])},
+        "curves": {"fraction": np.linspace(0, 1, steps + 1).round(4).tolist(),
+                   "random": {"deletion": np.mean(random["deletion_curve"], 0).round(4).tolist(),
+                              "insertion": np.mean(random["insertion_curve"], 0).round(4).tolist()}},
+        "methods": {},
+    }
+    for method, values in per_image.items():
+        if method in ("centre", "random"):
+            continue
+        diff = lambda a, b, values=values: np.asarray(values[a]) - np.asarray(b)
+        report["methods"][method] = {
+            "label": METHODS[method][0],
+            "pointing_game": s(values["pointing_game"]), "share_inside": s(values["share_inside"]),
+            "pointing_game_minus_centre": s(diff("pointing_game", centre["pointing_game"])),
+            "share_inside_minus_centre": s(diff("share_inside", centre["share_inside"])),
+            "deletion_auc": s(values["deletion_auc"]), "insertion_auc": s(values["insertion_auc"]),
+            "deletion_auc_minus_random": s(diff("deletion_auc", random["deletion_auc"])),
+            "insertion_auc_minus_random": s(diff("insertion_auc", random["insertion_auc"])),
+            "randomisation": {block: s(r) for block, r in correlations.get(method, {}).items()},
+            "seconds_per_image": round(seconds[method] / max(1, n), 4),
+        }
+        report["curves"][method] = {"deletion": np.mean(values["deletion_curve"], 0).round(4).tolist(),
+                                    "insertion": np.mean(values["insertion_curve"], 0).round(4).tolist()}
+    return report
+
+
+# ---------------------------------------------------------------- for the dashboard
+
+def save_explanations(report: dict, folder: str | Path) -> Path:
+    """Write the report as `explanations.json` in a classifier folder."""
+    from skinml.runs import write_atomic
+
+    path = Path(folder) / EXPLANATIONS_FILE
+    write_atomic(path, json.dumps(report, indent=1))
+    return path
+
+
+def load_explanations(classifier) -> dict | None:
+    """The saved report of a classifier folder (a `Classifier` or a path), or None."""
+    folder = getattr(classifier, "path", classifier)
+    path = Path(folder) / EXPLANATIONS_FILE if folder else None
+    return json.loads(path.read_text()) if path and path.is_file() else None
+
+
+def explanations_table(classifier) -> pd.DataFrame | None:
+    """One row per method plus the centre baseline: mean and 95% interval of each measure, as text
+    ("0.62 (0.55 to 0.69)"), with the method as index; None when the classifier has no report."""
+    report = load_explanations(classifier)
+    if report is None:
+        return None
+    shown = lambda f: f"{f['mean']:.2f} ({f['low']:.2f} to {f['high']:.2f})"
+    rows = {}
+    for method in report["methods"].values():
+        row = {"pointing game": shown(method["pointing_game"]), "share inside lesion": shown(method["share_inside"]),
+               "deletion area (lower is better)": shown(method["deletion_auc"]),
+               "insertion area (higher is better)": shown(method["insertion_auc"])}
+        if method["randomisation"]:
+            blocks = list(method["randomisation"].items())
+            top, bottom = blocks[0], blocks[-1]
+            row[f"rank corr., {top[0]} randomised"] = shown(top[1])
+            row["rank corr., all randomised"] = shown(bottom[1])
+        rows[method["label"]] = row
+    rows["centre baseline (no model)"] = {"pointing game": shown(report["centre"]["pointing_game"]),
+                                          "share inside lesion": shown(report["centre"]["share_inside"])}
+    order = report["random_order"]
+    rows["random order (no model)"] = {"deletion area (lower is better)": shown(order["deletion_auc"]),
+                                       "insertion area (higher is better)": shown(order["insertion_auc"])}
+    return pd.DataFrame.from_dict(rows, orient="index").fillna("")
+
+
+def best_method(classifier, measure: str = "pointing_game") -> str | None:
+    """The id (a key of METHODS) of the method with the highest mean `measure` in the classifier's
+    saved report (the lowest for `deletion_auc`), or None when it has none."""
+    report = load_explanations(classifier)
+    if not report:
+        return None
+    sign = -1 if measure == "deletion_auc" else 1
+    return max(report["methods"], key=lambda m: sign * report["methods"][m][measure]["mean"])
+
+
+def trust_sentence(classifier, method: str | None = None) -> str | None:
+    """One sentence for the clinician's page: how often `method` (default: `best_method`) pointed
+    inside the lesion on held-out images, beside the centre baseline; None without a report."""
+    report = load_explanations(classifier)
+    method = method or best_method(classifier)
+    if not report or method not in report["methods"]:
+        return None
+    m, centre = report["methods"][method], report["centre"]["pointing_game"]
+    hit = m["pointing_game"]
+    return (f"On {report['n']} held-out images with a dermatologist's lesion outline, the peak of this heatmap "
+            f"({m['label']}) fell inside the lesion on {hit['mean']:.0%} of them (95% interval {hit['low']:.0%} to "
+            f"{hit['high']:.0%}); the centre of the image, which knows nothing of the model, did on "
+            f"{centre['mean']:.0%}. A heatmap shows what moved the model, not where the lesion is.")
+

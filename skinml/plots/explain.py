@@ -1,0 +1,28 @@
+"""Plotly figures for the explanation trust report (they return figures, never call st.*).
+"""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+
+
+def plot_perturbation_curves(report: dict, kind: str = "deletion") -> go.Figure:
+    """The mean deletion (or insertion) curve of each method in an `explain-eval` report, with the
+    random pixel order dashed: p(explained class) against the share of pixels removed (revealed)."""
+    if kind not in ("deletion", "insertion"):
+        raise ValueError(f"kind must be 'deletion' or 'insertion', not {kind!r}")
+    curves, x = report["curves"], [100 * f for f in report["curves"]["fraction"]]
+    fig = go.Figure()
+    for key, method in report["methods"].items():
+        area = method[f"{kind}_auc"]["mean"]
+        fig.add_trace(go.Scatter(x=x, y=curves[key][kind], mode="lines", name=f"{method['label']} (area {area:.2f})"))
+    area = report["random_order"][f"{kind}_auc"]["mean"]
+    fig.add_trace(go.Scatter(x=x, y=curves["random"][kind], mode="lines", name=f"random order (area {area:.2f})",
+                             line=dict(dash="dash", color="grey")))
+    verb = "removed (blurred), most salient first" if kind == "deletion" else "revealed, most salient first"
+    better = "a faithful map falls fast: lower area is better" if kind == "deletion" else \
+        "a faithful map rises fast: higher area is better"
+    fig.update_layout(title=f"{kind.capitalize()} curves on {report['n']} held-out images ({better})",
+                      xaxis_title=f"% of pixels {verb}", yaxis_title="probability of the explained class",
+                      yaxis_range=[0, 1], height=420)
+    return fig
