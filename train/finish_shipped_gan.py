@@ -38,7 +38,8 @@ def official_c2st(real: np.ndarray, fake: np.ndarray, tool: Path = C2ST) -> dict
         for name, images in (("real", real), ("fake", fake)):
             (Path(tmp) / name).mkdir()
             for i, im in enumerate(images):
-                Image.fromarray((np.clip(im, 0, 1) * 255).round().astype("uint8")).save(Path(tmp) / name / f"{i:05d}.png")
+                pixels = (np.clip(im, 0, 1) * 255).round().astype("uint8")
+                Image.fromarray(pixels).save(Path(tmp) / name / f"{i:05d}.png")
         out = subprocess.run([sys.executable, str(tool), str(Path(tmp) / "real"), str(Path(tmp) / "fake")],
                              capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -55,7 +56,8 @@ def training_sentence(info: dict, state: dict) -> str:
             f"in {seconds} s on {where}.")
 
 
-def model_card(info: dict, config: dict, state: dict, report: dict, conditional: bool) -> str:
+def model_card(info: dict, config: dict, state: dict, report: dict, conditional: bool,
+               losses: list[dict] | None = None) -> str:
     """The Markdown card: description, intended use and limitations, data, training, realism."""
     ts = report.get("two_sample", {})
     mem = report.get("memorisation", {})
@@ -90,13 +92,15 @@ def model_card(info: dict, config: dict, state: dict, report: dict, conditional:
         f"| two-sample accuracy, skinml's CNN on 64 px pixels (40 epochs) | {fmt(ts.get('accuracy'))} |",
         f"| two-sample accuracy, logistic regression on classifier features | "
         f"{fmt(report.get('two_sample_features', {}).get('accuracy'))} |",
-        f"| KID (classifier features, x1000) | {fmt(report.get('kid', 0) * 1000)} ± {fmt(report.get('kid_std', 0) * 1000)} |",
+        f"| KID (classifier features, x1000) | {fmt(report.get('kid', 0) * 1000)} "
+        f"± {fmt(report.get('kid_std', 0) * 1000)} |",
         f"| FID (classifier features; biased at this n) | {fmt(report.get('fid'))} |",
         f"| precision / recall (k=3 manifolds) | {fmt(report.get('precision'))} / {fmt(report.get('recall'))} |",
-        f"| nearest training image, min / median distance | {fmt(mem.get('min_distance'))} / {fmt(mem.get('median_distance'))} |",
+        f"| nearest training image, min / median distance | {fmt(mem.get('min_distance'))} / "
+        f"{fmt(mem.get('median_distance'))} |",
         f"| PCA of pixels, variance of the first plane | {sum(report.get('pca_pixels_explained', [])):.3f} |",
         "", f"Feature space: `{report.get('feature_space', 'n/a')}` of the shipped classifier.", "",
-        *reading(report), *augmentation(report.get("gan_augment"))])
+        *reading(report, losses), *augmentation(report.get("gan_augment"))])
 
 
 def augmentation(result: dict | None) -> list[str]:
@@ -114,7 +118,15 @@ def augmentation(result: dict | None) -> list[str]:
         "earlier generator; rerun the command for this one.)", ""]
 
 
-def reading(report: dict) -> list[str]:
+def discriminator_at_chance(losses: list[dict]) -> bool:
+    """True when, over the second half of training, the discriminator told real from generated
+    no better than chance (its mean logits on both within 0.01): the generator then learned
+    from a judge that had stopped judging."""
+    late = losses[len(losses) // 2:]
+    return bool(late) and all(abs(r.get("d_real", 0) - r.get("d_fake", 0)) < 0.01 for r in late)
+
+
+def reading(report: dict, losses: list[dict] | None = None) -> list[str]:
     """'Reading these figures': what the numbers say, in sentences, from the numbers."""
     official = (report.get("c2st_official") or {}).get("c2st_acc")
     features = report.get("two_sample_features", {}).get("accuracy", 1.0)
@@ -131,9 +143,13 @@ def reading(report: dict) -> list[str]:
         "judges stay near 0.5 on two random halves of real images.",
         f"- Recall {recall:.2f}: the share of real lesions whose neighbourhood the generated set reaches. "
         + ("Most of the variety of real lesions is missing." if recall < 0.5 else "Much of their variety is covered."),
-        "- The memorisation distances are RMS pixel differences at 32 px: a copy of a training image scores near 0.",
-        ""]
-    return lines
+        "- The memorisation distances are RMS pixel differences at 32 px: a copy of a training image scores near 0."]
+    if losses and discriminator_at_chance(losses):
+        lines.append("- Over the second half of training the discriminator scored real and generated images alike "
+                     "(`losses.csv`: d_real and d_fake within 0.01, d_loss at 2 ln 2): it had stopped judging, so "
+                     "longer training alone will not help much. A stronger discriminator (a lower R1 weight, "
+                     "more channels, or a lighter DiffAugment) is the next thing to try on a GPU.")
+    return lines + [""]
 
 
 def main() -> None:
@@ -142,18 +158,24 @@ def main() -> None:
     p.add_argument("--dest", type=Path, default=ASSETS / "gan")
     p.add_argument("--n", type=int, default=1000, help="generated images to measure")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--card-only", action="store_true", help="rewrite MODEL_CARD.md from --dest's realism.json")
     args = p.parse_args()
 
     from skinml.cnn.classifier import load_classifier
     from skinml.gan.latent import sample_latents
     from skinml.gan.models import load_generator
-    from skinml.gan.train import GANConfig, load_training_data, read_state
+    from skinml.gan.train import GANConfig, load_training_data, read_losses, read_state
     from skinml.quality.realism import realism_report, save_report
 
     config = json.loads((args.run_dir / "config.json").read_text())
     state = read_state(args.run_dir)
     generator = load_generator(args.run_dir)
     conditional = bool(generator.spec.conditional)
+    if args.card_only:
+        report = json.loads((args.dest / "realism.json").read_text())
+        (args.dest / "MODEL_CARD.md").write_text(model_card(generator.info, config, state, report, conditional,
+                                                            read_losses(args.run_dir)))
+        return
     images, labels = load_training_data(GANConfig.from_dict(config))
     holdout = np.load(args.run_dir / "holdout.npy")
     train = np.setdiff1d(np.arange(len(images)), holdout)
@@ -176,7 +198,8 @@ def main() -> None:
     for name in ("generator.keras", "gan.json"):
         shutil.copy(folder / name, args.dest / name)
     save_report(report, args.dest / "realism.json")
-    (args.dest / "MODEL_CARD.md").write_text(model_card(generator.info, config, state, report, conditional))
+    (args.dest / "MODEL_CARD.md").write_text(model_card(generator.info, config, state, report, conditional,
+                                                        read_losses(args.run_dir)))
     print(json.dumps(report, indent=2, default=float))
 
 
