@@ -50,7 +50,7 @@ def finish_multiclass_run(config: TrainConfig, run_dir: Path, df: pd.DataFrame, 
     import keras
 
     import skinml
-    from skinml.cnn.splits import split_images
+    from skinml.cnn.splits import split_images, split_metadata
     from skinml.metrics.multiclass import evaluate_multiclass
 
     classes = list(DIAGNOSIS_CLASSES)
@@ -61,7 +61,8 @@ def finish_multiclass_run(config: TrainConfig, run_dir: Path, df: pd.DataFrame, 
     for split in ("val", "test"):
         part = df[df["split"] == split]
         preds[split] = (part, part["label"].to_numpy().astype(int),
-                        predict_arrays(best, split_images(config, part), config.tta))
+                        predict_arrays(best, split_images(config, part), config.tta,
+                                       metadata=split_metadata(config, part)))
     temperature = 1.0
     if config.calibrate:
         _, y_val, p_val = preds["val"]

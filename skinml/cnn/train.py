@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from skinml.cnn.config import TrainConfig
-from skinml.cnn.splits import load_splits, split_images, targets
+from skinml.cnn.splits import load_splits, split_images, split_metadata, targets, uses_metadata
 from skinml.data.policy import split_counts
 from skinml.errors import DataError, ModelError, SkinmlError
 from skinml.progress import OnProgress, ProgressCallback
@@ -76,11 +76,14 @@ def _clean_run_dir(run_dir: Path, state: dict) -> None:
 # ---------------------------------------------------------------- feeds
 
 def make_feed(images: np.ndarray, labels: np.ndarray, batch_size: int, shuffle: bool,
-              augmenter=None, seed: int = 0, drop_remainder: bool = False):
+              augmenter=None, seed: int = 0, drop_remainder: bool = False,
+              metadata: np.ndarray | None = None):
     """A keras.utils.PyDataset of (float32 (B, S, S, 3) in [0, 1], float32 labels) batches.
 
     `images` is uint8 (N, S, S, 3) (a memory map is fine); shuffled each epoch when asked,
     augmented per batch by `augmenter` (a Keras layer called with training=True): any backend.
+    With `metadata` (float32 (N, F), skinml.data.tabular), each batch's inputs are
+    `{"image": ..., "metadata": ...}`, the two inputs of an image + metadata model.
     """
     import keras
 
@@ -104,6 +107,8 @@ def make_feed(images: np.ndarray, labels: np.ndarray, batch_size: int, shuffle: 
             x = np.asarray(images[idx], dtype="float32") / 255.0
             if augmenter is not None:
                 x = keras.ops.convert_to_numpy(augmenter(x, training=True))
+            if metadata is not None:
+                x = {"image": x, "metadata": metadata[idx]}
             return x, np.asarray(labels[idx], dtype="float32")  # 0/1, or one-hot rows
 
     return Feed()
@@ -122,10 +127,13 @@ def _feeds(config: TrainConfig, df: pd.DataFrame):
     steps = len(train) // config.batch_size if drop else math.ceil(len(train) / config.batch_size)
     kind = config.feed
     if kind == "auto":
-        kind = "tfdata" if keras.backend.backend() == "tensorflow" and not config.pack else "array"
+        tfdata = keras.backend.backend() == "tensorflow" and not config.pack and not uses_metadata(config)
+        kind = "tfdata" if tfdata else "array"
     if kind == "tfdata":
         if config.pack:
             raise DataError("A run on an image pack reads it as arrays: use feed 'array' or 'auto'.")
+        if uses_metadata(config):
+            raise DataError(f"{config.model} reads images and patient metadata as arrays: use feed 'array' or 'auto'.")
         from skinml.images.pipeline import make_dataset
 
         common = dict(image_size=config.image_size, batch_size=config.batch_size, resize=config.resize,
@@ -135,8 +143,9 @@ def _feeds(config: TrainConfig, df: pd.DataFrame):
         val_feed = make_dataset(val["image_path"], y_val, **common)
     else:
         train_feed = make_feed(split_images(config, train), y_train, config.batch_size, True, augmenter,
-                               config.seed, drop)
-        val_feed = make_feed(split_images(config, val), y_val, config.batch_size, False)
+                               config.seed, drop, metadata=split_metadata(config, train))
+        val_feed = make_feed(split_images(config, val), y_val, config.batch_size, False,
+                             metadata=split_metadata(config, val))
     return train_feed, val_feed, max(1, steps), kind
 
 
