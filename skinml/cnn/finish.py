@@ -46,9 +46,8 @@ def finish_ensemble(run_dirs: list[Path], out_dir: Path, compact: bool = False) 
     import keras
 
     from skinml.cnn.ensemble import ensemble
-    from skinml.cnn.splits import load_splits
-
     from skinml.cnn.models import METADATA_MODELS
+    from skinml.cnn.splits import load_splits
 
     if len(run_dirs) < 2:
         raise ModelError("An ensemble needs two or more finished runs.")

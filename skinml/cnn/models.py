@@ -2,14 +2,15 @@
 
 Every model takes float32 (N, H, W, 3) in [0, 1], names every layer, and ends in one
 sigmoid unit named `output` giving p(malignant) (or, with `classes=7`, a softmax over the
-diagnoses). `skinml_resnet_meta` also takes the patient's metadata as a second input. The thesis's five CNNs are here exactly as
-THESIS.md describes them; `skinml_resnet` and `skinml_separable` are our stronger designs.
+diagnoses). `skinml_resnet_meta` also takes the patient's metadata as a second input.
+The thesis's five CNNs are here exactly as THESIS.md describes them; `skinml_resnet` and
+`skinml_separable` are our stronger designs.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
 
 import keras
 from keras import layers, regularizers
