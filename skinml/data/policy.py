@@ -34,7 +34,7 @@ class DataPolicy:
     exclude: tuple[tuple[str, str], ...] = field(default_factory=tuple)
 
     @classmethod
-    def for_gan(cls, **kw) -> "DataPolicy":
+    def for_gan(cls, **kw) -> DataPolicy:
         return cls(include_labels=("benign", "malignant", "indeterminate", "unknown"), **kw)
 
 
