@@ -71,10 +71,33 @@ def diagnosis_class(df: pd.DataFrame) -> pd.Series:
 
 
 def group_key(df: pd.DataFrame) -> pd.Series:
-    """Patient id, else lesion id, else image id: images sharing a key never cross splits."""
-    key = "image:" + df["isic_id"].astype(str)
-    key = key.where(df["lesion_id"].eq(""), "lesion:" + df["lesion_id"])
-    return key.where(df["patient_id"].eq(""), "patient:" + df["patient_id"])
+    """One key per group of images that must stay in one split: images that share a patient id
+    or a lesion id, directly or through other images, form a group (a lesion photographed once
+    with its patient's id and once without, as happens when folders are joined, stays whole).
+
+    The key names the group's first patient id ("patient:P"), else its first lesion id
+    ("lesion:L"); an image with neither is a group of its own ("image:<isic_id>").
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n = len(df)
+    if n == 0:
+        return pd.Series([], index=df.index, dtype=object)
+    # A graph whose nodes are the images (0..n-1) and the ids (n...): an edge per image and id.
+    links = pd.concat([pd.DataFrame({"row": np.flatnonzero(df[column].ne("")),
+                                     "id": prefix + df.loc[df[column].ne(""), column].astype(str).to_numpy()})
+                       for column, prefix in (("patient_id", "patient:"), ("lesion_id", "lesion:"))],
+                      ignore_index=True)
+    codes, ids = pd.factorize(links["id"])
+    nodes = n + len(ids)
+    graph = coo_matrix((np.ones(len(links)), (links["row"].to_numpy(), n + codes)), shape=(nodes, nodes))
+    _, component = connected_components(graph, directed=False)
+    names = pd.DataFrame({"component": component[n:], "id": ids,
+                          "kind": [0 if i.startswith("patient:") else 1 for i in ids]})
+    name_of = names.sort_values(["kind", "id"]).drop_duplicates("component").set_index("component")["id"]
+    key = pd.Series(component[:n], index=df.index).map(name_of).astype(object)
+    return key.where(key.notna(), "image:" + df["isic_id"].astype(str))
 
 
 def balance(df: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
