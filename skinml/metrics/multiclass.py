@@ -91,7 +91,8 @@ def macro_auc(y, p) -> float:
 
 def evaluate_multiclass(y, p, classes: list[str], malignant: list[str] | None = None,
                         n_boot: int = 1000, seed: int = 0) -> dict:
-    """Everything measured on one split: balanced accuracy and macro AUC with 95% intervals,
+    """Everything measured on one split: balanced accuracy and macro AUC with 95% intervals
+    (`intervals`, left out when `n_boot` is 0),
     accuracy, per-class rows, the confusion matrix, calibration, and (when `malignant` names
     classes) the AUC of the derived p(malignant) = the sum of those classes' probabilities."""
     y, p = _arrays(y, p)
@@ -99,9 +100,10 @@ def evaluate_multiclass(y, p, classes: list[str], malignant: list[str] | None = 
     out = {"n": int(len(y)), "balanced_accuracy": balanced_accuracy(y, p), "macro_auc": macro_auc(y, p),
            "accuracy": float(np.mean(p.argmax(axis=1) == y)), "ece": top_label_ece(y, p),
            "per_class": per_class(y, p, classes), "confusion": cm.tolist(),
-           "confusion_normalised": normalise_confusion(cm).tolist(),
-           "intervals": {"balanced_accuracy": bootstrap(y, p, balanced_accuracy, n_boot, seed),
-                         "macro_auc": bootstrap(y, p, macro_auc, max(100, n_boot // 5), seed)}}
+           "confusion_normalised": normalise_confusion(cm).tolist()}
+    if n_boot:  # 0: no intervals
+        out["intervals"] = {"balanced_accuracy": bootstrap(y, p, balanced_accuracy, n_boot, seed),
+                            "macro_auc": bootstrap(y, p, macro_auc, max(100, n_boot // 5), seed)}
     if malignant:
         cols = [classes.index(c) for c in malignant]
         truth = np.isin(y, cols)
