@@ -161,6 +161,23 @@ def test_the_core_loop_trains_the_metadata_model_on_a_pack(meta_run, pack):
     assert p.shape == (4, 7) and np.allclose(p.sum(axis=1), 1)
 
 
+def test_a_diagnosis_run_on_a_dataset_folder_reads_arrays(demo_dir, tmp_path):
+    """tf.data feeds 0/1 labels only: the diagnosis task's one-hot rows go through the array feed."""
+    from skinml.cnn.config import TrainConfig
+    from skinml.cnn.train import fit_classifier
+    from skinml.runs import read_json
+
+    config = TrainConfig(data=str(demo_dir), task="diagnosis", model="skinml_resnet", image_size=SIZE, epochs=1,
+                         batch_size=8, augment="none", run_dir=str(tmp_path / "folder"))
+    run = fit_classifier(config)
+    assert read_json(run / "state.json")["feed"] == "array"
+    assert read_json(run / "metrics.json")["classes"] == list(DIAGNOSIS_CLASSES)
+    from skinml.errors import SkinmlError
+
+    with pytest.raises(SkinmlError, match="The diagnosis task reads its images as arrays"):
+        fit_classifier(TrainConfig(**{**config.__dict__, "feed": "tfdata", "run_dir": str(tmp_path / "tf")}))
+
+
 def test_a_pack_smaller_than_the_run_is_a_sentence(pack):
     from skinml.cnn.config import TrainConfig
     from skinml.cnn.splits import load_splits, split_images

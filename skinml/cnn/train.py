@@ -125,15 +125,22 @@ def _feeds(config: TrainConfig, df: pd.DataFrame):
     augmenter = None if config.augment == "none" else build_augmenter(config.augment, seed=config.seed)
     drop = len(train) >= 2 * config.batch_size  # batch norm dislikes a last batch of one
     steps = len(train) // config.batch_size if drop else math.ceil(len(train) / config.batch_size)
+    # tf.data feeds image files with 0/1 labels; packs, one-hot diagnosis rows and patient
+    # metadata go as arrays
+    if config.pack:
+        arrays_only = "A run on an image pack"
+    elif uses_metadata(config):
+        arrays_only = f"{config.model}, which reads patient metadata,"
+    elif config.task != "binary":
+        arrays_only = "The diagnosis task"
+    else:
+        arrays_only = ""
     kind = config.feed
     if kind == "auto":
-        tfdata = keras.backend.backend() == "tensorflow" and not config.pack and not uses_metadata(config)
-        kind = "tfdata" if tfdata else "array"
+        kind = "tfdata" if keras.backend.backend() == "tensorflow" and not arrays_only else "array"
+    if kind == "tfdata" and arrays_only:
+        raise DataError(f"{arrays_only} reads its images as arrays: use feed 'array' or 'auto'.")
     if kind == "tfdata":
-        if config.pack:
-            raise DataError("A run on an image pack reads it as arrays: use feed 'array' or 'auto'.")
-        if uses_metadata(config):
-            raise DataError(f"{config.model} reads images and patient metadata as arrays: use feed 'array' or 'auto'.")
         from skinml.images.pipeline import make_dataset
 
         common = dict(image_size=config.image_size, batch_size=config.batch_size, resize=config.resize,
