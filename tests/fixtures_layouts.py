@@ -62,6 +62,19 @@ EXPECTED_PROBLEMS = {("id", "B1", "duplicate id"), ("id", "../evil", "unsafe id"
                      ("path", ORPHAN, "no metadata row")}
 NEW_LABELS = {"benign": "Benign", "malignant": "Malignant", "indeterminate": "Indeterminate",
               "": "", "maybe": "Maybe"}
+# The current schema's levels 2 to 4 for each legacy diagnosis, as the ISIC archive names them.
+NEW_DIAGNOSES = {
+    "nevus": ("Benign melanocytic proliferations", "Nevus", "Nevus, NOS, Junctional"),
+    "seborrheic keratosis": ("Benign epidermal proliferations", "Seborrheic keratosis", ""),
+    "melanoma": ("Malignant melanocytic proliferations (Melanoma)", "Melanoma Invasive",
+                 "Melanoma Invasive, Superficial spreading"),
+    "basal cell carcinoma": ("Malignant adnexal epithelial proliferations - Follicular", "Basal cell carcinoma",
+                             "Basal cell carcinoma, Nodular"),
+    "actinic keratosis": ("Indeterminate epidermal proliferations", "Solar or actinic keratosis", ""),
+    "atypical melanocytic proliferation": ("Indeterminate melanocytic proliferations",
+                                           "Atypical melanocytic neoplasm", ""),
+    "": ("", "", ""),
+}
 
 
 def problem_keys(problems: list[dict]) -> set[tuple[str, str, str]]:
@@ -107,8 +120,9 @@ def make_isic_cli(root: Path, schema: str = "new", images_dir: bool = False) -> 
         if schema == "new":
             records.append({"isic_id": i, "attribution": source, "copyright_license": "CC-BY",
                             "age_approx": age, "anatom_site_1": "Head and neck",
-                            "diagnosis_1": NEW_LABELS[label], "diagnosis_2": "Something",
-                            "diagnosis_3": dx.capitalize(), "image_type": kind,
+                            "diagnosis_1": NEW_LABELS[label], "diagnosis_2": NEW_DIAGNOSES[dx][0],
+                            "diagnosis_3": NEW_DIAGNOSES[dx][1], "diagnosis_4": NEW_DIAGNOSES[dx][2],
+                            "image_type": kind,
                             "lesion_id": lesion, "patient_id": patient, "sex": "female"})
         else:  # legacy, as ../shared/data/isic-sample writes it (`source`, no licence)
             records.append({"isic_id": i, "benign_malignant": label, "diagnosis": dx,
@@ -168,6 +182,7 @@ HAM_EXPECTED_LEFT_OUT = {"image missing or unreadable": 4, "label unknown": 1}
 HAM_EXPECTED_PROBLEMS = {("id", "ISIC_0000001", "duplicate id"), ("id", "../evil", "unsafe id"),
                          ("id", "ISIC_0000016", "missing image"),
                          ("id", "ISIC_0000012", "unusable label"),
+                         ("id", "ISIC_0000012", "unknown diagnosis"),
                          ("id", "ISIC_0000011", "unusable age"),
                          ("path", "ISIC_0000013", "empty file"),
                          ("path", "ISIC_0000014", "truncated image"),

@@ -88,7 +88,7 @@ def test_scan_readable_summary(capsys, tmp_path):
     assert main(["data", "scan", str(root)]) == 0
     out = capsys.readouterr().out
     assert "layout ham10000" in out and "usable: 6 benign, 5 malignant" in out
-    assert "problems: 9" in out and "unsafe id: ../evil" in out
+    assert "problems: 10" in out and "unsafe id: ../evil" in out
     assert "in more than one split: 0" in out
 
 

@@ -212,9 +212,18 @@ def test_a_per_image_split_would_leak():
 
 
 def test_group_key_prefers_patient_then_lesion():
-    df = pd.DataFrame({"isic_id": ["a", "b", "c"], "lesion_id": ["L", "L", ""],
-                       "patient_id": ["P", "", ""]})
-    assert group_key(df).tolist() == ["patient:P", "lesion:L", "image:c"]
+    df = pd.DataFrame({"isic_id": ["a", "b", "c", "d"], "lesion_id": ["", "L", "", "M"],
+                       "patient_id": ["P", "", "", ""]})
+    assert group_key(df).tolist() == ["patient:P", "lesion:L", "image:c", "lesion:M"]
+
+
+def test_group_key_joins_images_linked_by_a_patient_or_a_lesion():
+    """b shares lesion L with a, whose patient P also had lesion K (c): one group, named P."""
+    df = pd.DataFrame({"isic_id": ["a", "b", "c", "d", "e"], "lesion_id": ["L", "L", "K", "M", ""],
+                       "patient_id": ["P", "", "P", "", ""]})
+    assert group_key(df).tolist() == ["patient:P", "patient:P", "patient:P", "lesion:M", "image:e"]
+    df["split"] = ["train", "test", "train", "val", "val"]
+    assert data.group_overlap(df) == 1  # b's lesion is also in train
 
 
 def test_balance_takes_all_of_the_rarer_label():

@@ -13,8 +13,10 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser("data", help="scan a dataset folder, survey image sizes")
     sub = parser.add_subparsers(dest="data_command", required=True)
 
-    scan = sub.add_parser("scan", help="labels, left-out counts, problems and the grouped split")
-    scan.add_argument("dir", help="dataset folder (any of the five layouts skinml reads)")
+    scan = sub.add_parser("scan", help="labels, diagnoses, left-out counts, problems and the grouped split",
+                          description="What a dataset folder holds, or several folders read as one "
+                                      "(joined on the ISIC id: an image in two folders counts once).")
+    scan.add_argument("dir", nargs="+", help="dataset folder(s) (any of the five layouts skinml reads)")
     scan.add_argument("--json", action="store_true", help="print one JSON object")
     scan.add_argument("--include-unknown", action="store_true",
                       help="also keep indeterminate and unknown labels (the GAN's policy)")
@@ -74,8 +76,13 @@ def run_scan(args: argparse.Namespace) -> int:
 def format_report(report: dict, max_problems: int = 20) -> str:
     """The scan report as a few readable lines."""
     lines = [f"{report['root']}: layout {report['layout']}, {report['n_files']} image files, "
-             f"{report['n_images']} metadata rows (checked in {report['seconds']} s)",
-             "usable: " + ", ".join(f"{n} {label}" for label, n in report["labels"].items())]
+             f"{report['n_images']} metadata rows (checked in {report['seconds']} s)"]
+    if len(report["folders"]) > 1:
+        lines.append(f"{len(report['folders'])} folders joined on the ISIC id: {report['merged']} rows were in "
+                     "more than one folder and count once (the row with the most metadata is kept)")
+        lines += [f"  {f['root']} ({f['layout']}): {f['n_images']} rows, {f['n_kept']} kept"
+                  for f in report["folders"]]
+    lines.append("usable: " + ", ".join(f"{n} {label}" for label, n in report["labels"].items()))
     if report["left_out"]:
         lines.append("left out: " + ", ".join(f"{n} ({why})" for why, n in report["left_out"].items()))
     kind = "balanced subsample" if report["balanced"] else "all usable images"
@@ -83,6 +90,15 @@ def format_report(report: dict, max_problems: int = 20) -> str:
     for split, counts in report["splits"].items():
         lines.append(f"  {split:5s} " + ", ".join(f"{n} {label}" for label, n in counts.items()))
     lines.append(f"  patients/lesions in more than one split: {report['group_overlap']}")
+    lines.append("diagnoses (usable images): " + ", ".join(f"{n} {c}" for c, n in report["diagnoses"].items()))
+    if report["diagnoses_left_out"]:
+        lines.append("  not one of the seven (left out of the diagnosis task): " + ", ".join(
+            f"{n} {name}" for name, n in report["diagnoses_left_out"].items()))
+    lines.append(f"diagnosis split (every usable image with a class, seed {report['seed']}, grouped, "
+                 "stratified by diagnosis):")
+    for split, counts in report["diagnosis_splits"].items():
+        lines.append(f"  {split:5s} " + ", ".join(f"{n} {c}" for c, n in counts.items()))
+    lines.append(f"  patients/lesions in more than one split: {report['diagnosis_group_overlap']}")
     problems = report["problems"]
     lines.append(f"problems: {len(problems)}" + (" (" + ", ".join(
         f"{n} {why}" for why, n in report["problem_counts"].items()) + ")" if problems else ""))

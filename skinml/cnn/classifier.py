@@ -16,13 +16,24 @@ from skinml.errors import ModelError
 from skinml.runs import save_model_atomic, write_atomic
 
 SHIPPED_DIR = ASSETS / "classifier"
+DIAGNOSIS_DIR = ASSETS / "diagnosis"  # the shipped diagnosis model, once the lead ships it
+SHIPPED = {"binary": SHIPPED_DIR, "diagnosis": DIAGNOSIS_DIR}
+TASKS = tuple(SHIPPED)
+CLASSES = LABELS  # a binary model's two columns
 
 
 @dataclass
 class Classifier:
     """A loaded classifier folder: `model` (Keras), `info` (model.json), `metrics`, `card`.
 
-    `predict_proba` is safe to call from many threads at once (the dashboard shares one
+    Two tasks (`task`, from model.json): a binary model gives p(malignant) and has a
+    threshold; a diagnosis model gives the probabilities of its `classes` (the seven
+    HAM10000 diagnoses), and p(malignant) is the sum over its `malignant_classes`. Both
+    answer `predict_classes` (N, C) and `predict_proba` (N,) = p(malignant). A model with
+    `uses_metadata` also reads the patient's age, sex and site (a data table's
+    `age_approx`, `sex`, `anatom_site_general` columns; unknown where not given).
+
+    Predictions are safe to call from many threads at once (the dashboard shares one
     instance between sessions): Keras models are not guaranteed thread-safe, so calls are
     serialised with a lock, and every caller gets the answer it would get alone. Code that
     needs the Keras model itself (Grad-CAM, feature maps) goes through `with_model`, which
@@ -37,12 +48,32 @@ class Classifier:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
+    def task(self) -> str:
+        """"binary" (benign/malignant) or "diagnosis" (the seven HAM10000 classes)."""
+        return str(self.info.get("task", "binary"))
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """The columns of `predict_classes`: ("benign", "malignant"), or the diagnoses."""
+        return tuple(self.info.get("classes") or CLASSES)
+
+    @property
+    def malignant_classes(self) -> tuple[str, ...]:
+        """The classes whose probabilities add up to p(malignant)."""
+        return tuple(self.info.get("malignant_classes") or ("malignant",))
+
+    @property
+    def uses_metadata(self) -> bool:
+        """Whether the model reads the patient's metadata beside the image."""
+        return "metadata" in _input_names(self.model)
+
+    @property
     def threshold(self) -> float:
         return float(self.info.get("threshold", 0.5))
 
     @property
     def image_size(self) -> int:
-        return int(self.info.get("image_size", self.model.input_shape[1]))
+        return int(self.info.get("image_size") or _image_input(self.model).shape[1])
 
     @property
     def resize(self) -> str:
@@ -70,23 +101,65 @@ class Classifier:
         with self._lock:
             return fn(self.model, *args, **kwargs)
 
-    def predict_proba(self, images: np.ndarray, tta: bool = False, batch_size: int = 32) -> np.ndarray:
-        """p(malignant), float (N,), for float32 (N, H, W, 3) in [0, 1] of `image_size` px.
+    def predict_classes(self, images: np.ndarray, tta: bool = False, metadata=None,
+                        batch_size: int = 32) -> np.ndarray:
+        """Class probabilities, float (N, len(classes)), rows summing to 1, for float32
+        (N, H, W, 3) in [0, 1] of `image_size` px. A binary model's columns are
+        (benign, malignant) = (1 - p, p). With `tta`, the mean over the eight flips and
+        quarter turns. `metadata`: a data table with one row per image (ignored by a model
+        without metadata; None = every value unknown)."""
+        if tta:
+            return predict_views(self, images, metadata, batch_size).mean(axis=1)
+        return self._predict(images, metadata, batch_size)
 
-        With `tta`, the mean over the eight flips and quarter turns of each image.
-        """
-        return predict_tta(self, images, batch_size).mean(axis=1) if tta else self._predict(images, batch_size)
+    def predict_proba(self, images: np.ndarray, tta: bool = False, batch_size: int = 32,
+                      metadata=None) -> np.ndarray:
+        """p(malignant), float (N,): the sum of the malignant classes' probabilities (a binary
+        model's own output). Arguments as `predict_classes`."""
+        return self.p_malignant(self.predict_classes(images, tta, metadata, batch_size))
 
-    def _predict(self, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
+    def p_malignant(self, class_probabilities: np.ndarray) -> np.ndarray:
+        """p(malignant) from (..., C) class probabilities: the sum over `malignant_classes`."""
+        columns = [self.classes.index(c) for c in self.malignant_classes]
+        return np.asarray(class_probabilities)[..., columns].sum(axis=-1)
+
+    def _predict(self, images: np.ndarray, metadata=None, batch_size: int = 32) -> np.ndarray:
         images = np.asarray(images, dtype="float32")
         if images.ndim != 4 or images.shape[1:] != (self.image_size, self.image_size, 3):
             raise ModelError(f"Expected images of shape (N, {self.image_size}, {self.image_size}, 3), "
                              f"got {images.shape}.")
+        features = self._metadata_features(metadata, len(images))
         # predict_on_batch per chunk: model.predict costs ~0.1 s of set-up per call.
+        out = []
         with self._lock:
-            out = [np.asarray(self.model.predict_on_batch(images[i:i + batch_size]))
-                   for i in range(0, len(images), batch_size)]
-        return np.concatenate(out).astype("float64").reshape(-1) if out else np.zeros(0)
+            for i in range(0, len(images), batch_size):
+                x = images[i:i + batch_size]
+                inputs = x if features is None else {"image": x, "metadata": features[i:i + batch_size]}
+                out.append(np.asarray(self.model.predict_on_batch(inputs)).reshape(len(x), -1))
+        p = np.concatenate(out).astype("float64") if out else np.zeros((0, len(self.classes)))
+        return np.column_stack([1 - p[:, 0], p[:, 0]]) if p.shape[1] == 1 else p
+
+    def _metadata_features(self, metadata, n: int) -> np.ndarray | None:
+        if not self.uses_metadata:
+            return None
+        import pandas as pd
+
+        from skinml.data.tabular import METADATA_COLUMNS, metadata_features
+
+        if metadata is None:
+            metadata = pd.DataFrame({c: [""] * n for c in METADATA_COLUMNS})
+        if len(metadata) != n:
+            raise ModelError(f"{n} images need {n} rows of patient metadata, not {len(metadata)}.")
+        return metadata_features(metadata)
+
+
+def _input_names(model) -> list[str]:
+    return [str(t.name).split(":")[0] for t in model.inputs]
+
+
+def _image_input(model):
+    """The model's image input tensor (its only input, or the one named `image`)."""
+    return next((t for t in model.inputs if str(t.name).startswith("image")), model.inputs[0])
 
 
 def dihedral(images: np.ndarray) -> list[np.ndarray]:
@@ -95,11 +168,19 @@ def dihedral(images: np.ndarray) -> list[np.ndarray]:
     return turns + [t[:, :, ::-1] for t in turns]
 
 
-def predict_tta(clf: Classifier, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
-    """p(malignant) for each of the eight views of each image: float (N, 8)."""
+def predict_views(clf: Classifier, images: np.ndarray, metadata=None, batch_size: int = 32) -> np.ndarray:
+    """Class probabilities for each of the eight views of each image: float (N, 8, C)."""
+    import pandas as pd
+
     views = dihedral(np.asarray(images, dtype="float32"))
-    flat = clf._predict(np.concatenate(views), batch_size)
-    return flat.reshape(8, len(images)).T
+    repeated = None if metadata is None else pd.concat([metadata] * 8, ignore_index=True)
+    flat = clf._predict(np.concatenate(views), repeated, batch_size)
+    return flat.reshape(8, len(images), -1).transpose(1, 0, 2)
+
+
+def predict_tta(clf: Classifier, images: np.ndarray, batch_size: int = 32, metadata=None) -> np.ndarray:
+    """p(malignant) for each of the eight views of each image: float (N, 8)."""
+    return clf.p_malignant(predict_views(clf, images, metadata, batch_size))
 
 
 def _model_file(path: str | Path | None) -> Path:
@@ -129,15 +210,25 @@ def read_info(path: str | Path | None = None) -> tuple[dict, dict]:
     return _read_json(folder / "model.json"), _read_json(folder / "metrics.json")
 
 
-def load_classifier(path: str | Path | None = None) -> Classifier:
-    """Read a classifier folder (or a run directory holding one in `model/`); default: shipped."""
+def load_classifier(path: str | Path | None = None, task: str | None = None) -> Classifier:
+    """Read a classifier folder (or a run directory holding one in `model/`).
+
+    Without `path`, the shipped model of `task` ("binary" by default: skinml/assets/classifier;
+    "diagnosis": skinml/assets/diagnosis). With `task`, a model trained for another task is
+    a ModelError, as is a missing shipped model.
+    """
     import zipfile
 
     import keras
 
     import skinml.images.augment  # noqa: F401  (registers our custom layers for deserialisation)
 
-    model_file = _model_file(path)
+    if task is not None and task not in TASKS:
+        raise ModelError(f"Unknown task '{task}': use one of {', '.join(TASKS)}.")
+    if not path and task == "diagnosis" and not (DIAGNOSIS_DIR / "model.keras").exists():
+        raise ModelError(f"No diagnosis model is installed yet (it belongs in {DIAGNOSIS_DIR}): pass a diagnosis "
+                         "model folder or run directory (train one with train/train_classifier.py --task diagnosis).")
+    model_file = _model_file(path or SHIPPED[task or "binary"])
     folder = model_file.parent
     if not model_file.exists():
         raise ModelError(f"No model found at {folder}: expected a folder with model.keras and model.json.")
@@ -147,8 +238,12 @@ def load_classifier(path: str | Path | None = None) -> Classifier:
         raise ModelError(f"Could not load the model in {model_file}: {exc}") from exc
     info, metrics = read_info(folder)
     card = (folder / "MODEL_CARD.md").read_text() if (folder / "MODEL_CARD.md").exists() else ""
-    info = info or {"name": model.name, "image_size": model.input_shape[1]}
-    return Classifier(model=model, info=info, metrics=metrics, card=card, path=folder)
+    info = info or {"name": model.name, "image_size": _image_input(model).shape[1]}
+    classifier = Classifier(model=model, info=info, metrics=metrics, card=card, path=folder)
+    if task is not None and classifier.task != task:
+        raise ModelError(f"The model in {folder} was trained for the {classifier.task} task, not {task}: "
+                         f"pass a {task} model.")
+    return classifier
 
 
 def save_classifier(folder: str | Path, model, info: dict, metrics: dict | None = None,

@@ -38,9 +38,10 @@ class TrainConfig:
     improvement before stopping early. target_sensitivity: 0 keeps the threshold at 0.5,
     else the threshold is chosen on the validation split to reach it. calibrate: fit the
     temperature of skinml_* models on the validation split. max_images: 0 = all, else a
-    stratified subsample (quick experiments). feed: auto (tf.data on TensorFlow, NumPy
-    arrays otherwise), tfdata or array. time_budget: seconds (0 = none); after each epoch
-    the number of epochs, and with it the cosine schedule, is fitted to the time left.
+    stratified subsample (quick experiments). feed: auto (tf.data for a binary image-only
+    run on dataset folders under TensorFlow, NumPy arrays otherwise), tfdata or array.
+    time_budget: seconds (0 = none); after each epoch the number of epochs, and with it the
+    cosine schedule, is fitted to the time left.
     devices: train data-parallel on this many devices (0 = all visible; skinml.cnn.distribute),
     the batch split between them.
     run_dir: "" = $SKINML_RUNS (or runs/)/<model>-<time>.
@@ -80,7 +81,7 @@ class TrainConfig:
         if self.task == "diagnosis" and self.monitor == "val_auc":  # the default means "the task's measure"
             object.__setattr__(self, "monitor", "val_balanced_accuracy")
 
-    def check(self) -> "TrainConfig":
+    def check(self) -> TrainConfig:
         """Raise SkinmlError with a sentence for any setting that cannot work."""
         choices = {"model": MODELS, "optimizer": OPTIMIZERS, "schedule": SCHEDULES,
                    "augment": AUGMENTS, "feed": FEEDS, "resize": ("squash", "crop"),
@@ -91,7 +92,8 @@ class TrainConfig:
         if self.image_size < 16 or self.epochs < 1 or self.batch_size < 1:
             raise SkinmlError("image_size must be at least 16, epochs and batch_size at least 1.")
         if not self.monitor.startswith("val_"):
-            raise SkinmlError(f"monitor must be a validation metric (val_auc, val_accuracy, ...), not '{self.monitor}'.")
+            raise SkinmlError("monitor must be a validation metric (val_auc, val_accuracy, ...), "
+                              f"not '{self.monitor}'.")
         if self.task == "diagnosis" and self.monitor == "val_sensitivity":
             raise SkinmlError("The diagnosis task picks its best epoch by val_balanced_accuracy, val_accuracy "
                               "or val_loss, not val_sensitivity.")
@@ -107,7 +109,7 @@ class TrainConfig:
         return self
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
+    def from_dict(cls, d: dict) -> TrainConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         d = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in names}
         return cls(**d)

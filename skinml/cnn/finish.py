@@ -46,6 +46,7 @@ def finish_ensemble(run_dirs: list[Path], out_dir: Path, compact: bool = False) 
     import keras
 
     from skinml.cnn.ensemble import ensemble
+    from skinml.cnn.models import METADATA_MODELS
     from skinml.cnn.splits import load_splits
 
     if len(run_dirs) < 2:
@@ -56,6 +57,9 @@ def finish_ensemble(run_dirs: list[Path], out_dir: Path, compact: bool = False) 
         info = read_json(run_dir / "model" / "model.json")
         if not (config and state and info) or not (run_dir / "model" / "model.keras").exists():
             raise ModelError(f"{run_dir} is not a finished training run (config.json, state.json, model/).")
+        if config.get("model") in METADATA_MODELS:
+            raise ModelError(f"{run_dir} trained {config['model']}, an image + metadata model: ensembles "
+                             "join image-only models.")
         configs.append(config)
         states.append(state)
         splits.add(info.get("data", {}).get("train_ids_sha1"))
@@ -92,7 +96,7 @@ def finish_run(config: TrainConfig, run_dir: Path, df: pd.DataFrame, state: dict
     import keras
 
     import skinml
-    from skinml.cnn.splits import split_images
+    from skinml.cnn.splits import split_images, split_metadata
     from skinml.metrics.binary import choose_threshold, evaluate_predictions
 
     if config.task != "binary":
@@ -105,7 +109,8 @@ def finish_run(config: TrainConfig, run_dir: Path, df: pd.DataFrame, state: dict
     for split in ("val", "test"):
         part = df[df["split"] == split]
         preds[split] = (part, part["label"].to_numpy().astype(int),
-                        predict_arrays(best, split_images(config, part), config.tta))
+                        predict_arrays(best, split_images(config, part), config.tta,
+                                       metadata=split_metadata(config, part)))
     temperature = 1.0
     if config.calibrate and "temperature" in [layer.name for layer in best.layers]:
         _, y_val, p_val = preds["val"]

@@ -49,7 +49,7 @@ def finish_multiclass_run(config: TrainConfig, run_dir: Path, df: pd.DataFrame, 
     import keras
 
     import skinml
-    from skinml.cnn.splits import split_images
+    from skinml.cnn.splits import split_images, split_metadata
     from skinml.metrics.multiclass import evaluate_multiclass
 
     classes = list(DIAGNOSIS_CLASSES)
@@ -60,7 +60,8 @@ def finish_multiclass_run(config: TrainConfig, run_dir: Path, df: pd.DataFrame, 
     for split in ("val", "test"):
         part = df[df["split"] == split]
         preds[split] = (part, part["label"].to_numpy().astype(int),
-                        predict_arrays(best, split_images(config, part), config.tta))
+                        predict_arrays(best, split_images(config, part), config.tta,
+                                       metadata=split_metadata(config, part)))
     temperature = 1.0
     if config.calibrate:
         _, y_val, p_val = preds["val"]
@@ -133,12 +134,14 @@ def build_multiclass_card(config: TrainConfig, info: dict, metrics: dict) -> str
         f"temperature {metrics.get('temperature', 1.0):.3f}; {metrics.get('train_seconds')} s.", "",
         "## Evaluation", "", "95% bootstrap intervals (resampling within each class).", "",
         "| figure | validation | test |", "| --- | --- | --- |",
-        f"| balanced accuracy (ISIC 2018 Task 3) | {_ci(val, 'balanced_accuracy')} | {_ci(test, 'balanced_accuracy')} |",
+        f"| balanced accuracy (ISIC 2018 Task 3) | {_ci(val, 'balanced_accuracy')} | "
+        f"{_ci(test, 'balanced_accuracy')} |",
         f"| macro one-vs-rest AUC | {_ci(val, 'macro_auc')} | {_ci(test, 'macro_auc')} |",
         f"| accuracy | {fmt(val.get('accuracy'))} | {fmt(test.get('accuracy'))} |",
         f"| AUC of p(malignant) | {fmt(val.get('malignant_auc'))} | {fmt(test.get('malignant_auc'))} |",
         f"| calibration error (top class) | {fmt(val.get('ece'))} | {fmt(test.get('ece'))} |", "",
-        "### Test split per class", "", "| class | n | sensitivity | specificity | AUC |", "| --- | --- | --- | --- | --- |",
+        "### Test split per class", "", "| class | n | sensitivity | specificity | AUC |",
+        "| --- | --- | --- | --- | --- |",
         *[f"| {r['class']} | {r['n']} | {fmt(r['sensitivity'])} | {fmt(r['specificity'])} | {fmt(r['auc'])} |"
           for r in test.get("per_class", [])],
     ]

@@ -1,20 +1,24 @@
 """Named CNN architectures for benign/malignant classification, and a registry to build them.
 
 Every model takes float32 (N, H, W, 3) in [0, 1], names every layer, and ends in one
-sigmoid unit named `output` giving p(malignant). The thesis's five CNNs are here exactly as
-THESIS.md describes them; `skinml_resnet` and `skinml_separable` are our stronger designs.
+sigmoid unit named `output` giving p(malignant) (or, with `classes=7`, a softmax over the
+diagnoses). `skinml_resnet_meta` also takes the patient's metadata as a second input.
+The thesis's five CNNs are here exactly as THESIS.md describes them; `skinml_resnet` and
+`skinml_separable` are our stronger designs.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Callable
+from collections.abc import Callable
 
 import keras
 from keras import layers, regularizers
 
 MODELS: dict[str, Callable[..., keras.Model]] = {}
 DEFAULT_MODEL = "skinml_resnet"
+# Models with a second input, `metadata` (skinml.data.tabular.metadata_features of the rows).
+METADATA_MODELS = {"skinml_resnet_meta"}
 
 
 def register(name: str):
@@ -115,10 +119,13 @@ def build_thesis_l2_dropout_aug(image_size: int = 256) -> keras.Model:
 
 # ---- Our designs -------------------------------------------------------------------------
 
-def _head(x, dropout: float, temperature: float, classes: int = 1):
+def _head(x, dropout: float, temperature: float, classes: int = 1, metadata=None):
     """Global average pooling, dropout, logits, temperature, then `output`: a sigmoid unit
-    (p(malignant)) for one class, else a softmax over `classes` (the diagnosis task)."""
+    (p(malignant)) for one class, else a softmax over `classes` (the diagnosis task).
+    `metadata`: the tabular branch's features, joined to the pooled image features."""
     x = layers.GlobalAveragePooling2D(name="gap")(x)
+    if metadata is not None:
+        x = layers.Concatenate(name="joined")([x, metadata])
     x = layers.Dropout(dropout, name="head_dropout")(x)
     x = layers.Dense(classes, name="logit")(x)
     # Temperature scaling fitted on the validation split (calibration); 1.0 while training.
@@ -149,17 +156,45 @@ def _res_block(x, filters: int, stride: int, name: str):
     return layers.Activation("relu", name=f"{name}_out")(x)
 
 
+def _resnet_trunk(inputs, widths: tuple[int, ...], blocks: int):
+    """The stem, then `blocks` residual blocks per stage (each stage halves the size)."""
+    x = _stem(inputs, widths[0])
+    for s, filters in enumerate(widths, start=1):
+        for b in range(blocks):
+            x = _res_block(x, filters, 2 if b == 0 else 1, f"stage{s}_block{b + 1}")
+    return x
+
+
 @register("skinml_resnet")
 def build_skinml_resnet(image_size: int = 192, widths: tuple[int, ...] = (32, 64, 128, 256),
                         blocks: int = 2, dropout: float = 0.3, temperature: float = 1.0,
                         classes: int = 1) -> keras.Model:
     """A small ResNet (batch norm, residual blocks, global average pooling): ~2.8M params."""
     inputs = keras.Input((image_size, image_size, 3), name="image")
-    x = _stem(inputs, widths[0])
-    for s, filters in enumerate(widths, start=1):
-        for b in range(blocks):
-            x = _res_block(x, filters, 2 if b == 0 else 1, f"stage{s}_block{b + 1}")
+    x = _resnet_trunk(inputs, widths, blocks)
     return keras.Model(inputs, _head(x, dropout, temperature, classes), name="skinml_resnet")
+
+
+@register("skinml_resnet_meta")
+def build_skinml_resnet_meta(image_size: int = 192, widths: tuple[int, ...] = (32, 64, 128, 256),
+                             blocks: int = 2, dropout: float = 0.3, temperature: float = 1.0,
+                             classes: int = 1, metadata_units: int = 32) -> keras.Model:
+    """skinml_resnet with a second input: the patient's age, sex and anatomic site.
+
+    Two inputs, `image` and `metadata` (the encoding of skinml.data.tabular, where a
+    missing value is an indicator, not a made-up number). The image branch is skinml_resnet's
+    trunk, pooled; the tabular branch is two small dense layers; the two are joined
+    (`joined`) before the common head.
+    """
+    from skinml.data.tabular import METADATA_FEATURES
+
+    image = keras.Input((image_size, image_size, 3), name="image")
+    metadata = keras.Input((len(METADATA_FEATURES),), name="metadata")
+    x = _resnet_trunk(image, widths, blocks)
+    m = layers.Dense(metadata_units, activation="relu", name="metadata_dense1")(metadata)
+    m = layers.Dense(metadata_units, activation="relu", name="metadata_dense2")(m)
+    outputs = _head(x, dropout, temperature, classes, metadata=m)
+    return keras.Model({"image": image, "metadata": metadata}, outputs, name="skinml_resnet_meta")
 
 
 def _separable_block(x, filters: int, stride: int, name: str):

@@ -10,17 +10,25 @@ import numpy as np
 from skinml.runs import load_history
 
 
-def predict_arrays(model, images: np.ndarray, tta: bool = False, batch_size: int = 64) -> np.ndarray:
+def predict_arrays(model, images: np.ndarray, tta: bool = False, batch_size: int = 64,
+                   metadata: np.ndarray | None = None) -> np.ndarray:
     """Probabilities for uint8 (N, S, S, 3), a batch at a time (memory stays small): float (N,)
     p(malignant) for a binary model, (N, C) class probabilities for a multi-class one. With
-    `tta`, the mean over the eight flips and quarter turns."""
+    `tta`, the mean over the eight flips and quarter turns. `metadata`: float32 (N, F), the
+    second input of an image + metadata model (the same for every view of an image)."""
     from skinml.cnn.classifier import dihedral
+
+    def inputs(view, start):
+        if metadata is None:
+            return view
+        return {"image": view, "metadata": np.asarray(metadata[start:start + len(view)], "float32")}
 
     out = []
     for start in range(0, len(images), batch_size):
         x = np.asarray(images[start:start + batch_size], dtype="float32") / 255.0
         views = dihedral(x) if tta else [x]
-        p = np.mean([np.asarray(model.predict(v, verbose=0)).reshape(len(v), -1) for v in views], axis=0)
+        p = np.mean([np.asarray(model.predict(inputs(v, start), verbose=0)).reshape(len(v), -1)
+                     for v in views], axis=0)
         out.append(p[:, 0] if p.shape[1] == 1 else p)
     return np.concatenate(out).astype("float64") if out else np.zeros(0)
 

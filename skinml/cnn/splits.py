@@ -39,7 +39,7 @@ def load_splits(config: TrainConfig, on_progress: OnProgress | None = None) -> p
                      stratify="dx" if diagnosis else "benign_malignant")
     if diagnosis:
         df = df.assign(dx=df["dx"] if "dx" in df else diagnosis_class(df))
-        df = df[df["dx"].isin(DIAGNOSIS_CLASSES)]
+        df = df[df["dx"].isin(DIAGNOSIS_CLASSES)]  # images of other or no diagnosis stay out
         df = df.assign(label=df["dx"].map(DIAGNOSIS_CLASSES.index))
         classes = DIAGNOSIS_CLASSES
     else:
@@ -61,17 +61,44 @@ def load_splits(config: TrainConfig, on_progress: OnProgress | None = None) -> p
 
 def split_images(config: TrainConfig, part: pd.DataFrame) -> np.ndarray:
     """uint8 (N, S, S, 3) images of the rows `part` of `load_splits`: from the on-disk array
-    cache of the dataset folder, or from the image pack."""
+    cache of the dataset folder, or from the image pack (reduced to the run's size when the
+    pack's images are larger: a 128 px pack also trains a quick 64 px run)."""
     if config.pack:
         from skinml.images.pack import pack_images
 
-        images = pack_images(config.pack)
-        if images.shape[1] != config.image_size:
-            raise DataError(f"The pack's images are {images.shape[1]} px, the run asks for {config.image_size}.")
-        return images[part["pack_row"].to_numpy()]
+        images = pack_images(config.pack)[part["pack_row"].to_numpy()]
+        if images.shape[1] < config.image_size:
+            raise DataError(f"The pack's images are {images.shape[1]} px, smaller than the {config.image_size} px "
+                            "the run asks for: use a smaller image size or a larger pack.")
+        if images.shape[1] > config.image_size:
+            from PIL import Image
+
+            from skinml.images.decode import load_image
+
+            size = config.image_size
+            images = np.stack([load_image(Image.fromarray(a), size, "squash") for a in images]) \
+                if len(images) else np.zeros((0, size, size, 3), "uint8")
+        return images
     from skinml.images.pipeline import load_array
 
     return load_array(part["image_path"], config.image_size, config.resize)
+
+
+def uses_metadata(config: TrainConfig) -> bool:
+    """Whether the run's model takes the patient's metadata as a second input."""
+    from skinml.cnn.models import METADATA_MODELS
+
+    return config.model in METADATA_MODELS
+
+
+def split_metadata(config: TrainConfig, part: pd.DataFrame) -> np.ndarray | None:
+    """float32 (N, F) metadata features of the rows `part` (skinml.data.tabular) when the
+    run's model reads them, else None."""
+    if not uses_metadata(config):
+        return None
+    from skinml.data.tabular import metadata_features
+
+    return metadata_features(part)
 
 
 def targets(config: TrainConfig, labels: np.ndarray) -> np.ndarray:

@@ -24,7 +24,7 @@ import pandas as pd
 
 from skinml.cnn.config import TrainConfig
 from skinml.cnn.distribute import data_parallel
-from skinml.cnn.splits import load_splits, split_images, targets
+from skinml.cnn.splits import load_splits, split_images, split_metadata, targets, uses_metadata
 from skinml.data.policy import split_counts
 from skinml.errors import DataError, ModelError, SkinmlError
 from skinml.progress import OnProgress, ProgressCallback
@@ -77,11 +77,14 @@ def _clean_run_dir(run_dir: Path, state: dict) -> None:
 # ---------------------------------------------------------------- feeds
 
 def make_feed(images: np.ndarray, labels: np.ndarray, batch_size: int, shuffle: bool,
-              augmenter=None, seed: int = 0, drop_remainder: bool = False):
+              augmenter=None, seed: int = 0, drop_remainder: bool = False,
+              metadata: np.ndarray | None = None):
     """A keras.utils.PyDataset of (float32 (B, S, S, 3) in [0, 1], float32 labels) batches.
 
     `images` is uint8 (N, S, S, 3) (a memory map is fine); shuffled each epoch when asked,
     augmented per batch by `augmenter` (a Keras layer called with training=True): any backend.
+    With `metadata` (float32 (N, F), skinml.data.tabular), each batch's inputs are
+    `{"image": ..., "metadata": ...}`, the two inputs of an image + metadata model.
     """
     import keras
 
@@ -105,6 +108,8 @@ def make_feed(images: np.ndarray, labels: np.ndarray, batch_size: int, shuffle: 
             x = np.asarray(images[idx], dtype="float32") / 255.0
             if augmenter is not None:
                 x = keras.ops.convert_to_numpy(augmenter(x, training=True))
+            if metadata is not None:
+                x = {"image": x, "metadata": metadata[idx]}
             return x, np.asarray(labels[idx], dtype="float32")  # 0/1, or one-hot rows
 
     return Feed()
@@ -121,12 +126,22 @@ def _feeds(config: TrainConfig, df: pd.DataFrame):
     augmenter = None if config.augment == "none" else build_augmenter(config.augment, seed=config.seed)
     drop = len(train) >= 2 * config.batch_size  # batch norm dislikes a last batch of one
     steps = len(train) // config.batch_size if drop else math.ceil(len(train) / config.batch_size)
+    # tf.data feeds image files with 0/1 labels; packs, one-hot diagnosis rows and patient
+    # metadata go as arrays
+    if config.pack:
+        arrays_only = "A run on an image pack"
+    elif uses_metadata(config):
+        arrays_only = f"{config.model}, which reads patient metadata,"
+    elif config.task != "binary":
+        arrays_only = "The diagnosis task"
+    else:
+        arrays_only = ""
     kind = config.feed
     if kind == "auto":
-        kind = "tfdata" if keras.backend.backend() == "tensorflow" and not config.pack else "array"
+        kind = "tfdata" if keras.backend.backend() == "tensorflow" and not arrays_only else "array"
+    if kind == "tfdata" and arrays_only:
+        raise DataError(f"{arrays_only} reads its images as arrays: use feed 'array' or 'auto'.")
     if kind == "tfdata":
-        if config.pack:
-            raise DataError("A run on an image pack reads it as arrays: use feed 'array' or 'auto'.")
         from skinml.images.pipeline import make_dataset
 
         common = dict(image_size=config.image_size, batch_size=config.batch_size, resize=config.resize,
@@ -136,8 +151,9 @@ def _feeds(config: TrainConfig, df: pd.DataFrame):
         val_feed = make_dataset(val["image_path"], y_val, **common)
     else:
         train_feed = make_feed(split_images(config, train), y_train, config.batch_size, True, augmenter,
-                               config.seed, drop)
-        val_feed = make_feed(split_images(config, val), y_val, config.batch_size, False)
+                               config.seed, drop, metadata=split_metadata(config, train))
+        val_feed = make_feed(split_images(config, val), y_val, config.batch_size, False,
+                             metadata=split_metadata(config, val))
     return train_feed, val_feed, max(1, steps), kind
 
 

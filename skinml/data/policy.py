@@ -13,21 +13,10 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
+from skinml.data.diagnoses import DIAGNOSIS_CLASSES, MALIGNANT_DIAGNOSES, class_of  # noqa: F401 (re-exported)
 from skinml.data.readers import ALL_LABELS, COLUMN_ALIASES, LABELS, SPLITS, load_dataset, load_datasets
 from skinml.errors import DataError
 from skinml.progress import OnProgress
-
-# The seven HAM10000 diagnosis classes (ISIC 2018 Task 3), and every diagnosis name of the
-# normalised table that belongs to one of them. Squamous cell carcinoma (invasive) is none of
-# the seven: it stays out of the diagnosis task rather than being forced into one.
-DIAGNOSIS_CLASSES = ("mel", "nv", "bcc", "akiec", "bkl", "df", "vasc")
-MALIGNANT_DIAGNOSES = ("mel", "bcc", "akiec")  # the classes that add up to p(malignant)
-DIAGNOSIS_CLASS_OF = {
-    "melanoma": "mel", "nevus": "nv", "basal cell carcinoma": "bcc", "actinic keratosis": "akiec",
-    "pigmented benign keratosis": "bkl", "seborrheic keratosis": "bkl", "solar lentigo": "bkl",
-    "lichen planus like keratosis": "bkl", "dermatofibroma": "df", "vascular lesion": "vasc",
-}
-
 
 # ---------------------------------------------------------------- rules: policy, balance, split
 
@@ -77,15 +66,39 @@ def apply_policy(df: pd.DataFrame, policy: DataPolicy = DataPolicy()) -> tuple[p
 
 
 def diagnosis_class(df: pd.DataFrame) -> pd.Series:
-    """The HAM10000 class code (`DIAGNOSIS_CLASSES`) of each row, "" where none applies."""
-    return df["diagnosis"].astype(str).str.strip().str.lower().map(DIAGNOSIS_CLASS_OF).fillna("")
+    """The HAM10000 class code (`DIAGNOSIS_CLASSES`) of each row, "" where none applies
+    (`skinml.data.diagnoses` maps the names of every vocabulary)."""
+    return df["diagnosis"].astype(str).map(class_of)
 
 
 def group_key(df: pd.DataFrame) -> pd.Series:
-    """Patient id, else lesion id, else image id: images sharing a key never cross splits."""
-    key = "image:" + df["isic_id"].astype(str)
-    key = key.where(df["lesion_id"].eq(""), "lesion:" + df["lesion_id"])
-    return key.where(df["patient_id"].eq(""), "patient:" + df["patient_id"])
+    """One key per group of images that must stay in one split: images that share a patient id
+    or a lesion id, directly or through other images, form a group (a lesion photographed once
+    with its patient's id and once without, as happens when folders are joined, stays whole).
+
+    The key names the group's first patient id ("patient:P"), else its first lesion id
+    ("lesion:L"); an image with neither is a group of its own ("image:<isic_id>").
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    n = len(df)
+    if n == 0:
+        return pd.Series([], index=df.index, dtype=object)
+    # A graph whose nodes are the images (0..n-1) and the ids (n...): an edge per image and id.
+    links = pd.concat([pd.DataFrame({"row": np.flatnonzero(df[column].ne("")),
+                                     "id": prefix + df.loc[df[column].ne(""), column].astype(str).to_numpy()})
+                       for column, prefix in (("patient_id", "patient:"), ("lesion_id", "lesion:"))],
+                      ignore_index=True)
+    codes, ids = pd.factorize(links["id"])
+    nodes = n + len(ids)
+    graph = coo_matrix((np.ones(len(links)), (links["row"].to_numpy(), n + codes)), shape=(nodes, nodes))
+    _, component = connected_components(graph, directed=False)
+    names = pd.DataFrame({"component": component[n:], "id": ids,
+                          "kind": [0 if i.startswith("patient:") else 1 for i in ids]})
+    name_of = names.sort_values(["kind", "id"]).drop_duplicates("component").set_index("component")["id"]
+    key = pd.Series(component[:n], index=df.index).map(name_of).astype(object)
+    return key.where(key.notna(), "image:" + df["isic_id"].astype(str))
 
 
 def balance(df: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
@@ -165,6 +178,13 @@ def split_fingerprint(df: pd.DataFrame, split: str) -> str:
     return hashlib.sha1("\n".join(ids).encode()).hexdigest()
 
 
+def _roots(root) -> list:
+    """One folder, or several (a list, or one string of folders joined by os.pathsep)."""
+    if isinstance(root, str):
+        return root.split(os.pathsep)
+    return [root] if isinstance(root, Path) else list(root)
+
+
 def prepare(root, policy: DataPolicy = DataPolicy(), balance: bool = True,
             seed: int = 0, on_progress: OnProgress | None = None, stratify: str = "benign_malignant") -> pd.DataFrame:
     """load_dataset(s) -> apply_policy -> balance (optional) -> split_grouped, in one call.
@@ -173,7 +193,7 @@ def prepare(root, policy: DataPolicy = DataPolicy(), balance: bool = True,
     as in PATH): several are joined on the ISIC id (`load_datasets`). The returned table has
     a `split` column, stratified by the column `stratify`; `attrs` also holds `left_out`.
     """
-    roots = root.split(os.pathsep) if isinstance(root, str) else [root] if isinstance(root, Path) else list(root)
+    roots = _roots(root)
     df = load_datasets(roots, on_progress) if len(roots) > 1 else load_dataset(roots[0], on_progress)
     kept, left_out = apply_policy(df, policy)
     if balance:
@@ -185,32 +205,62 @@ def prepare(root, policy: DataPolicy = DataPolicy(), balance: bool = True,
     return out
 
 
-def scan_dataset(root: str | Path, policy: DataPolicy = DataPolicy(),
+def diagnosis_summary(df: pd.DataFrame) -> tuple[dict[str, int], dict[str, int]]:
+    """(images per diagnosis class, images per diagnosis name left out of the diagnosis task).
+
+    The second dict holds every name that is none of the seven classes (squamous cell
+    carcinoma, unknown names, ...) and "(none given)" for rows without a diagnosis.
+    """
+    dx = diagnosis_class(df)
+    classes = {c: int((dx == c).sum()) for c in DIAGNOSIS_CLASSES}
+    names = df.loc[dx.eq(""), "diagnosis"].astype(str).replace("", "(none given)")
+    return classes, {name: int(n) for name, n in names.value_counts().items()}
+
+
+def scan_dataset(root, policy: DataPolicy = DataPolicy(),
                  on_progress: OnProgress | None = None, balance: bool = True,
                  seed: int = 0) -> dict:
-    """Everything `data scan` reports about a folder, as a JSON-ready dict.
+    """Everything `data scan` reports about a folder, or several read as one, as a JSON-ready dict.
 
     Keys: root, layout, n_files, n_images (metadata rows), labels (usable images per label
     under the policy), left_out (reason -> n), problems (list of dicts), problem_counts
-    (reason -> n), policy, balanced, splits (split -> label -> n), group_overlap, seconds.
+    (reason -> n), policy, balanced, splits (split -> label -> n), group_overlap, seconds;
+    folders (per folder: root, layout, n_images, n_kept) and merged (rows found in more than
+    one folder and kept once: the row with the most metadata); diagnoses (usable images
+    per diagnosis class), diagnoses_left_out (diagnosis name -> usable images that are none
+    of the seven), diagnosis_splits (split -> class -> n: the diagnosis task's split, every
+    usable image with a class, grouped by lesion, stratified by diagnosis) and
+    diagnosis_group_overlap.
     """
     start = time.perf_counter()
-    df = load_dataset(root, on_progress)
+    roots = _roots(root)
+    df = load_datasets(roots, on_progress) if len(roots) > 1 else load_dataset(roots[0], on_progress)
     kept, left_out = apply_policy(df, policy)
     split = split_grouped(_balance(kept, seed) if balance else kept, seed=seed)
     problems = df.attrs["problems"]
+    classes, others = diagnosis_summary(kept)
+    with_class = kept.assign(dx=diagnosis_class(kept))
+    with_class = with_class[with_class["dx"] != ""]
+    dx_split = split_grouped(with_class, seed=seed, stratify="dx")
+    dx_table = pd.crosstab(dx_split["split"], dx_split["dx"]).reindex(
+        index=list(SPLITS), columns=list(DIAGNOSIS_CLASSES), fill_value=0)
+    folders = df.attrs.get("folders") or [{"root": df.attrs["root"], "layout": df.attrs["layout"],
+                                            "n_images": len(df), "n_kept": len(df)}]
     return {
         "root": df.attrs["root"], "layout": df.attrs["layout"],
         "n_files": df.attrs["n_files"], "n_images": len(df),
+        "folders": folders, "merged": int(df.attrs.get("merged", 0)),
         "labels": {label: int((kept["benign_malignant"] == label).sum())
                    for label in policy.include_labels},
         "left_out": left_out, "problems": problems,
         "problem_counts": dict(Counter(p["reason"] for p in problems).most_common()),
         "policy": asdict(policy), "balanced": balance, "seed": seed,
         "splits": split_counts(split), "group_overlap": group_overlap(split),
+        "diagnoses": classes, "diagnoses_left_out": others,
+        "diagnosis_splits": {s: {c: int(dx_table.loc[s, c]) for c in DIAGNOSIS_CLASSES} for s in SPLITS},
+        "diagnosis_group_overlap": group_overlap(dx_split),
         "seconds": round(time.perf_counter() - start, 2),
     }
-
 
 
 # ---------------------------------------------------------------- predictions

@@ -21,6 +21,7 @@ import pandas as pd
 from PIL import Image
 
 from skinml import ISIC_SAMPLE
+from skinml.data.diagnoses import HAM_DIAGNOSES, MALIGNANT_DIAGNOSES, NO_DIAGNOSIS, is_known
 from skinml.errors import DataError
 from skinml.progress import OnProgress
 
@@ -47,12 +48,18 @@ LABEL_VALUES = {
     "indeterminate/benign": "indeterminate", "indeterminate/malignant": "indeterminate",
     "unknown": "unknown", "": "unknown",
 }
-HAM_DIAGNOSES = {
-    "nv": "nevus", "mel": "melanoma", "bkl": "pigmented benign keratosis",
-    "bcc": "basal cell carcinoma", "akiec": "actinic keratosis", "df": "dermatofibroma",
-    "vasc": "vascular lesion",
+HAM_MALIGNANT = set(MALIGNANT_DIAGNOSES)
+# The current schema's diagnosis levels below benign/malignant, finest first.
+DIAGNOSIS_LEVELS = ("diagnosis_5", "diagnosis_4", "diagnosis_3", "diagnosis_2")
+# ISIC's general anatomic sites, and the other names of them (HAM10000's `localization`).
+GENERAL_SITES = ("head/neck", "upper extremity", "lower extremity", "anterior torso", "posterior torso",
+                 "lateral torso", "torso", "palms/soles", "oral/genital")
+SITE_ALIASES = {
+    "head and neck": "head/neck", "head & neck": "head/neck", "face": "head/neck", "ear": "head/neck",
+    "neck": "head/neck", "scalp": "head/neck", "hand": "upper extremity", "foot": "lower extremity",
+    "abdomen": "anterior torso", "chest": "anterior torso", "back": "posterior torso", "trunk": "torso",
+    "acral": "palms/soles", "genital": "oral/genital", "unknown": "",
 }
-HAM_MALIGNANT = {"mel", "bcc", "akiec"}
 COLUMN_ALIASES = {"source": "attribution", "license": "copyright_license",
                   "anatom_site": "anatom_site_general", "label": "benign_malignant"}
 ID_COLUMNS = ("isic_id", "image_id", "image_name", "image", "name")
@@ -181,11 +188,26 @@ def _pick(raw: pd.DataFrame, *names: str) -> pd.Series:
     return out
 
 
+def _diagnosis_name(legacy: str, levels: list[str], ham_code: str) -> str:
+    """One row's diagnosis name, lower case ("" when none is given): the legacy `diagnosis`,
+    else the finest level of the current schema whose name skinml knows (else the finest
+    given, an unknown name that the reader reports), else HAM10000's dx code spelled out."""
+    if legacy.lower() not in NO_DIAGNOSIS:
+        return legacy.lower()
+    given = [name.lower() for name in levels if name.lower() not in NO_DIAGNOSIS]
+    if given:
+        return next((name for name in given if is_known(name)), given[0])
+    code = ham_code.lower()
+    return HAM_DIAGNOSES.get(code, code)  # an unknown code is kept, and reported
+
+
 def _finest_diagnosis(raw: pd.DataFrame) -> pd.Series:
-    """Legacy `diagnosis`, else the deepest of the new `diagnosis_5..2`, else HAM's dx."""
-    ham = _pick(raw, "dx").str.lower().map(HAM_DIAGNOSES).fillna("")
-    return _pick(raw, "diagnosis", "diagnosis_5", "diagnosis_4", "diagnosis_3", "diagnosis_2").where(
-        lambda s: s != "", ham).str.lower()
+    """The diagnosis name of every row from whichever vocabulary its table uses (see
+    `skinml.data.diagnoses`)."""
+    columns = [_pick(raw, "diagnosis"), *(_pick(raw, level) for level in DIAGNOSIS_LEVELS), _pick(raw, "dx")]
+    names = [_diagnosis_name(legacy, levels, code)
+             for legacy, *levels, code in zip(*(c.tolist() for c in columns))]
+    return pd.Series(names, index=raw.index, dtype=object)
 
 
 def _labels(raw: pd.DataFrame) -> pd.Series:
@@ -218,6 +240,10 @@ def _normalise(raw: pd.DataFrame) -> tuple[pd.DataFrame, list[dict]]:
         problems.append(_problem("unusable label", id=i, detail=repr(value)))
     df["benign_malignant"] = label.fillna("unknown")
     df["diagnosis"] = _finest_diagnosis(raw)
+    for i, name in zip(ids, df["diagnosis"]):
+        if not is_known(name):
+            problems.append(_problem("unknown diagnosis", id=i, detail=f"{name!r} is none of the diagnoses "
+                                     "skinml knows: kept for benign/malignant, left out of the diagnosis task"))
 
     age_raw = _pick(raw, "age_approx", "age", "age_approximate")
     age = pd.to_numeric(age_raw, errors="coerce")
@@ -230,8 +256,11 @@ def _normalise(raw: pd.DataFrame) -> tuple[pd.DataFrame, list[dict]]:
     df["sex"] = sex.map({"male": "male", "female": "female", "m": "male", "f": "female"}).fillna("")
     site = _pick(raw, "anatom_site_general", "anatom_site_1", "anatom_site_general_challenge",
                  "localization").str.lower()
-    df["anatom_site_general"] = site.replace({"unknown": "", "head and neck": "head/neck",
-                                              "head & neck": "head/neck"})
+    site = site.replace(SITE_ALIASES)
+    unknown_site = site.ne("") & ~site.isin(GENERAL_SITES)
+    for i, value in zip(ids[unknown_site], site[unknown_site]):
+        problems.append(_problem("unknown anatomic site", id=i, detail=repr(value)))
+    df["anatom_site_general"] = site
     df["lesion_id"] = _pick(raw, "lesion_id")
     df["patient_id"] = _pick(raw, "patient_id")
     df["image_type"] = _pick(raw, "image_type").str.lower()
@@ -349,22 +378,28 @@ def load_datasets(roots, on_progress: OnProgress | None = None) -> pd.DataFrame:
     """Several dataset folders as one table, joined on the ISIC id (no image counted twice).
 
     Where folders share an id, the row with the most filled-in metadata is kept (the first
-    folder's on a tie). `df.attrs`: `roots`, `merged` (rows dropped as duplicates) and the
+    folder's on a tie). `df.attrs`: `roots`, `root` (the folders joined by os.pathsep),
+    `layout` (theirs joined by " + "), `n_files`, `merged` (rows dropped as duplicates),
+    `folders` (per folder: root, layout, n_images, n_kept = its rows in the union) and the
     folders' `problems` together.
     """
     tables = [load_dataset(root, on_progress) for root in roots]
     if len(tables) == 1:
         return tables[0]
-    df = pd.concat(tables, ignore_index=True)
+    df = pd.concat([t.assign(_folder=k) for k, t in enumerate(tables)], ignore_index=True)
     filled = df[COLUMNS].astype(str).ne("").sum(axis=1) + df["image_path"].ne("") * 100
     order = pd.DataFrame({"filled": -filled, "pos": np.arange(len(df))}, index=df.index)
     df = df.loc[order.sort_values(["filled", "pos"]).index].drop_duplicates("isic_id")
     df = df.sort_index().reset_index(drop=True)
-    df.attrs.update(roots=[t.attrs.get("root") for t in tables], merged=len(order) - len(df),
+    kept = df["_folder"].value_counts()
+    folders = [{"root": t.attrs["root"], "layout": t.attrs["layout"], "n_images": len(t),
+                "n_kept": int(kept.get(k, 0))} for k, t in enumerate(tables)]
+    df = df.drop(columns="_folder")
+    df.attrs.update(roots=[t.attrs["root"] for t in tables], root=os.pathsep.join(t.attrs["root"] for t in tables),
+                    layout=" + ".join(t.attrs["layout"] for t in tables), merged=len(order) - len(df),
+                    n_files=sum(t.attrs["n_files"] for t in tables), folders=folders,
                     problems=[p for t in tables for p in t.attrs.get("problems", [])])
     return df
-
-
 
 
 def default_data_dir() -> Path:

@@ -253,12 +253,12 @@ def subgroup_table(meta: pd.DataFrame, y, p, threshold: float = 0.5, min_count: 
 
 # ---------------------------------------------------------------- the whole report
 
-def _clean(value):
+def json_ready(value):
     """JSON-safe: NaN becomes None, NumPy scalars become Python numbers."""
     if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
+        return {k: json_ready(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
+        return [json_ready(v) for v in value]
     if isinstance(value, (np.floating, float)):
         return None if math.isnan(value) else float(value)
     if isinstance(value, np.integer):
@@ -287,7 +287,7 @@ def evaluate_predictions(y, p, threshold: float = 0.5, meta: pd.DataFrame | None
         out["intervals"] = bootstrap_intervals(y, p, threshold, n_boot, seed)
     if meta is not None:
         out["subgroups"] = subgroup_table(meta, y, p, threshold).to_dict(orient="records")
-    return _clean(out)
+    return json_ready(out)
 
 
 def write_isic_predictions_csv(ids, p, path: str | Path) -> Path:

@@ -2,14 +2,25 @@
 
 Conventions: `y` is int (N,) class indices; `p` is float (N, C) class probabilities (rows sum
 to 1); the predicted class is the most probable one. Per-class figures are one-vs-rest.
+`write_isic2018_predictions_csv` writes the CSV that ISIC 2018 Task 3's official scorer
+(`isic-challenge-scoring classification`) reads.
 """
 
 from __future__ import annotations
+
+import csv
+import os
+import tempfile
+from pathlib import Path
 
 import numpy as np
 from sklearn import metrics as skm
 
 from skinml.errors import DataError
+from skinml.metrics.binary import json_ready, normalise_confusion
+
+# ISIC 2018 Task 3's columns, in the order of skinml.data.DIAGNOSIS_CLASSES.
+ISIC2018_COLUMNS = ("MEL", "NV", "BCC", "AKIEC", "BKL", "DF", "VASC")
 
 
 def _arrays(y, p) -> tuple[np.ndarray, np.ndarray]:
@@ -80,18 +91,60 @@ def macro_auc(y, p) -> float:
 
 def evaluate_multiclass(y, p, classes: list[str], malignant: list[str] | None = None,
                         n_boot: int = 1000, seed: int = 0) -> dict:
-    """Everything measured on one split: balanced accuracy and macro AUC with 95% intervals,
+    """Everything measured on one split: balanced accuracy and macro AUC with 95% intervals
+    (`intervals`, left out when `n_boot` is 0),
     accuracy, per-class rows, the confusion matrix, calibration, and (when `malignant` names
     classes) the AUC of the derived p(malignant) = the sum of those classes' probabilities."""
     y, p = _arrays(y, p)
+    cm = confusion(y, p, len(classes))
     out = {"n": int(len(y)), "balanced_accuracy": balanced_accuracy(y, p), "macro_auc": macro_auc(y, p),
            "accuracy": float(np.mean(p.argmax(axis=1) == y)), "ece": top_label_ece(y, p),
-           "per_class": per_class(y, p, classes), "confusion": confusion(y, p, len(classes)).tolist(),
-           "intervals": {"balanced_accuracy": bootstrap(y, p, balanced_accuracy, n_boot, seed),
-                         "macro_auc": bootstrap(y, p, macro_auc, max(100, n_boot // 5), seed)}}
+           "per_class": per_class(y, p, classes), "confusion": cm.tolist(),
+           "confusion_normalised": normalise_confusion(cm).tolist()}
+    if n_boot:  # 0: no intervals
+        out["intervals"] = {"balanced_accuracy": bootstrap(y, p, balanced_accuracy, n_boot, seed),
+                            "macro_auc": bootstrap(y, p, macro_auc, max(100, n_boot // 5), seed)}
     if malignant:
         cols = [classes.index(c) for c in malignant]
         truth = np.isin(y, cols)
         if truth.any() and not truth.all():
             out["malignant_auc"] = float(skm.roc_auc_score(truth, p[:, cols].sum(axis=1)))
-    return out
+    return json_ready(out)
+
+
+def write_isic2018_predictions_csv(ids, p, path: str | Path) -> Path:
+    """The ISIC 2018 Task 3 CSV: `image,MEL,NV,BCC,AKIEC,BKL,DF,VASC`, one row per image.
+
+    `p` is float (N, 7) in the order of DIAGNOSIS_CLASSES (mel, nv, bcc, akiec, bkl, df, vasc);
+    each row is divided by its sum, so it adds up to 1. The official scorer
+    (`isic-challenge-scoring classification TRUTH PREDICTIONS`) reads it against a truth CSV
+    of the same shape. Written to a temporary file, then renamed.
+    """
+    ids = [str(i) for i in ids]
+    p = np.asarray(p, dtype="float64")
+    if p.ndim != 2 or p.shape[1] != len(ISIC2018_COLUMNS):
+        raise DataError(f"ISIC 2018 Task 3 needs {len(ISIC2018_COLUMNS)} class probabilities per image, "
+                        f"not an array of shape {p.shape}.")
+    if len(ids) != len(p):
+        raise DataError(f"{len(ids)} image ids but {len(p)} rows of probabilities: they must match one to one.")
+    if not np.all(np.isfinite(p)) or (p < 0).any() or (p.sum(axis=1) <= 0).any():
+        raise DataError("Class probabilities must be finite, non-negative and not all zero in a row.")
+    p = p / p.sum(axis=1, keepdims=True)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["image", *ISIC2018_COLUMNS])
+        for i, row in zip(ids, p):
+            writer.writerow([i, *(f"{v:.6f}" for v in row)])
+    os.replace(tmp, path)
+    return path
+
+
+def write_isic2018_truth_csv(ids, y, path: str | Path) -> Path:
+    """A truth CSV in the ISIC 2018 Task 3 format (one-hot rows), for the official scorer."""
+    y = np.asarray(y).astype(int).reshape(-1)
+    if ((y < 0) | (y >= len(ISIC2018_COLUMNS))).any():
+        raise DataError(f"Class indices must be between 0 and {len(ISIC2018_COLUMNS) - 1}.")
+    return write_isic2018_predictions_csv(ids, np.eye(len(ISIC2018_COLUMNS))[y], path)

@@ -1,0 +1,68 @@
+"""Patient metadata as numbers a model can read: age, sex and anatomic site, missing as missing.
+
+`metadata_features(table)` turns the data table's `age_approx`, `sex` and
+`anatom_site_general` columns into a float32 matrix with one column per name of
+`METADATA_FEATURES`:
+
+- `age`: (age - 50) / 20, so most ages fall between -2 and 2; 0 where the age is unknown,
+  and then `age_missing` is 1. A model therefore never mistakes "unknown" for "50 years
+  old": the indicator tells it the age column carries nothing for that row.
+- `sex_male`, `sex_female`, `sex_unknown`: one of the three is 1.
+- `site_<name>` for each of ISIC's general sites, and `site_unknown`: one of them is 1.
+
+The same encoding feeds the image + metadata network and the metadata-only scikit-learn
+model, so the two see exactly the same information.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from skinml.data.readers import GENERAL_SITES, SITE_ALIASES
+from skinml.errors import DataError
+
+AGE_CENTRE, AGE_SCALE = 50.0, 20.0
+SEXES = ("male", "female")
+METADATA_FEATURES = ("age", "age_missing", *(f"sex_{s}" for s in SEXES), "sex_unknown",
+                     *(f"site_{s}" for s in GENERAL_SITES), "site_unknown")
+METADATA_COLUMNS = ("age_approx", "sex", "anatom_site_general")
+
+
+def metadata_features(table: pd.DataFrame) -> np.ndarray:
+    """float32 (N, len(METADATA_FEATURES)) for the rows of a data table (see the module doc).
+
+    Strings as the image pack's index stores them ("" for unknown) and numbers (NaN for
+    unknown) are both read; a site named the HAM10000 way (`back`) counts as its ISIC site.
+    """
+    missing = [c for c in METADATA_COLUMNS if c not in table.columns]
+    if missing:
+        raise DataError(f"The table has no {', '.join(missing)} column: patient metadata needs "
+                        f"{', '.join(METADATA_COLUMNS)}.")
+    age = pd.to_numeric(table["age_approx"], errors="coerce").to_numpy(dtype="float64")
+    known_age = np.isfinite(age)
+    sex = table["sex"].fillna("").astype(str).str.strip().str.lower().to_numpy()
+    site = table["anatom_site_general"].fillna("").astype(str).str.strip().str.lower()
+    site = site.replace(SITE_ALIASES).to_numpy()
+
+    columns = [np.where(known_age, (age - AGE_CENTRE) / AGE_SCALE, 0.0), ~known_age]
+    columns += [sex == s for s in SEXES] + [~np.isin(sex, SEXES)]
+    columns += [site == s for s in GENERAL_SITES] + [~np.isin(site, GENERAL_SITES)]
+    return np.stack(columns, axis=1).astype("float32") if len(table) else \
+        np.zeros((0, len(METADATA_FEATURES)), "float32")
+
+
+def patient_table(age: float | None = None, sex: str | None = None, site: str | None = None) -> pd.DataFrame:
+    """One patient's metadata as a one-row data table (None = unknown), checked: a DataError
+    names the value that cannot be used. What `skinml predict --age --sex --site` passes on."""
+    if age is not None and not 0 <= float(age) <= 120:
+        raise DataError(f"An age must be between 0 and 120 years, not {age}.")
+    sex = (sex or "").strip().lower()
+    if sex and sex not in SEXES:
+        raise DataError(f"Sex must be one of {', '.join(SEXES)} (or left out), not '{sex}'.")
+    site = (site or "").strip().lower()
+    site = SITE_ALIASES.get(site, site)
+    if site and site not in GENERAL_SITES:
+        raise DataError(f"Unknown anatomic site '{site}': use one of {', '.join(GENERAL_SITES)} (or leave it out).")
+    return pd.DataFrame({"age_approx": [np.nan if age is None else float(age)], "sex": [sex],
+                         "anatom_site_general": [site]})
