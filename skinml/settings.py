@@ -106,7 +106,7 @@ def read_file(path: str | Path, max_bytes: int, error: type[SkinmlError] = Skinm
         raise error(f"There is no file '{path}'.") from None
     except OSError as exc:
         raise error(f"'{path}' cannot be read ({exc.strerror}).") from None
-    with os.fdopen(fd, "rb") as f:
+    try:
         info = os.fstat(fd)
         if stat.S_ISDIR(info.st_mode):
             raise error(f"'{path}' is a folder, not a file.")
@@ -115,7 +115,12 @@ def read_file(path: str | Path, max_bytes: int, error: type[SkinmlError] = Skinm
                         "only ordinary files are read.")
         if info.st_size > max_bytes:
             raise error(_too_big(path, info.st_size, max_bytes))
-        data = f.read(max_bytes + 1)  # + 1: a file that grew since fstat is caught too
+        with os.fdopen(fd, "rb") as f:
+            fd = None  # closed with f
+            data = f.read(max_bytes + 1)  # + 1: a file that grew since fstat is caught too
+    finally:
+        if fd is not None:
+            os.close(fd)
     if len(data) > max_bytes:
         raise error(_too_big(path, len(data), max_bytes))
     return data
