@@ -77,21 +77,26 @@ def data_roots() -> list[Path]:
     return [root.expanduser().resolve() for root in roots]
 
 
-def check_data_folder(path: str | Path) -> Path:
-    """The resolved folder `path` when it lies under one of `data_roots()`, else DataError.
-
-    Links are resolved first, so a link inside a root that leads elsewhere is refused too.
-    """
+def inside_data_roots(path: str | Path) -> Path:
+    """The resolved `path` when it lies under one of `data_roots()` (whether or not it exists),
+    else DataError. Links are resolved first: a link inside a root that leads elsewhere is refused."""
     text = str(path).strip()
     if not text:
         raise DataError("Type the path of a folder that holds a dataset.")
-    folder = Path(text).expanduser().resolve()
+    resolved = Path(text).expanduser().resolve()
     roots = data_roots()
-    if not any(folder.is_relative_to(root) for root in roots):
+    if not any(resolved.is_relative_to(root) for root in roots):
         shown = ", ".join(str(root) for root in roots if root.is_dir()) or "none exists yet"
         raise DataError(f"{text} is outside the data folders this server shares ({shown}): "
                         "choose a dataset inside one of them, or ask the teacher to add it "
                         "(SKINML_DATA_ROOTS).")
+    return resolved
+
+
+def check_data_folder(path: str | Path) -> Path:
+    """The resolved folder `path` when it is a folder under one of `data_roots()`, else DataError."""
+    folder = inside_data_roots(path)
+    text = str(path).strip()
     if not folder.is_dir():
         raise DataError(f"{text} is not a folder: type the path of a folder that holds a dataset.")
     return folder
