@@ -111,7 +111,10 @@ def test_resume_after_sigkill_finishes_and_keeps_the_best(demo_dir, tmp_path):
     killed = json.loads((run_dir / "state.json").read_text())
     assert 1 <= killed["epoch"] < EPOCHS, "the run should have been killed mid-way"
     assert run_status(run_dir) == "interrupted"
-    best_before = _sha(run_dir / "best.keras")
+    # A kill between an epoch's commit and the copy of its new best leaves that copy to the resume.
+    best_epoch = killed["best_epoch"]
+    best_before = _sha(run_dir / "ckpt" / f"epoch-{best_epoch:04d}.keras") if best_epoch == killed["epoch"] \
+        else _sha(run_dir / "best.keras")
 
     # Debris a kill in the middle of a write could leave: temporary files, an uncommitted
     # checkpoint, a history row past the committed epoch.
