@@ -61,9 +61,11 @@ def has_synthetic_images(table: pd.DataFrame) -> bool:
 
 
 def data_dir() -> str:
-    """The folder chosen on any page (session state "data_dir"), else the default one."""
+    """The folder chosen on any page (session state "data_dir"), else the default one (the
+    built-in demo when the default is not among the server's data folders)."""
     if not st.session_state.get("data_dir"):
-        st.session_state["data_dir"] = str(data.default_data_dir())
+        default = str(data.default_data_dir())
+        st.session_state["data_dir"] = demo_dir() if open_folder(default) else default
     return st.session_state["data_dir"]
 
 
@@ -71,7 +73,7 @@ def dataset_options() -> dict[str, str]:
     """Label -> folder: the current choice, ../shared/data/isic-sample when present, the demo."""
     options = {}
     real = ISIC_SAMPLE
-    if real.is_dir():
+    if real.is_dir() and any(real.resolve().is_relative_to(root) for root in settings.data_roots()):
         options["ISIC sample (../shared/data/isic-sample, 4,890 real images)"] = str(real)
     options["Built-in synthetic demo (ABCD-rule lesions, not real)"] = demo_dir()
     current = data_dir()
