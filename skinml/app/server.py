@@ -11,7 +11,6 @@ gets an answer at once instead of waiting for all of that.
 from __future__ import annotations
 
 import asyncio
-import io
 import time
 from contextlib import asynccontextmanager
 
@@ -24,12 +23,10 @@ __all__ = ["lifespan", "show_any_error", "warm_up"]
 
 def warm_up() -> None:
     """Load the first model the pages offer (`SKINML_MODEL`, else the shipped one) into the shared
-    model cache and predict one synthetic lesion with it, heatmap included."""
-    from PIL import Image
-
+    model cache and answer the clinician page's first example with it, heatmap included (the
+    same cached calls the page makes, so its first visitor finds the answer ready)."""
     from skinml.app.classifiers import load_model, model_options
-    from skinml.data.synthetic import make_lesion
-    from skinml.predict import predict_upload
+    from skinml.app.explain_ui import example_images, predict_cached
 
     options = model_options()
     if not options:
@@ -37,10 +34,10 @@ def warm_up() -> None:
         return
     path = next(iter(options.values()))
     start = time.perf_counter()
-    buf = io.BytesIO()
-    Image.fromarray(make_lesion(True, 256, seed=0)).save(buf, "PNG")
     try:
-        predict_upload(load_model(path), buf.getvalue(), "warm-up")
+        load_model(path)
+        name, data = next(iter(example_images().items()))
+        predict_cached(path, data, name, tta=True)
     except SkinmlError as exc:
         server_log().warning("could not warm up the model %s: %s", path, exc)
         return
