@@ -2,14 +2,29 @@
 
 Every file `pages/<n>_<Title>.py` is a page, titled and addressed by its name (`/Data`,
 `/Try_a_lesion_photo`, ...), in the order of its number; `pages/0_Home.py` is the start page.
+A page's errors show as a sentence (or, for a bug, a short message with an id, the traceback
+going to the server's log), never as a traceback.
+
+This file is read twice. Streamlit first imports it to start the server: there is no page
+run then, and `app` (a `streamlit.App`, Streamlit 1.5x and later) warms the model up before
+the first visitor and stops training processes at shutdown (`skinml.app.server`). Then every
+visit runs it as a page script, which shows the navigation.
 """
 
 from pathlib import Path
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+from skinml.app import guarded
 
 PAGES = Path(__file__).resolve().parent / "pages"
 
-home = st.Page(PAGES / "0_Home.py", title="Home", icon="🔬", default=True)
-others = [st.Page(path) for path in sorted(PAGES.glob("[1-9]_*.py"))]
-st.navigation([home, *others]).run()
+if get_script_run_ctx(suppress_warning=True) is None:  # the server starting up, not a visit
+    from skinml.app.server import lifespan, show_any_error
+
+    app = st.App(__file__, lifespan=lifespan, on_script_error=show_any_error)
+else:
+    home = st.Page(PAGES / "0_Home.py", title="Home", icon="🔬", default=True)
+    others = [st.Page(path) for path in sorted(PAGES.glob("[1-9]_*.py"))]
+    guarded(st.navigation([home, *others]).run)()

@@ -1,10 +1,8 @@
 """Home page of the skinml dashboard: what it is, which data and model are loaded, how to get data."""
 
-from pathlib import Path
-
 import streamlit as st
 
-from skinml.app import setup_page
+from skinml.app import plain, setup_page
 from skinml.app.data_ui import data_dir, has_synthetic_images, load_table, open_folder
 from skinml.cnn.classifier import SHIPPED_DIR, read_info
 
@@ -28,15 +26,15 @@ current = data_dir()
 typed = st.text_input("Dataset folder", value=current,
                       help="Any of: an isic-cli download (metadata.csv + images), the old archive's "
                            "JPG + JSON pairs, HAM10000, or benign/ and malignant/ folders.")
-folder = Path(typed.strip()).expanduser()
-if str(folder) != current:
+folder = typed.strip()
+if folder != current:
     error = open_folder(folder)
     if error:
-        st.error(error)
+        st.error(plain(error))
     else:
-        st.session_state["data_dir"] = current = str(folder)
-        st.success(f"Opened {folder}: the other pages now use it.")
-if not open_folder(Path(current)):
+        st.session_state["data_dir"] = current = folder
+        st.success(f"Opened {plain(folder)}: the other pages now use it.")
+if not open_folder(current):
     table = load_table(current)
     counts = table["benign_malignant"].value_counts()
     synthetic = has_synthetic_images(table)
@@ -45,13 +43,13 @@ if not open_folder(Path(current)):
     cols[1].metric("Benign", f"{counts.get('benign', 0):,}")
     cols[2].metric("Malignant", f"{counts.get('malignant', 0):,}")
     cols[3].metric("Problems found", len(table.attrs["problems"]))
-    st.caption(f"`{current}` · layout **{table.attrs['layout']}**"
+    st.caption(f"{plain(current)} · layout **{table.attrs['layout']}**"
                + (" · **synthetic images, not real lesions**" if synthetic else ""))
 
 st.subheader("Model")
 info, metrics = read_info(SHIPPED_DIR)
 if info:
-    st.markdown(f"Shipped classifier: **{info.get('name', info.get('architecture', 'classifier'))}**, "
+    st.markdown(f"Shipped classifier: **{plain(info.get('name', info.get('architecture', 'classifier')))}**, "
                 f"{info.get('image_size', '?')} px input. It calls a lesion *suspicious* from a probability of "
                 f"**{info.get('threshold', 0.5):.0%}** up.")
     test = metrics.get("test") or {}

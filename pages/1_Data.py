@@ -5,7 +5,7 @@ import streamlit as st
 
 from skinml import data
 from skinml.app import data_ui as ui
-from skinml.app import setup_page
+from skinml.app import plain, setup_page
 from skinml.plots.data import plot_age, plot_counts, plot_image_sizes, plot_labels, plot_splits
 
 setup_page("Data")
@@ -23,8 +23,8 @@ st.subheader("Rules")
 policy = ui.policy_ui(table)
 kept, left_out = data.apply_policy(table, policy)
 counts = kept["benign_malignant"].value_counts()
-st.write("Usable: " + ", ".join(f"**{counts.get(l, 0):,} {l}**" for l in policy.include_labels)
-         + (" · left out: " + ", ".join(f"{n:,} ({why})" for why, n in left_out.items()) if left_out else ""))
+st.write("Usable: " + ", ".join(f"**{counts.get(label, 0):,} {label}**" for label in policy.include_labels)
+         + (" · left out: " + ", ".join(f"{n:,} ({plain(why)})" for why, n in left_out.items()) if left_out else ""))
 
 tab_meta, tab_images, tab_split, tab_problems, tab_augment = st.tabs(
     ["Metadata", "Sample images", "Split", "Problems", "Augmentation"])

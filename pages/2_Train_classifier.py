@@ -5,7 +5,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from skinml.app import setup_page, show_error
+from skinml.app import plain, setup_page, show_error
 from skinml.app.data_ui import data_dir
 from skinml.app.train_ui import (
     launch_training,
@@ -21,7 +21,7 @@ from skinml.errors import SkinmlError
 from skinml.runs import run_dir_named, runs_root
 
 setup_page("Train a classifier")
-st.caption(f"Data: `{data_dir()}` (change it on the home page) · runs are saved in `{runs_root()}` "
+st.caption(f"Data: {plain(data_dir())} (change it on the home page) · runs are saved in {plain(runs_root())} "
            "(set SKINML_RUNS to change it). Training runs in its own process: leaving this page "
            "or closing the tab does not stop it.")
 
@@ -36,7 +36,7 @@ if start:
         named = dataclasses.replace(config, run_dir=str(run_dir_named(name.strip())) if name.strip() else "")
         run_dir = launch_training(named)
         st.session_state["train_run"] = str(run_dir)
-        st.success(f"Started {run_dir.name}.")
+        st.success(f"Started {plain(run_dir.name)}.")
     except SkinmlError as exc:
         show_error(exc)
 
@@ -67,9 +67,12 @@ st.session_state["train_run"] = run_dir
 
 status = live_run_ui(run_dir)
 c1, c2, _ = st.columns([1, 1, 4])
-if c1.button("Stop", disabled=status != "running", help="Stops this run's process only."):
-    stop_training(run_dir)
-    st.rerun()
+if c1.button("Stop", disabled=status != "running", help="Stops this run's process only (runs you started)."):
+    try:
+        stop_training(run_dir)
+        st.rerun()
+    except SkinmlError as exc:
+        show_error(exc)
 if c2.button("Resume", disabled=status not in ("stopped", "interrupted", "failed"),
              help="Continues after the last complete epoch."):
     try:

@@ -4,7 +4,7 @@ import streamlit as st
 
 from skinml import DISCLAIMER
 from skinml.app import explain_ui as ui
-from skinml.app import setup_page, show_error
+from skinml.app import plain, setup_page, show_error
 from skinml.app.classifiers import choose_model_ui
 from skinml.errors import SkinmlError
 from skinml.explain.gradcam import overlay_heatmap
@@ -59,7 +59,7 @@ st.subheader("Where the model looked (Grad-CAM)")
 target, alpha = ui.heatmap_ui(result.label, key="try")
 heat = result.heatmap if target == result.label else ui.grad_cam_cached(model_path, result.model_input, target)
 a, b = st.columns(2)
-a.image(result.image, caption=name, width="stretch")
+a.image(result.image, caption=plain(name), width="stretch")
 b.image(overlay_heatmap(result.model_input, heat, alpha), caption=f"Grad-CAM for {target}: red = most influence",
         width="stretch")
 

@@ -13,6 +13,15 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("SKINML_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def data_roots(tmp_path_factory) -> str:
+    """The dashboard opens only folders under its data roots (skinml.settings): the tests' datasets
+    live under pytest's temporary folder, so that folder is one, with the real sample's."""
+    roots = os.pathsep.join([str(tmp_path_factory.getbasetemp()), str(SHARED_DATA)])
+    os.environ["SKINML_DATA_ROOTS"] = roots
+    return roots
+
+
 @pytest.fixture(scope="session")
 def demo_dir(tmp_path_factory) -> Path:
     """A synthetic ISIC folder in the isic-cli layout: 60 images of 64 px, half malignant."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from fixtures_layouts import make_isic_cli
 from streamlit.testing.v1 import AppTest
@@ -21,6 +23,11 @@ def run_page(page: str, data_dir: Path | None = None) -> AppTest:
 
 def assert_clean(at: AppTest) -> None:
     assert not at.exception, [e.value for e in at.exception]
+
+
+def text(markdown: str) -> str:
+    """What a reader sees of Markdown whose user text was escaped (skinml.app.plain)."""
+    return re.sub(r"\\(.)", r"\1", markdown)
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +119,7 @@ def test_data_page_filters(problem_dir):
     at = run_page("pages/1_Data.py", problem_dir)
     at.multiselect(key="policy_sources").set_value(["SONIC"]).run()
     assert_clean(at)
-    assert any("6 benign" in m.value and "attribution = SONIC" in m.value for m in at.markdown)
+    assert any("6 benign" in m.value and "attribution = SONIC" in text(m.value) for m in at.markdown)
     at.checkbox(key="policy_dermoscopic").uncheck().run()
     at.multiselect(key="policy_labels").set_value(["benign", "malignant", "indeterminate"]).run()
     assert_clean(at)
@@ -142,3 +149,123 @@ def test_data_page_on_isic_sample(isic_sample):
     at = run_page("pages/1_Data.py", isic_sample)
     assert_clean(at)
     assert any("2,447 benign" in m.value and "2,443 malignant" in m.value for m in at.markdown)
+
+
+# ---------------------------------------------------------------- a shared server: what visitors can reach
+
+def rendered(markdown: str) -> str:
+    """The HTML a browser makes of a Markdown string (CommonMark with GitHub's tables)."""
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark").enable("table").render(markdown)
+
+
+@pytest.fixture
+def private_folder(tmp_path, monkeypatch, demo_dir):
+    """A private folder elsewhere on the server (a photo and a credentials.json) outside the data roots."""
+    private = tmp_path / "home" / "teacher" / "private"
+    make_isic_cli(private, "new")
+    (private / "credentials.json").write_text('{"id": "secret-id-123"}')
+    monkeypatch.setenv("SKINML_DATA_ROOTS", str(demo_dir))
+    return private
+
+
+@pytest.mark.parametrize("path", ["private", "/", "/usr", "/etc"])
+def test_home_and_data_pages_refuse_folders_outside_the_data_roots(private_folder, demo_dir, path):
+    typed = str(private_folder) if path == "private" else path
+    at = run_page("streamlit_app.py", demo_dir)
+    at.text_input[0].set_value(typed).run()
+    assert_clean(at)
+    assert "outside the data folders this server shares" in text(at.error[0].value)
+    assert at.session_state["data_dir"] == str(demo_dir)
+    data = run_page("pages/1_Data.py", demo_dir)
+    data.text_input(key="dataset_path").set_value(typed).run()
+    assert_clean(data)
+    assert "outside the data folders" in text(data.error[0].value)
+    assert not data.get("image") and "secret-id" not in str([e.proto for e in data.main])
+
+
+def test_metadata_values_are_shown_as_text_not_markup(tmp_path):
+    """A metadata value `![t](http://host/x.png)` made every viewer's browser fetch that host; an
+    <a href> in the source column became a link in a chart."""
+    root = make_isic_cli(tmp_path / "hostile", "new")
+    meta = pd.read_csv(root / "metadata.csv", dtype=str, keep_default_na=False)
+    image = "![t](http://evil.example/x.png)"
+    link = '<a href="http://evil.example">click</a>'
+    meta["diagnosis_3"] = image  # the finest diagnosis: shown in every image caption
+    meta["attribution"] = link
+    meta.to_csv(root / "metadata.csv", index=False)
+    at = run_page("pages/1_Data.py", root)
+    assert_clean(at)
+    captions = [i.caption for element in at.get("image") for i in element.proto.imgs]
+    assert captions and all(image.lower() in text(c) for c in captions)  # the value, as written
+    for c in captions:
+        html = rendered(c)
+        assert "<img" not in html and "<a " not in html and "evil.example" in html
+    charts = " ".join(c.proto.spec for c in at.get("plotly_chart"))
+    assert "evil.example" in charts and '<a href=\\"http://evil' not in charts and "&lt;a href" in charts
+    at.multiselect(key="policy_sources").set_value([link]).run()  # excluding it names it in a sentence
+    assert_clean(at)
+    usable = next(m.value for m in at.markdown if m.value.startswith("Usable"))
+    assert "<a " not in rendered(usable) and "attribution = " + link in text(usable)
+
+
+def csv_folder(root: Path, content: bytes) -> Path:
+    make_isic_cli(root, "new")
+    (root / "metadata.csv").write_bytes(content)
+    return root
+
+
+BAD_TABLES = {  # what visitors' folders held, and what the Data page says
+    "latin-1": ("isic_id,benign_malignant,diagnosis\nISIC_B1,benign,n\xe6vus\n".encode("latin-1"), None),
+    "utf-16": ("isic_id,benign_malignant\nISIC_B1,benign\n".encode("utf-16"), None),
+    "semicolons": (b"isic_id;benign_malignant\nISIC_B1;benign\n", None),
+    "empty": (b"", "is empty"),
+    "no id column": (b"photo,benign_malignant\nB1,benign\n", "has no image id column"),
+}
+
+
+@pytest.mark.parametrize("variant", BAD_TABLES)
+def test_every_metadata_table_is_read_or_a_sentence_never_a_traceback(tmp_path, demo_dir, variant):
+    content, sentence = BAD_TABLES[variant]
+    root = csv_folder(tmp_path / variant, content)
+    at = run_page("pages/1_Data.py", demo_dir)
+    at.text_input(key="dataset_path").set_value(str(root)).run()
+    assert_clean(at)
+    if sentence:
+        assert sentence in text(at.error[0].value) and "metadata.csv" in text(at.error[0].value)
+        assert at.session_state["data_dir"] == str(demo_dir)  # the bad folder never becomes the session's
+    else:
+        assert not at.error and at.session_state["data_dir"] == str(root)
+    home = run_page("streamlit_app.py", demo_dir)
+    home.text_input[0].set_value(str(root)).run()
+    assert_clean(home)
+    assert bool(home.error) == bool(sentence)
+
+
+def test_a_bug_on_a_page_is_a_short_message_with_an_id(caplog):
+    """No traceback (with server paths and source lines) ever reaches a page."""
+    def page():
+        from skinml.app import guarded
+
+        def broken():
+            raise KeyError("/srv/skinml/secret/path.py line 12")
+
+        guarded(broken)()
+
+    at = AppTest.from_function(page).run()
+    assert not at.exception
+    message = at.error[0].value
+    assert re.search(r"error [0-9a-f]{8}\)", message) and "secret" not in message and "KeyError" not in message
+
+
+def test_streamlit_app_is_a_server_that_warms_up_when_imported():
+    import runpy
+
+    import streamlit as st
+
+    from skinml.app import server
+
+    namespace = runpy.run_path(str(REPO / "streamlit_app.py"))  # what `streamlit run` does: no page run
+    app = namespace["app"]
+    assert isinstance(app, st.App) and app._user_lifespan is server.lifespan

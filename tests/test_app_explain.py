@@ -120,3 +120,43 @@ def test_convolution_on_a_dataset_image(demo_dir, monkeypatch):
     assert not at.exception, [e.value for e in at.exception]
     assert at.selectbox(key="conv_image_dataset").value == 0
     assert len(at.latex) == 2
+
+
+def test_an_uploads_file_name_is_shown_as_text(with_model):
+    """An upload's file name was rendered as Markdown in its caption."""
+    import io
+    import re
+
+    from markdown_it import MarkdownIt
+    from PIL import Image
+
+    from skinml.data.synthetic import make_lesion
+
+    name = "![x](http://evil.example/p.png) <b>lesion</b>.png"
+    buf = io.BytesIO()
+    Image.fromarray(make_lesion(True, 200, seed=3)).save(buf, "PNG")
+    at = run_page("6_Try_a_lesion_photo.py")
+    at.radio(key="try_image_source").set_value("Upload a file").run()
+    at.file_uploader(key="try_image_upload").set_value((name, buf.getvalue(), "image/png")).run()
+    assert not at.exception, [e.value for e in at.exception]
+    captions = [i.caption for element in at.get("image") for i in element.proto.imgs]
+    shown = next(c for c in captions if "evil" in c)
+    assert re.sub(r"\\(.)", r"\1", shown) == name  # the name as written
+    html = MarkdownIt("commonmark").render(shown)
+    assert "<img" not in html and "<a " not in html and "<b>" not in html
+
+
+def test_the_html_summary_escapes_the_file_name_and_warnings():
+    import numpy as np
+
+    from skinml.ood.detector import OODResult
+    from skinml.predict import PredictionResult, build_summary_html
+
+    pixels = np.zeros((8, 8, 3), np.uint8)
+    result = PredictionResult(name='<img src="http://evil.example/x.png"><script>alert(1)</script>', image=pixels,
+                              model_input=pixels, p_malignant=0.3, views=np.array([0.3]), threshold=0.5,
+                              label="benign", ood=OODResult(score=1.0, threshold=3.0, fired=False),
+                              warnings=["<b>bold</b>"])
+    html = build_summary_html(result)
+    assert "<script>" not in html and '<img src="http://evil' not in html and "<b>bold" not in html
+    assert "&lt;script&gt;" in html and "&lt;b&gt;bold" in html

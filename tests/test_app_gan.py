@@ -75,3 +75,19 @@ def test_realism_page_report_is_a_table_rounded_for_people():
     pixels = next(v for k, v in values.items() if k.startswith("two-sample accuracy, CNN on pixels"))
     assert pixels.endswith("%") and 0 <= int(pixels[:-1]) <= 100
     assert any(k.startswith("KID") for k in values) and not at.get("json")
+
+
+def test_train_gan_page_reads_only_the_servers_data_folders(tmp_path, monkeypatch, demo_dir):
+    import numpy as np
+
+    private = tmp_path / "private"
+    private.mkdir()
+    np.savez(private / "d.npz", images=np.zeros((8, 16, 16, 3), np.uint8))
+    monkeypatch.setenv("SKINML_DATA_ROOTS", str(demo_dir))
+    at = AppTest.from_file(str(REPO / "pages" / "7_Train_GAN.py"), default_timeout=90).run()
+    for path in (str(private / "d.npz"), str(private), "/etc"):
+        at.text_input[0].set_value(path)
+        at.button[0].click().run()
+        assert not at.exception, at.exception
+        assert "outside the data folders" in at.error[0].value.replace("\\", "")
+    assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").iterdir())

@@ -97,3 +97,58 @@ def test_evaluate_page_predicts_the_data_folder(finished_run, monkeypatch, demo_
     next(b for b in at.button if b.label == "Predict the folder").click().run()
     assert not at.exception
     assert any("test part" in c.value for c in at.caption)  # its own training data: the test split
+
+
+# ---------------------------------------------------------------- a shared server
+
+SLEEPER = ["python3", "-c", "import time; time.sleep(120)"]
+
+
+def _others_run(runs_root: Path) -> Path:
+    """A classifier run started by another visitor's session, still running."""
+    from skinml import runs
+
+    run_dir = runs_root / "someone-elses"
+    run_dir.mkdir(parents=True)
+    runs.write_json(run_dir / "config.json", {"kind": "classifier", "model": "thesis_base", "epochs": 5})
+    return runs.launch(SLEEPER, run_dir, owner="another-visitors-session")
+
+
+def test_train_page_refuses_to_stop_another_visitors_run(tmp_path, monkeypatch, demo_dir):
+    """Any visitor's Stop button stopped any run."""
+    from skinml import runs
+
+    run_dir = _others_run(tmp_path)
+    try:
+        at = _page("2_Train_classifier.py", tmp_path, monkeypatch, demo_dir)
+        next(b for b in at.button if b.label == "Stop").click().run()
+        assert not at.exception
+        assert "not yours" in at.error[0].value and runs.run_status(run_dir) == "running"
+    finally:
+        runs.stop(run_dir, by=runs.OPERATOR, wait_s=5)
+
+
+def test_train_page_says_when_the_server_is_full(tmp_path, monkeypatch, demo_dir):
+    from skinml import runs
+
+    run_dir = _others_run(tmp_path)
+    try:
+        at = _page("2_Train_classifier.py", tmp_path, monkeypatch, demo_dir)
+        at.text_input[0].set_value("mine")
+        at.button[0].click().run()
+        assert not at.exception
+        assert "the most it allows at once (1)" in at.error[0].value.replace("\\", "")  # Markdown escapes
+        assert not (tmp_path / "mine" / "pid").exists() and runs.running_runs(tmp_path) == [run_dir]
+    finally:
+        runs.stop(run_dir, by=runs.OPERATOR, wait_s=5)
+
+
+@pytest.mark.parametrize("name", ["/tmp/escape", "../../escape", "a/../../escape", ".hidden"])
+def test_train_page_run_names_stay_in_the_runs_folder(tmp_path, monkeypatch, demo_dir, name):
+    """A run named with an absolute path, or with ../../.. in front, wrote a 44 MB run there."""
+    root = tmp_path / "deep" / "runs"
+    at = _page("2_Train_classifier.py", root, monkeypatch, demo_dir)
+    at.text_input[0].set_value(name)
+    at.button[0].click().run()
+    assert not at.exception and "cannot name a run" in at.error[0].value.replace("\\", "")
+    assert not list(tmp_path.rglob("escape")) and not Path("/tmp/escape").exists()

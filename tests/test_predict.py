@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import shutil
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from skinml import settings
 from skinml.cli import main
 from skinml.cnn.classifier import load_classifier, save_classifier
 from skinml.data.synthetic import make_lesion
@@ -101,3 +105,35 @@ def test_concurrent_predictions_equal_serial(model_dir):
         expected = serial[k % len(uploads)]
         assert result.p_malignant == pytest.approx(expected.p_malignant, abs=1e-6)
         np.testing.assert_allclose(result.heatmap, expected.heatmap, atol=1e-5)
+
+
+def test_predict_cli_batch_answers_the_good_files_whatever_the_bad_ones_are(model_dir, files, tmp_path, capsys):
+    """`predict` hung for ever on a FIFO, read a 3 GB file whole and died on /dev/zero with a
+    MemoryError traceback and no JSON: now each bad file is one error object."""
+    fifo, huge = tmp_path / "pipe.jpg", tmp_path / "huge.jpg"
+    os.mkfifo(fifo)
+    with open(huge, "wb") as f:
+        f.truncate(3_000_000_000)  # sparse: no disk used
+    paths = [str(files / "benign.jpg"), str(fifo), "/dev/zero", str(huge), str(tmp_path), str(files / "malignant.png")]
+    outcome = {}
+    worker = threading.Thread(target=lambda: outcome.update(status=main(["predict", *paths, "--model",
+                                                                         str(model_dir), "--json"])), daemon=True)
+    worker.start()
+    worker.join(120)
+    if worker.is_alive():  # unblock the hung reader before failing
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        pytest.fail("predict hangs on a FIFO")
+    rows = json.loads(capsys.readouterr().out)
+    assert outcome["status"] == 1 and [r["file"] for r in rows] == paths
+    assert [r["ok"] for r in rows] == [True, False, False, False, False, True]
+    assert "not an ordinary file" in rows[1]["error"] and "not an ordinary file" in rows[2]["error"]
+    assert "3,000.0 MB: more than the" in rows[3]["error"] and "is a folder" in rows[4]["error"]
+    assert settings.MAX_IMAGE_FILE_BYTES < 3_000_000_000
+
+
+def test_predict_cli_says_a_damaged_model_json_in_a_sentence(model_dir, files, tmp_path, capsys):
+    damaged = shutil.copytree(model_dir, tmp_path / "model")
+    (damaged / "model.json").write_text('{"name": "skinml_resnet", "image_si')
+    assert main(["predict", str(files / "benign.jpg"), "--model", str(damaged), "--json"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "model.json is damaged" in err and "Traceback" not in err

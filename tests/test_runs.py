@@ -102,9 +102,9 @@ def test_the_stop_button_ends_a_gan_run_as_stopped(tmp_path):
                  "--batch-size", "4", "--epochs", "100000", "--run-dir", str(run_dir), "--quiet"], run_dir, cwd=REPO)
     assert runs.run_status(run_dir) == "running"
     _wait_for(lambda: (run_dir / "state.json").exists())  # training, past its first epoch
-    assert runs.stop(run_dir, wait_s=60)
+    assert runs.stop(run_dir, by=runs.OPERATOR, wait_s=60)
     assert runs.run_status(run_dir) == "stopped"
     assert runs.status_message(run_dir).startswith("Stopped")
     assert json.loads((run_dir / "config.json").read_text())["kind"] == "gan"
     assert runs.read_json(run_dir / "state.json")["epoch"] >= 1
-    assert not runs.stop(run_dir)  # nothing left to stop
+    assert not runs.stop(run_dir, by=runs.OPERATOR)  # nothing left to stop

@@ -51,8 +51,9 @@ def test_tiny_run_end_to_end(demo_dir, tmp_path, monkeypatch, capsys):
     seen = []
     run_dir = fit_classifier(config, on_progress=lambda f, logs: seen.append(f))
     assert seen and seen[-1] == pytest.approx(1.0)
-    for name in ("config.json", "state.json", "best.keras", "last.keras", "history.csv", "metrics.json",
-                 "MODEL_CARD.md", "predictions.csv", "log.txt", "pid", "model/model.json", "model/model.keras"):
+    for name in ("config.json", "state.json", "best.keras", "ckpt/epoch-0002.keras", "ckpt/epoch-0002.json",
+                 "history.csv", "metrics.json", "MODEL_CARD.md", "predictions.csv", "log.txt", "pid",
+                 "model/model.json", "model/model.keras"):
         assert (run_dir / name).exists(), name
     assert list((run_dir / "tb").rglob("events.out.tfevents.*"))
     run = load_run(run_dir)
@@ -110,7 +111,10 @@ def test_resume_after_sigkill_finishes_and_keeps_the_best(demo_dir, tmp_path):
     killed = json.loads((run_dir / "state.json").read_text())
     assert 1 <= killed["epoch"] < EPOCHS, "the run should have been killed mid-way"
     assert run_status(run_dir) == "interrupted"
-    best_before = _sha(run_dir / "best.keras")
+    # A kill between an epoch's commit and the copy of its new best leaves that copy to the resume.
+    best_epoch = killed["best_epoch"]
+    best_before = _sha(run_dir / "ckpt" / f"epoch-{best_epoch:04d}.keras") if best_epoch == killed["epoch"] \
+        else _sha(run_dir / "best.keras")
 
     # Debris a kill in the middle of a write could leave: temporary files, an uncommitted
     # checkpoint, a history row past the committed epoch.
@@ -129,9 +133,131 @@ def test_resume_after_sigkill_finishes_and_keeps_the_best(demo_dir, tmp_path):
     if state["best_epoch"] <= killed["epoch"]:
         assert _sha(run_dir / "best.keras") == best_before  # the best checkpoint was kept as it was
     assert not list(run_dir.glob(".*.tmp"))
-    assert [p.name for p in (run_dir / "ckpt").iterdir()] == [f"epoch-{EPOCHS:04d}.keras"]
+    assert sorted(p.name for p in (run_dir / "ckpt").iterdir()) == [  # the last two checkpoints
+        f"epoch-{EPOCHS - 1:04d}.json", f"epoch-{EPOCHS - 1:04d}.keras", f"epoch-{EPOCHS:04d}.json",
+        f"epoch-{EPOCHS:04d}.keras"]
     import keras
 
-    last = keras.saving.load_model(run_dir / "last.keras", compile=True)
+    last = keras.saving.load_model(run_dir / "ckpt" / f"epoch-{EPOCHS:04d}.keras", compile=True)
     steps = state["n_train"] // 8 if state["n_train"] >= 16 else -(-state["n_train"] // 8)
     assert int(last.optimizer.iterations) == EPOCHS * steps  # the optimizer state carried over the kill
+
+
+# ---------------------------------------------------------------- damaged files never lose work
+
+@pytest.fixture(scope="module")
+def stopped_run(demo_dir, tmp_path_factory):
+    """A run of 3 epochs stopped after its second (thesis_base, 32 px): (config, run directory)."""
+    from skinml.cnn.config import TrainConfig
+    from skinml.cnn.train import fit_classifier
+
+    folder = tmp_path_factory.mktemp("stopped")
+    config = TrainConfig(data=str(demo_dir), model="thesis_base", image_size=32, epochs=3, batch_size=8,
+                         feed="array", patience=10, run_dir=str(folder / "run"))
+
+    def stop_after_epoch_two(fraction, logs):
+        if logs.get("epoch") == 2 and "val_loss" in logs:  # the end of epoch 2, after its commit
+            raise KeyboardInterrupt
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SKINML_CACHE", str(folder / "cache"))
+        with pytest.raises(KeyboardInterrupt):
+            fit_classifier(config, on_progress=stop_after_epoch_two)
+    return config, Path(config.run_dir)
+
+
+def _copy_of(stopped_run, tmp_path):
+    import shutil
+
+    config, run_dir = stopped_run
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    return dataclasses.replace(config, run_dir=str(copy)), copy
+
+
+def test_best_is_a_copy_not_a_link_of_the_last_checkpoint(stopped_run):
+    _, run_dir = stopped_run
+    state = json.loads((run_dir / "state.json").read_text())
+    assert state["epoch"] == 2 and sorted(p.name for p in (run_dir / "ckpt").glob("*.keras")) == \
+        ["epoch-0001.keras", "epoch-0002.keras"]
+    best, ckpt = run_dir / "best.keras", run_dir / "ckpt" / f"epoch-{state['best_epoch']:04d}.keras"
+    assert best.read_bytes() == ckpt.read_bytes() and best.stat().st_ino != ckpt.stat().st_ino
+    assert best.stat().st_nlink == 1 and not (run_dir / "last.keras").exists()
+
+
+def test_a_truncated_checkpoint_falls_back_to_the_one_before(stopped_run, tmp_path, monkeypatch):
+    """`last` and `best` were hard links to one damaged file, older checkpoints gone: unresumable."""
+    config, run_dir = _copy_of(stopped_run, tmp_path)
+    best_before = (run_dir / "best.keras").read_bytes()
+    newest = run_dir / "ckpt" / "epoch-0002.keras"
+    newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])
+    monkeypatch.setenv("SKINML_CACHE", str(tmp_path / "cache"))
+    from skinml.cnn.train import fit_classifier
+    from skinml.runs import load_run
+
+    fit_classifier(config)
+    run = load_run(run_dir)
+    assert run["status"] == "finished" and run["state"]["epoch"] == 3
+    assert run["history"]["epoch"].tolist() == [1, 2, 3]  # epoch 2 trained again from epoch 1's checkpoint
+    log = (run_dir / "log.txt").read_text()
+    assert "the checkpoint of epoch 2 cannot be used (the file is damaged" in log and "resuming after epoch 1" in log
+    if run["state"]["best_epoch"] <= 2:  # the best model found before the damage is kept
+        assert (run_dir / "best.keras").read_bytes() == best_before
+
+
+def test_a_truncated_state_json_resumes_from_the_checkpoints_state(stopped_run, tmp_path, monkeypatch):
+    """A truncated state.json silently restarted at epoch 1 and deleted the checkpoints."""
+    config, run_dir = _copy_of(stopped_run, tmp_path)
+    history_before = (run_dir / "history.csv").read_text()
+    state = run_dir / "state.json"
+    state.write_text(state.read_text()[:25])
+    monkeypatch.setenv("SKINML_CACHE", str(tmp_path / "cache"))
+    from skinml.cnn.train import fit_classifier
+    from skinml.runs import load_run
+
+    fit_classifier(config)
+    run = load_run(run_dir)
+    assert run["status"] == "finished" and run["history"]["epoch"].tolist() == [1, 2, 3]
+    assert (run_dir / "history.csv").read_text().startswith(history_before)  # epochs 1 and 2 kept, not redone
+    log = (run_dir / "log.txt").read_text()
+    assert "state.json is damaged: resuming from the state saved with the checkpoint of epoch 2" in log
+
+
+def test_a_damaged_state_with_no_saved_state_deletes_nothing(stopped_run, tmp_path, monkeypatch):
+    config, run_dir = _copy_of(stopped_run, tmp_path)
+    (run_dir / "state.json").write_text('{"epoch": ')
+    for saved in (run_dir / "ckpt").glob("*.json"):
+        saved.write_text("")
+    files_before = sorted(p.relative_to(run_dir) for p in run_dir.rglob("*") if p.name not in ("status", "log.txt"))
+    monkeypatch.setenv("SKINML_CACHE", str(tmp_path / "cache"))
+    from skinml.cnn.train import fit_classifier
+    from skinml.errors import ModelError
+    from skinml.runs import run_status, status_message
+
+    with pytest.raises(ModelError, match="cannot resume safely. Nothing was deleted"):
+        fit_classifier(config)
+    assert sorted(p.relative_to(run_dir) for p in run_dir.rglob("*") if p.name not in ("status", "log.txt")) \
+        == files_before
+    assert run_status(run_dir) == "failed" and "Nothing was deleted" in status_message(run_dir)
+
+
+def test_a_second_process_on_a_run_directory_is_refused(stopped_run, tmp_path, monkeypatch):
+    """Two processes on one --run-dir ran together and the second's model won."""
+    config, run_dir = _copy_of(stopped_run, tmp_path)
+    holder = subprocess.Popen([sys.executable, "-c", f"import sys, time; sys.path.insert(0, {str(REPO)!r}); "
+                               "from skinml.runs import RunLock\n"
+                               f"with RunLock({str(run_dir)!r}):\n    print('holding', flush=True); time.sleep(60)"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        state_before = (run_dir / "state.json").read_text()
+        monkeypatch.setenv("SKINML_CACHE", str(tmp_path / "cache"))
+        from skinml.cnn.train import fit_classifier
+        from skinml.errors import ModelError
+
+        with pytest.raises(ModelError, match="Another process is training"):
+            fit_classifier(config)
+        assert (run_dir / "state.json").read_text() == state_before
+    finally:
+        holder.kill()
+        holder.wait()

@@ -62,9 +62,10 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from skinml.cnn.train import fit_classifier
-    from skinml.runs import stop_on_sigterm
+    from skinml.runs import exit_with_parent, stop_on_sigterm
 
     stop_on_sigterm()  # the dashboard's Stop button ends the run as "stopped", like Ctrl+C
+    exit_with_parent()  # started by the dashboard: end with it
     from skinml.errors import SkinmlError
     from skinml.progress import tqdm_progress
 

@@ -35,9 +35,10 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from skinml.errors import SkinmlError
     from skinml.gan.train import export_npz, fit_gan
-    from skinml.runs import new_run_dir, stop_on_sigterm
+    from skinml.runs import exit_with_parent, new_run_dir, stop_on_sigterm
 
     stop_on_sigterm()  # the dashboard's Stop button ends the run as "stopped", like Ctrl+C
+    exit_with_parent()  # started by the dashboard: end with it
 
     try:
         if args.export_npz:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
+import re
+import sys
+import uuid
 from pathlib import Path
 
 import streamlit as st
@@ -12,6 +17,40 @@ from skinml.errors import SkinmlError
 
 RUN_STATUS_ICONS = {"running": "🟢", "finished": "✅", "failed": "❌", "stopped": "⏹️", "interrupted": "⚠️",
                     "new": "⏳"}
+# The characters with which Markdown (GitHub's, with autolinks, and Streamlit's :colour[...] and
+# :emoji:) makes links, images, HTML, formats, lists and headings.
+_MARKDOWN_CHARACTERS = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$&=^@])")
+
+
+def server_log() -> logging.Logger:
+    """The "skinml" logger, writing to the server's stderr (where `streamlit run` logs)."""
+    log = logging.getLogger("skinml")
+    if not log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+    return log
+
+
+def plain(text) -> str:
+    """`text` to show inside Markdown (captions, st.markdown, alerts) exactly as written.
+
+    Every punctuation character is backslash-escaped, so a metadata value, a file name or a
+    run name never becomes a link, an image, HTML or a format; line breaks become spaces.
+    """
+    return _MARKDOWN_CHARACTERS.sub(r"\\\1", str(text)).replace("\r", " ").replace("\n", " ")
+
+
+def session_id() -> str:
+    """The id of the browser session running this script: who owns the runs it starts."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    if ctx is None:
+        raise RuntimeError("session_id() is only known while a page runs")
+    return ctx.session_id
 
 
 def mtime_stamp(paths: list[Path]) -> int:
@@ -28,8 +67,39 @@ def setup_page(title: str, icon: str = "🔬") -> None:
 
 
 def show_error(exc: SkinmlError) -> None:
-    """Show an error a user can cause (bad folder, unreadable photo, missing model) as its sentence.
+    """Show an error a user can cause (bad folder, unreadable photo, missing model) as its sentence,
+    as plain text (it may quote a file name or a metadata value)."""
+    st.error(plain(exc))
 
-    Pages catch SkinmlError only: any other exception is a bug, and Streamlit shows it as one.
-    """
-    st.error(str(exc))
+
+def show_unexpected(exc: BaseException) -> str:
+    """A bug: a short message with an id on the page, the traceback in the server log. Returns the id."""
+    error_id = uuid.uuid4().hex[:8]
+    server_log().error("error %s on a page", error_id, exc_info=exc)
+    st.error(f"Something went wrong on this page (error {error_id}). The details are in the server's log "
+             "under that number: tell the teacher. The other pages still work.")
+    return error_id
+
+
+def show_any_error(exc: Exception) -> bool:
+    """Show any exception the way a visitor should see it: the sentence of a SkinmlError, else
+    `show_unexpected`. True (shown): Streamlit's own error box is not needed."""
+    if isinstance(exc, SkinmlError):
+        show_error(exc)
+    else:
+        show_unexpected(exc)
+    return True
+
+
+def guarded(function):
+    """`function` run so that no traceback reaches the page (see `show_any_error`); st.stop and
+    st.rerun pass through (they are not Exceptions). For a page's body and for fragments."""
+    @functools.wraps(function)
+    def run(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except Exception as exc:
+            show_any_error(exc)
+            return None
+
+    return run

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from skinml.app import mtime_stamp
+from skinml.app import mtime_stamp, show_error
 from skinml.cnn.classifier import SHIPPED_DIR, Classifier, load_classifier
 from skinml.errors import SkinmlError
 
@@ -87,5 +87,5 @@ def choose_model_ui(key: str = "model", untrained: bool = False) -> tuple[str, C
     try:
         return options[label], load_model(options[label])
     except SkinmlError as exc:
-        st.error(str(exc))
+        show_error(exc)
         return None

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from skinml import ISIC_SAMPLE, data
-from skinml.app import mtime_stamp
+from skinml import ISIC_SAMPLE, data, settings
+from skinml.app import mtime_stamp, plain
 from skinml.data.policy import DataPolicy
 from skinml.errors import DataError
 
@@ -27,7 +27,9 @@ def _load_table(root: str, stamp: int) -> pd.DataFrame:
 
 
 def load_table(root: str | Path) -> pd.DataFrame:
-    """`data.load_dataset` cached per folder (attrs: layout, problems, ...)."""
+    """`data.load_dataset` cached per folder (attrs: layout, problems, ...); DataError (a sentence)
+    for a folder outside the server's data roots or one that cannot be read."""
+    settings.check_data_folder(root)
     return _load_table(str(root), folder_stamp(str(root)))
 
 
@@ -59,9 +61,11 @@ def has_synthetic_images(table: pd.DataFrame) -> bool:
 
 
 def data_dir() -> str:
-    """The folder chosen on any page (session state "data_dir"), else the default one."""
+    """The folder chosen on any page (session state "data_dir"), else the default one (the
+    built-in demo when the default is not among the server's data folders)."""
     if not st.session_state.get("data_dir"):
-        st.session_state["data_dir"] = str(data.default_data_dir())
+        default = str(data.default_data_dir())
+        st.session_state["data_dir"] = demo_dir() if open_folder(default) else default
     return st.session_state["data_dir"]
 
 
@@ -69,12 +73,12 @@ def dataset_options() -> dict[str, str]:
     """Label -> folder: the current choice, ../shared/data/isic-sample when present, the demo."""
     options = {}
     real = ISIC_SAMPLE
-    if real.is_dir():
+    if real.is_dir() and any(real.resolve().is_relative_to(root) for root in settings.data_roots()):
         options["ISIC sample (../shared/data/isic-sample, 4,890 real images)"] = str(real)
     options["Built-in synthetic demo (ABCD-rule lesions, not real)"] = demo_dir()
     current = data_dir()
     if current not in options.values():
-        options = {f"Chosen folder ({current})": current, **options}
+        options = {f"Chosen folder ({current})": current, **options}  # selectbox options are plain text
     return options
 
 
@@ -87,21 +91,23 @@ def choose_dataset_ui(key: str = "dataset") -> str | None:
     label = st.selectbox("Dataset", labels, index=index, key=f"{key}_choice")
     typed = st.text_input("... or a folder path", value="", key=f"{key}_path",
                           placeholder="/path/to/isic-download (any of the five layouts)")
-    root = Path(typed.strip() or options[label]).expanduser()
+    root = typed.strip() or options[label]
     error = open_folder(root)
     if error:
-        st.error(error)
+        st.error(plain(error))
         return None
-    st.session_state["data_dir"] = str(root)
-    return str(root)
+    st.session_state["data_dir"] = root
+    return root
 
 
-def open_folder(root: Path) -> str:
-    """"" when `root` holds a dataset skinml reads, else the sentence that says why not."""
-    if not root.is_dir():
-        return f"{root} is not a folder: type the path of a folder that holds a dataset."
+def open_folder(root: str | Path) -> str:
+    """"" when `root` is a dataset folder this server shares and skinml reads, else the sentence
+    that says why not (outside the data roots, not a folder, no dataset, an unreadable table).
+
+    The table is read (and cached) here, so a folder that would fail on a page is never chosen.
+    """
     try:
-        data.detect_layout(root)
+        load_table(root)
     except DataError as exc:
         return str(exc)
     return ""
@@ -123,7 +129,7 @@ def policy_ui(df: pd.DataFrame, key: str = "policy") -> DataPolicy:
     for item in filter(None, (x.strip() for x in extra.split(","))):
         column, sep, value = item.partition("=")
         if not sep or column.strip() not in df.columns:
-            st.warning(f"Ignored '{item}': write COLUMN=VALUE with a column of the table.")
+            st.warning(f"Ignored '{plain(item)}': write COLUMN=VALUE with a column of the table.")
             continue
         pairs.append((column.strip(), value.strip()))
     return DataPolicy(include_labels=tuple(labels), dermoscopic_only=dermoscopic, exclude=tuple(pairs))
@@ -139,7 +145,7 @@ def image_grid_ui(df: pd.DataFrame, n: int = 12, columns: int = 6, seed: int = 0
     cols = st.columns(columns)
     for k, row in enumerate(sample.itertuples()):
         caption = f"{row.isic_id} · {row.benign_malignant}" + (f" · {row.diagnosis}" if row.diagnosis else "")
-        cols[k % columns].image(row.image_path, caption=caption, width="stretch")
+        cols[k % columns].image(row.image_path, caption=plain(caption), width="stretch")
 
 
 @st.cache_data(show_spinner="Augmenting ...", max_entries=16)

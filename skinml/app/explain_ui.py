@@ -7,6 +7,7 @@ below are cached per model path and image with `st.cache_data`.
 from __future__ import annotations
 
 import io
+import time
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ import streamlit as st
 from PIL import Image
 
 from skinml import ISIC_SAMPLE
+from skinml.app import server_log
 from skinml.app.classifiers import load_model
 from skinml.data.readers import LABELS
 
@@ -98,10 +100,15 @@ def read_for_model(data: bytes, name: str, size: int, resize: str) -> tuple[np.n
 
 @st.cache_data(show_spinner="Asking the model ...", max_entries=32)
 def predict_cached(model_path: str, data: bytes, name: str, tta: bool = True):
-    """`skinml.predict.predict_upload` with the cached model, cached per photo."""
+    """`skinml.predict.predict_upload` with the cached model, cached per photo; the server's log
+    gets the seconds it took (what `python -m skinml bench serve` reads)."""
     from skinml.predict import predict_upload
 
-    return predict_upload(load_model(model_path), data, name, tta=tta)
+    start = time.perf_counter()
+    result = predict_upload(load_model(model_path), data, name, tta=tta)
+    server_log().info("predicted an upload of %d bytes in %.3f s: p=%.6f", len(data), time.perf_counter() - start,
+                      result.p_malignant)
+    return result
 
 
 @st.cache_data(show_spinner="Computing Grad-CAM ...", max_entries=64)

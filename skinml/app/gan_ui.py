@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from skinml import runs
-from skinml.app import RUN_STATUS_ICONS
-from skinml.errors import DataError
+from skinml import runs, settings
+from skinml.app import RUN_STATUS_ICONS, plain, session_id, show_error
+from skinml.errors import DataError, SkinmlError
 from skinml.gan.train import GANConfig
 
 REPO = Path(__file__).resolve().parents[2]
@@ -105,17 +105,21 @@ def launch_gan_training(config: GANConfig) -> Path:
     Raises DataError when the data folder or .npz file is not there, or the run exists.
     """
     data = config.data_npz or config.data_dir
+    if data:  # only inside the server's data folders (checked first: nothing is said about other paths)
+        settings.inside_data_roots(data)
     if not data or not Path(data).exists():
         raise DataError(f"The training data '{data}' is not there: type an ISIC folder or a .npz file.")
     run_dir = Path(config.run_dir)
     if (run_dir / "config.json").exists():
         raise DataError(f"{run_dir} already holds a run: pick another run name.")
-    return runs.launch([sys.executable, str(ENTRY_POINT), *command_line(config), "--quiet"], run_dir, cwd=REPO)
+    return runs.launch([sys.executable, str(ENTRY_POINT), *command_line(config), "--quiet"], run_dir, cwd=REPO,
+                       owner=session_id())
 
 
 def stop_training(run_dir: Path) -> bool:
-    """Stop the run's process group (SIGTERM, then SIGKILL): True if it was running."""
-    return runs.stop(run_dir)
+    """Stop the run's process group (SIGTERM, then SIGKILL): True if it was running; ModelError
+    when this session did not start it."""
+    return runs.stop(run_dir, by=session_id())
 
 
 def run_view_ui(run_dir: Path) -> None:
@@ -139,10 +143,13 @@ def run_view_ui(run_dir: Path) -> None:
     if (run_dir / "training.gif").exists():
         right.image(str(run_dir / "training.gif"), caption="training, epoch by epoch")
     if status == "running" and st.button("Stop", key=f"stop-{run_dir.name}"):
-        stop_training(run_dir)
+        try:
+            stop_training(run_dir)
+        except SkinmlError as exc:
+            show_error(exc)
     if status in ("failed", "interrupted"):
         if runs.status_message(run_dir):
-            st.error(runs.status_message(run_dir))
+            st.error(plain(runs.status_message(run_dir)))
         if (run_dir / "console.txt").exists():
             st.code((run_dir / "console.txt").read_text(errors="replace")[-2000:], language=None)
 

@@ -9,14 +9,15 @@ process group only.
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
-from skinml import runs
-from skinml.app import RUN_STATUS_ICONS
+from skinml import runs, settings
+from skinml.app import RUN_STATUS_ICONS, plain, session_id
 from skinml.cnn.config import AUGMENTS, OPTIMIZERS, SCHEDULES, THESIS_SETTINGS, TrainConfig
 from skinml.cnn.models import MODELS, PRETRAINED
 from skinml.errors import ModelError
@@ -32,6 +33,8 @@ def launch_training(config: TrainConfig) -> Path:
         raise ModelError(f"The training script {ENTRY_POINT} is missing: run the dashboard from a "
                          "skinml checkout to train.")
     config.check()
+    for folder in filter(None, config.data.split(os.pathsep)):
+        settings.check_data_folder(folder)  # only the server's data folders
     run_dir = Path(config.run_dir) if config.run_dir else new_run_dir(config.model)
     if (run_dir / "config.json").exists():
         raise ModelError(f"{run_dir} already holds a run: pick another name, or resume that run.")
@@ -46,14 +49,16 @@ def launch_training(config: TrainConfig) -> Path:
 
 
 def resume_training(run_dir: str | Path) -> Path:
-    """Start (or resume) the process for an existing run directory, unless it is running."""
+    """Start (or resume) the process for an existing run directory, unless it is running; this
+    session becomes its owner (ModelError when the cap is reached or the run is someone else's)."""
     return runs.launch([sys.executable, str(ENTRY_POINT), "--run-dir", str(Path(run_dir).resolve()), "--quiet"],
-                       run_dir, cwd=ENTRY_POINT.parents[1])
+                       run_dir, cwd=ENTRY_POINT.parents[1], owner=session_id())
 
 
 def stop_training(run_dir: str | Path, wait_s: float = 10.0) -> bool:
-    """SIGTERM the run's process group (then SIGKILL after `wait_s`); True if it was running."""
-    return runs.stop(run_dir, wait_s)
+    """SIGTERM the run's process group (then SIGKILL after `wait_s`); True if it was running.
+    ModelError when this session did not start it."""
+    return runs.stop(run_dir, by=session_id(), wait_s=wait_s)
 
 
 def model_ui(key: str = "train") -> str:
@@ -113,11 +118,11 @@ def run_view(run_dir: str | Path) -> None:
     epochs = int(config.get("epochs", 1))
     done = int(state.get("epoch", 0))
     message = runs.status_message(run_dir)
-    st.markdown(f"**{RUN_STATUS_ICONS.get(status, '')} {run_dir.name}**: {status}, epoch {done} of {epochs}"
-                + (f", best {config.get('monitor', '')} {state['best_score']:.3f} at epoch {state['best_epoch']}"
+    st.markdown(f"**{RUN_STATUS_ICONS.get(status, '')} {plain(run_dir.name)}**: {status}, epoch {done} of {epochs}"
+                + (f", best {plain(config.get('monitor', ''))} {state['best_score']:.3f} at epoch {state['best_epoch']}"
                    if state.get("best_epoch") else ""))
     if status == "failed" and message:
-        st.error(message)
+        st.error(plain(message))
     elif status == "interrupted":
         st.warning("The training process ended without finishing (killed?). Resume continues "
                    "after its last complete epoch.")

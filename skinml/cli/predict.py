@@ -3,9 +3,10 @@
 Each file goes through `skinml.predict.predict_upload`, the code path of the clinician's
 page. `--task diagnosis` uses a diagnosis model: the seven diagnoses ranked by probability,
 and p(malignant) derived from them. `--age`, `--sex`, `--site` describe the patient; only a
-model trained with metadata reads them. One unreadable file never stops the others: it gets
-`"ok": false` and a sentence. Exit status 0 when every file was read, 1 when some could not
-be (2 for a model error or a bad option).
+model trained with metadata reads them. One bad file, whatever it is (missing, a folder, a
+FIFO, /dev/zero, too large, not an image, or one that hits a bug), never stops the others: it
+gets `"ok": false` and a sentence. Exit status 0 when every file was read, 1 when some could
+not be (2 for a model error or a bad option).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
+import traceback
 
 from skinml import DISCLAIMER
 
@@ -42,20 +43,18 @@ def add_parser(subparsers) -> None:
 def predict_file(classifier, path: str, tta: bool, patient=None) -> dict:
     """The JSON object for one file: the result's fields, or {"file", "ok": false, "error"}."""
     from skinml.errors import SkinmlError
+    from skinml.images.upload import read_image_file
     from skinml.predict import predict_upload
 
     try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
-        return {"file": path, "ok": False, "error": f"There is no file '{path}'."}
-    except IsADirectoryError:
-        return {"file": path, "ok": False, "error": f"'{path}' is a folder, not an image file."}
-    except OSError as exc:
-        return {"file": path, "ok": False, "error": f"'{path}' cannot be read ({exc.strerror})."}
-    try:
+        data = read_image_file(path)  # an ordinary file of bounded size, never a pipe or a device
         return predict_upload(classifier, data, path, tta=tta, heatmap=False, patient=patient).to_dict()
     except SkinmlError as exc:
         return {"file": path, "ok": False, "error": str(exc)}
+    except Exception as exc:  # a bug: this file's answer is lost, not the others'
+        traceback.print_exc(file=sys.stderr)
+        return {"file": path, "ok": False, "error": f"Unexpected error while reading it ({type(exc).__name__}): "
+                                                    "please report it with the file."}
 
 
 def format_table(rows: list[dict]) -> str:

@@ -192,12 +192,18 @@ def _model_file(path: str | Path | None) -> Path:
 
 
 def _read_json(path: Path) -> dict:
+    """A classifier folder's JSON record ({} when the file is not there), or ModelError saying
+    the file is damaged (not JSON, not text, or not a record)."""
     try:
-        return json.loads(path.read_text())
+        record = json.loads(path.read_bytes())
     except FileNotFoundError:
         return {}
-    except json.JSONDecodeError as exc:
-        raise ModelError(f"{path} is not valid JSON ({exc}): restore it from the run that wrote it.") from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        record = None
+    if not isinstance(record, dict):
+        raise ModelError(f"{path} is damaged: it is not a whole JSON record. Restore it from the run that "
+                         "wrote it, or copy the model folder again.")
+    return record
 
 
 def read_info(path: str | Path | None = None) -> tuple[dict, dict]:
@@ -237,7 +243,7 @@ def load_classifier(path: str | Path | None = None, task: str | None = None) -> 
     except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:  # a corrupt or foreign file
         raise ModelError(f"Could not load the model in {model_file}: {exc}") from exc
     info, metrics = read_info(folder)
-    card = (folder / "MODEL_CARD.md").read_text() if (folder / "MODEL_CARD.md").exists() else ""
+    card = (folder / "MODEL_CARD.md").read_text(errors="replace") if (folder / "MODEL_CARD.md").exists() else ""
     info = info or {"name": model.name, "image_size": _image_input(model).shape[1]}
     classifier = Classifier(model=model, info=info, metrics=metrics, card=card, path=folder)
     if task is not None and classifier.task != task:

@@ -2,10 +2,17 @@
 
 A run directory (see docs/ARCHITECTURE.md) is the whole record of one run. Every file in it
 is written to a temporary name and renamed, and `state.json` is the commit point of an
-epoch: the epoch's checkpoint is saved first (`ckpt/epoch-NNNN.keras`), then the history and
-the state, then `last.keras` / `best.keras` are linked to it. A run killed at any moment
-(even `kill -9` in the middle of a save) therefore restarts, with the same run directory,
-from its last complete epoch, with its optimizer state, best score and patience count.
+epoch: the epoch's checkpoint is saved first (`ckpt/epoch-NNNN.keras`, with the state that
+goes with it in `ckpt/epoch-NNNN.json`), then the history and `state.json`; then, when the
+epoch is the best so far, `best.keras` is copied from the checkpoint (a copy, never a link:
+one damaged file cannot take both). A run killed at any moment (even `kill -9` in the middle
+of a save) therefore restarts, with the same run directory, from its last complete epoch,
+with its optimizer state, best score and patience count.
+
+Nothing is lost to a damaged file either: the last two checkpoints are kept, and resuming
+takes the newest one that is whole (falling back to the one before); a damaged `state.json`
+is rebuilt from the state saved with the newest checkpoint. Both are written to the run's
+log. A run whose state cannot be recovered stops with a sentence and deletes nothing.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import os
 import shutil
 import sys
 import time
+import zipfile
 from dataclasses import asdict
 from pathlib import Path
 
@@ -42,36 +50,115 @@ from skinml.runs import (
 
 # ---------------------------------------------------------------- checkpoints
 
-def _link_atomic(source: Path, target: Path) -> None:
-    """Make `target` the same file as `source` in one rename (a hard link, else a copy)."""
-    if target.exists() and os.path.samefile(source, target):
-        return  # rename() between two links of one file does nothing and would leave tmp behind
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    tmp.unlink(missing_ok=True)
-    try:
-        os.link(source, tmp)
-    except OSError:
-        shutil.copyfile(source, tmp)
-    os.replace(tmp, target)
+KEEP_CHECKPOINTS = 2  # the newest and the one before it: a fallback when the newest is damaged
+BEST_FIELDS = ("best_epoch", "best_score", "best_logs")  # the state that goes with best.keras
 
 
 def _ckpt(run_dir: Path, epoch: int) -> Path:
     return run_dir / "ckpt" / f"epoch-{epoch:04d}.keras"
 
 
-def _clean_run_dir(run_dir: Path, state: dict) -> None:
-    """Remove temporary files and checkpoints of epochs that never committed; re-link last/best."""
+def _ckpt_state(run_dir: Path, epoch: int) -> Path:
+    """The state saved with a checkpoint: state.json as it was when that epoch committed."""
+    return _ckpt(run_dir, epoch).with_suffix(".json")
+
+
+def _ckpt_epochs(run_dir: Path) -> list[int]:
+    """Epochs that have a checkpoint file, newest first."""
+    return sorted((int(p.stem.split("-")[1]) for p in (run_dir / "ckpt").glob("epoch-*.keras")), reverse=True)
+
+
+def _intact(path: Path) -> bool:
+    """Whether a .keras file is whole: a zip archive whose every member matches its CRC-32."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return archive.testzip() is None
+    except (OSError, zipfile.BadZipFile, EOFError):
+        return False
+
+
+def _copy_atomic(source: Path, target: Path) -> None:
+    """Copy `source` to `target` through a temporary file and a rename: `target` is always whole."""
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        with open(source, "rb") as src, open(tmp, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+            dst.flush()
+            os.fsync(dst.fileno())
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _valid_state(state) -> bool:
+    return isinstance(state, dict) and isinstance(state.get("epoch"), int) and state["epoch"] >= 0
+
+
+def _read_state(run_dir: Path, log) -> dict:
+    """The run's committed state ({} for a new run). A damaged or missing state.json beside
+    checkpoints is rebuilt from the newest checkpoint's saved state and reported in the log;
+    ModelError when none is readable (nothing is deleted, the run does not start again)."""
+    path = run_dir / "state.json"
+    state = read_json(path)
+    if _valid_state(state):
+        return state
+    if state is None and not path.exists() and not _ckpt_epochs(run_dir):
+        return {}  # a new run
+    for epoch in _ckpt_epochs(run_dir):
+        saved = read_json(_ckpt_state(run_dir, epoch))
+        if _valid_state(saved):
+            log(f"state.json is {'missing' if not path.exists() else 'damaged'}: resuming from the state "
+                f"saved with the checkpoint of epoch {epoch}")
+            write_json(path, saved)
+            return saved
+    raise ModelError(f"{path} is damaged and no checkpoint of this run holds a readable state, so the run cannot "
+                     "resume safely. Nothing was deleted: restore state.json, or start the run in a new folder.")
+
+
+def _clean_run_dir(run_dir: Path, state: dict, log) -> None:
+    """Remove temporary files and checkpoints of epochs that never committed; make sure
+    best.keras is the best epoch's model (copied again when a crash came before the copy)."""
     for tmp in list(run_dir.glob(".*.tmp")) + list(run_dir.glob(".*.keras")) + \
             list((run_dir / "ckpt").glob(".*")):
         tmp.unlink(missing_ok=True)
     epoch = state.get("epoch", 0)
-    for ckpt in (run_dir / "ckpt").glob("epoch-*.keras"):
-        if int(ckpt.stem.split("-")[1]) > epoch:
-            ckpt.unlink()
-    if epoch and _ckpt(run_dir, epoch).exists():
-        _link_atomic(_ckpt(run_dir, epoch), run_dir / "last.keras")
-        if state.get("best_epoch") == epoch:
-            _link_atomic(_ckpt(run_dir, epoch), run_dir / "best.keras")
+    for stale in _ckpt_epochs(run_dir):
+        if stale > epoch:
+            _ckpt(run_dir, stale).unlink()
+            _ckpt_state(run_dir, stale).unlink(missing_ok=True)
+    best, best_file = state.get("best_epoch"), run_dir / "best.keras"
+    if best and best == epoch and _intact(_ckpt(run_dir, epoch)):
+        _copy_atomic(_ckpt(run_dir, epoch), best_file)
+    if best and not _intact(best_file):
+        log(f"best.keras (epoch {best}) is damaged and its checkpoint is gone: the best epoch is chosen "
+            "again from the next epoch on")
+        for key in BEST_FIELDS:
+            state.pop(key, None)
+
+
+def _load_checkpoint(run_dir: Path, state: dict, log):
+    """(model, state) to resume from: the newest checkpoint that loads, at or before the committed
+    epoch. Falling back to an older one keeps the best epoch found so far (best.keras is its
+    own file) and takes the rest of that epoch's saved state. ModelError when none loads."""
+    import keras
+
+    for epoch in (e for e in _ckpt_epochs(run_dir) if e <= state["epoch"]):
+        saved = state if epoch == state["epoch"] else read_json(_ckpt_state(run_dir, epoch))
+        problem = "" if _valid_state(saved) else "its saved state is damaged"
+        if not problem and not _intact(_ckpt(run_dir, epoch)):
+            problem = "the file is damaged (truncated or changed)"
+        if not problem:
+            try:
+                model = keras.saving.load_model(_ckpt(run_dir, epoch), compile=True, safe_mode=True)
+            except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
+                problem = f"Keras cannot load it: {exc}"
+        if not problem:
+            if saved is not state:
+                saved = {**saved, **{key: state[key] for key in BEST_FIELDS if key in state}}
+            return model, saved
+        log(f"the checkpoint of epoch {epoch} cannot be used ({problem}): trying the one before it")
+    raise ModelError(f"No checkpoint of {run_dir} can be read (the last {KEEP_CHECKPOINTS} are damaged or missing), "
+                     "so it cannot resume. Nothing was deleted: start the run again in a new folder.")
 
 
 # ---------------------------------------------------------------- feeds
@@ -318,20 +405,20 @@ def make_run_callback(run_dir: Path, state: dict, config: TrainConfig, log):
             ckpt = _ckpt(run_dir, number)
             ckpt.parent.mkdir(exist_ok=True)
             save_model_atomic(self.model, ckpt)
+            state.update(epoch=number, wait=0 if improved else state.get("wait", 0) + 1)
+            if improved:
+                state.update(best_epoch=number, best_score=score, best_logs=logs)
+            write_json(_ckpt_state(run_dir, number), state)
             rows = load_history(run_dir)
             rows = rows[rows["epoch"] < number] if len(rows) else rows
             history = pd.concat([rows, pd.DataFrame([row])], ignore_index=True)
             write_atomic(run_dir / "history.csv", history.to_csv(index=False))
-            state.update(epoch=number, wait=0 if improved else state.get("wait", 0) + 1)
-            if improved:
-                state.update(best_epoch=number, best_score=score, best_logs=logs)
             write_json(run_dir / "state.json", state)  # the commit point of this epoch
-            _link_atomic(ckpt, run_dir / "last.keras")
             if improved:
-                _link_atomic(ckpt, run_dir / "best.keras")
-            for old in (run_dir / "ckpt").glob("epoch-*.keras"):
-                if old != ckpt:
-                    old.unlink(missing_ok=True)
+                _copy_atomic(ckpt, run_dir / "best.keras")
+            for old in _ckpt_epochs(run_dir)[KEEP_CHECKPOINTS:]:
+                _ckpt(run_dir, old).unlink(missing_ok=True)
+                _ckpt_state(run_dir, old).unlink(missing_ok=True)
             write_tensorboard(run_dir, number, {**logs, "learning_rate": row["learning_rate"]})
             shown = " ".join(f"{k}={v:.4f}" for k, v in logs.items())
             log(f"epoch {number}/{config.epochs} {shown} ({seconds:.1f} s)" + (" best" if improved else ""))
@@ -401,8 +488,8 @@ def _fit(config: TrainConfig, run_dir: Path, on_progress: OnProgress | None, log
     import keras
 
     keras.utils.set_random_seed(config.seed)
-    state = read_json(run_dir / "state.json", {}) or {}
-    _clean_run_dir(run_dir, state)
+    state = _read_state(run_dir, log)
+    _clean_run_dir(run_dir, state, log)
     log(f"reading {config.pack or config.data or 'the default data folder'}")
     df = load_splits(config)
     train_feed, val_feed, steps, kind = _feeds(config, df)
@@ -414,10 +501,15 @@ def _fit(config: TrainConfig, run_dir: Path, on_progress: OnProgress | None, log
     if not done:
         with data_parallel(config.devices, config.batch_size) as devices:
             if start:
-                log(f"resuming after epoch {start} (best {config.monitor} {state.get('best_score'):.4f} "
-                    f"at epoch {state.get('best_epoch')})")
+                model, resumed = _load_checkpoint(run_dir, state, log)
+                if resumed is not state:  # fell back to an older checkpoint: its state, in the dict the callbacks hold
+                    state.clear()
+                    state.update(resumed)
+                start = state["epoch"]
+                best = f"best {config.monitor} {state['best_score']:.4f} at epoch {state['best_epoch']}" \
+                    if state.get("best_epoch") else "no best epoch yet"
+                log(f"resuming after epoch {start} ({best})")
                 keras.utils.set_random_seed(config.seed + start)  # a fresh shuffle, not a replay
-                model = keras.saving.load_model(_ckpt(run_dir, start), compile=True, safe_mode=True)
             else:
                 model = build_compiled_model(config)
             log(f"training {config.model} on {len(y_train)} images ({kind} feed, {keras.backend.backend()}"

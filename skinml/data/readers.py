@@ -6,21 +6,30 @@ class folders. Both ISIC schemas are read: the legacy one (`benign_malignant`, `
 `anatom_site_general`) and the current one (`diagnosis_1..5`, `anatom_site_1..`).
 Every unusable file or value becomes a problem `{"path" or "id", "reason", "detail"}`:
 reported and skipped, never fatal.
+
+Every read is bounded (`skinml.settings`): a folder's walk visits at most MAX_WALK_ENTRIES
+files and folders, only regular files are read (links only when they stay inside the
+folder), a metadata table at most MAX_TABLE_BYTES, an image at most MAX_IMAGE_FILE_BYTES and
+MAX_DECODED_BYTES once decoded. Metadata tables may be UTF-8 (with or without BOM), UTF-16
+(with BOM), cp1252 or latin-1, separated by commas, semicolons, tabs or bars.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
-from collections.abc import Callable
+import stat
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image
+from PIL import Image, ImageMode
 
-from skinml import ISIC_SAMPLE
+from skinml import ISIC_SAMPLE, settings
 from skinml.data.diagnoses import HAM_DIAGNOSES, MALIGNANT_DIAGNOSES, NO_DIAGNOSIS, is_known
 from skinml.errors import DataError
 from skinml.progress import OnProgress
@@ -63,6 +72,8 @@ SITE_ALIASES = {
 COLUMN_ALIASES = {"source": "attribution", "license": "copyright_license",
                   "anatom_site": "anatom_site_general", "label": "benign_malignant"}
 ID_COLUMNS = ("isic_id", "image_id", "image_name", "image", "name")
+LABEL_COLUMNS = ("benign_malignant", "diagnosis_1", "dx")  # where `_labels` finds an image's label
+SEPARATORS = ",;\t|"
 
 
 def _problem(reason: str, path: str | Path | None = None, id: str | None = None,
@@ -73,15 +84,42 @@ def _problem(reason: str, path: str | Path | None = None, id: str | None = None,
 
 # ---------------------------------------------------------------- finding the layout
 
-def _index_images(root: Path) -> dict[str, list[Path]]:
-    """Every image file under root (hidden folders skipped), by file stem, in sorted order."""
-    index: dict[str, list[Path]] = {}
+def _walk(root: Path) -> Iterator[Path]:
+    """Every file under `root` that skinml may read, in sorted order: hidden names skipped,
+    linked folders not entered, only regular files (or links to regular files inside `root`).
+
+    Raises DataError after MAX_WALK_ENTRIES files and folders: a dataset folder, not a disk.
+    """
+    seen, limit = 0, settings.MAX_WALK_ENTRIES
     for folder, dirs, files in os.walk(root):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        seen += len(dirs) + len(files)
+        if seen > limit:
+            raise DataError(f"{root} holds more than {limit:,} files and folders: choose the folder of one "
+                            "dataset, not a whole disk or home folder.")
         for name in sorted(files):
-            stem, suffix = os.path.splitext(name)
-            if suffix.lower() in IMAGE_SUFFIXES and not name.startswith("."):
-                index.setdefault(stem, []).append(Path(folder) / name)
+            path = Path(folder) / name
+            if not name.startswith(".") and _readable_file(path, root):
+                yield path
+
+
+def _readable_file(path: Path, root: Path) -> bool:
+    """A regular file, or a link to a regular file that stays inside `root` (never a pipe,
+    a device, or a link to somewhere else on the server)."""
+    try:
+        if stat.S_ISREG(os.lstat(path).st_mode):
+            return True
+        return path.is_symlink() and path.is_file() and path.resolve().is_relative_to(root)
+    except OSError:
+        return False
+
+
+def _index_images(root: Path) -> dict[str, list[Path]]:
+    """Every image file under root (see `_walk`), by file stem, in sorted order."""
+    index: dict[str, list[Path]] = {}
+    for path in _walk(root):
+        if path.suffix.lower() in IMAGE_SUFFIXES:
+            index.setdefault(path.stem, []).append(path)
     return index
 
 
@@ -97,7 +135,7 @@ def detect_layout(root: str | Path) -> str:
         return "ham10000"
     if (root / "metadata.csv").is_file():
         return "isic-cli-images" if (root / "images").is_dir() else "isic-cli"
-    if next(root.rglob("*.json"), None) is not None:
+    if any(path.suffix == ".json" for path in _walk(root)):
         return "archive-json"
     if _class_folders(root):
         return "class-folders"
@@ -110,15 +148,52 @@ def detect_layout(root: str | Path) -> str:
 # Each reader returns the raw metadata as strings, one row per image, with `isic_id` and
 # `_image` (the image's path, "" when none was found), plus the problems it met.
 
-def _read_csv(path: Path) -> pd.DataFrame:
+ENCODINGS = ("UTF-8 (with or without BOM)", "UTF-16 (with BOM)", "cp1252", "latin-1")
+
+
+def _decode_table(data: bytes, path: Path) -> str:
+    """The text of a metadata table in the first of ENCODINGS that fits, else DataError."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        attempts = ["utf-16"]
+    else:
+        attempts = ["utf-8-sig", "cp1252", "latin-1"]  # latin-1 reads any bytes: the last resort
+    for encoding in attempts:
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        if "\x00" not in text:
+            return text
+    raise DataError(f"{path} is not a text table: it could not be read as {', '.join(ENCODINGS)}. "
+                    "Save it as CSV (UTF-8) and try again.")
+
+
+def _separator(text: str) -> str:
+    """The column separator of a table: csv.Sniffer's pick among SEPARATORS, else a comma."""
+    sample = "\n".join(text.splitlines()[:50])
     try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
-    except (OSError, ValueError, pd.errors.ParserError) as exc:
-        raise DataError(f"Cannot read the metadata table {path}: {exc}") from exc
+        return csv.Sniffer().sniff(sample, delimiters=SEPARATORS).delimiter
+    except csv.Error:  # one column, or too irregular to tell
+        return ","
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    """A metadata table as strings, with its id column renamed `isic_id`; DataError (naming the
+    file and what is wrong) when it cannot be used."""
+    text = _decode_table(settings.read_file(path, settings.MAX_TABLE_BYTES, DataError), path)
+    if not text.strip():
+        raise DataError(f"{path} is empty: a metadata table needs a header row and one row per image.")
+    try:
+        raw = pd.read_csv(io.StringIO(text), sep=_separator(text), dtype=str, keep_default_na=False,
+                          na_filter=False)
+    except (ValueError, pd.errors.ParserError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"{path} could not be read as a table ({reason}).") from None
     raw.columns = [str(c).strip() for c in raw.columns]
     id_column = next((c for c in ID_COLUMNS if c in raw.columns), None)
     if id_column is None:
-        raise DataError(f"{path} has no image id column (one of {', '.join(ID_COLUMNS)}).")
+        raise DataError(f"{path} has no image id column: its header must name one of {', '.join(ID_COLUMNS)} "
+                        f"(it has {', '.join(raw.columns[:8]) or 'no columns'}).")
     return raw.rename(columns={id_column: "isic_id"}).astype(str)
 
 
@@ -141,12 +216,12 @@ def _read_ham(root: Path, index: dict) -> tuple[pd.DataFrame, list[dict]]:
 
 def _read_archive_json(root: Path, index: dict) -> tuple[pd.DataFrame, list[dict]]:
     records, problems = [], []
-    for path in sorted(root.rglob("*.json")):
+    for path in (p for p in _walk(root) if p.suffix == ".json"):
         try:
-            record = json.loads(path.read_text(encoding="utf-8"))
+            record = json.loads(settings.read_file(path, settings.MAX_TABLE_BYTES, DataError))
             if not isinstance(record, dict):
                 raise ValueError("not a JSON object")
-        except (OSError, ValueError) as exc:
+        except (DataError, ValueError) as exc:
             problems.append(_problem("unreadable metadata", path=path, detail=str(exc)[:200]))
             continue
         image = next((p for p in index.get(path.stem, []) if p.parent == path.parent), "")
@@ -279,19 +354,34 @@ def _unmatched_files(index: dict[str, list[Path]], raw: pd.DataFrame) -> list[di
 
 # ---------------------------------------------------------------- checking images
 
+def decoded_bytes(image: Image.Image) -> int:
+    """The memory an image takes once decoded at its current size: width x height x channels x
+    bytes per channel (from its header: nothing is decoded to know it)."""
+    mode = ImageMode.getmode(image.mode)
+    channel_bytes = np.dtype(mode.typestr).itemsize
+    return image.width * image.height * len(mode.bands) * channel_bytes
+
+
 def check_image(path: str | Path) -> tuple[str, int, int]:
     """Decode one image: (problem reason or "", width, height).
 
     A JPEG is decoded at 1/8 scale (`draft`): every byte is still read and entropy-decoded,
-    so truncation and corruption are caught, at a fraction of the full decode's cost.
+    so truncation and corruption are caught, at a fraction of the full decode's cost. A file
+    over MAX_IMAGE_FILE_BYTES, or one that would take more than MAX_DECODED_BYTES decoded,
+    is "image too large" and is not decoded.
     """
     try:
-        if os.path.getsize(path) == 0:
+        size = os.path.getsize(path)
+        if size == 0:
             return "empty file", 0, 0
+        if size > settings.MAX_IMAGE_FILE_BYTES:
+            return "image too large", 0, 0
         with Image.open(path) as image:
             width, height = image.size
             if image.format == "JPEG":
                 image.draft("RGB", (max(1, width // 8), max(1, height // 8)))
+            if decoded_bytes(image) > settings.MAX_DECODED_BYTES:
+                return "image too large", 0, 0
             image.load()
     except FileNotFoundError:
         return "missing image", 0, 0
@@ -341,6 +431,9 @@ def load_dataset(root: str | Path, on_progress: OnProgress | None = None,
     raw, problems = READERS[layout](root, index)
     if "_image" not in raw.columns:  # an empty table
         raw["_image"] = pd.Series(dtype=str)
+    if len(raw) and not any(c in raw.columns for c in LABEL_COLUMNS):
+        problems.append(_problem("no label column", path=root, detail=f"the metadata has none of "
+                                 f"{', '.join(LABEL_COLUMNS)}: no image has a label"))
     df, found = _normalise(raw)
     problems += found + _unmatched_files(index, raw)
     if verify:

@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageFilter
 
+from skinml import settings
+
 ATTRIBUTION = "skinml synthetic (ABCD rule)"
 SKIN_TONES = [(236, 200, 180), (225, 184, 155), (198, 150, 120), (160, 112, 84)]
 
@@ -101,11 +103,10 @@ def demo_dataset_dir(n: int = 200, size: int = 128, seed: int = 0) -> Path:
     The cache is `$SKINML_CACHE/demo` or `~/.cache/skinml/demo`. It is written to a temporary
     folder and renamed, so an interrupted first run never leaves half a dataset behind.
     """
-    import os
     import shutil
     import tempfile
 
-    cache = Path(os.environ.get("SKINML_CACHE", Path.home() / ".cache" / "skinml")).expanduser()
+    cache = settings.cache_root()
     out = cache / "demo"
     if (out / "metadata.csv").is_file():
         return out

@@ -55,7 +55,7 @@ class GANConfig:
     max_images: int = 0               # 0: all
 
     @classmethod
-    def from_dict(cls, d: dict) -> "GANConfig":
+    def from_dict(cls, d: dict) -> GANConfig:
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 
@@ -280,9 +280,17 @@ def _fit_gan(config: GANConfig, run_dir: Path, on_progress):
         raise DataError(f"Only {len(x)} training images: at least one batch ({spec.batch_size}) is needed.")
 
     state = read_state(run_dir)
+    if not state and (run_dir / "state.json").exists():  # never start again over a damaged record
+        raise ModelError(f"{run_dir / 'state.json'} is damaged (not a whole JSON record), so the run cannot resume "
+                         "safely. Nothing was deleted: restore the file, or start the run in a new folder.")
     initial_epoch = int(state.get("epoch", 0))
     if initial_epoch and (run_dir / "gan.weights.h5").exists():
-        gan.load_weights(run_dir / "gan.weights.h5")
+        try:
+            gan.load_weights(run_dir / "gan.weights.h5")
+        except (OSError, ValueError, KeyError) as exc:
+            raise ModelError(f"{run_dir / 'gan.weights.h5'} cannot be read ({exc}), so the run cannot resume. "
+                             "Nothing was deleted: its generator/ folder still holds the last epoch's generator.") \
+                from None
     z_fixed, label_fixed = fixed_latents(spec.latent_dim)
     losses = [r for r in read_losses(run_dir) if r.get("epoch", 0) <= initial_epoch]
     steps = len(x) // spec.batch_size

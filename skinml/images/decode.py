@@ -9,6 +9,8 @@ import struct
 import numpy as np
 from PIL import Image
 
+from skinml import settings
+from skinml.data.readers import decoded_bytes
 from skinml.errors import ImageError
 
 RESIZE_MODES = ("squash", "crop")
@@ -37,7 +39,7 @@ def load_image(source, size: int = 256, resize: str = "squash") -> np.ndarray:
     `source` is a path, the file's bytes, a PIL image or uint8 pixels (H, W, 3).
     `resize="squash"` stretches to a square with bilinear filtering (as the thesis did);
     `"crop"` keeps the aspect ratio and cuts the centred square. Raises ImageError when the
-    input is not a readable image.
+    input is not a readable image, or a file would take more than MAX_DECODED_BYTES decoded.
     """
     check_resize(resize)
     in_memory = isinstance(source, (bytes, bytearray, Image.Image, np.ndarray))
@@ -52,6 +54,8 @@ def load_image(source, size: int = 256, resize: str = "squash") -> np.ndarray:
             if img.format == "JPEG":
                 # Same scale as the tf.data path: short side stays >= size.
                 img.draft("RGB", (size, size))
+            if decoded_bytes(img) > settings.MAX_DECODED_BYTES:
+                raise ImageError(f"{name} is too large to decode ({img.width}x{img.height} px, mode {img.mode}).")
         img = img.convert("RGB")
     except (*DECODE_ERRORS, Image.DecompressionBombError) as exc:
         raise ImageError(f"Cannot read {name} as an image ({exc}).") from exc

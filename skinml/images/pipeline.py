@@ -13,23 +13,26 @@ import hashlib
 import json
 import os
 import uuid
+import warnings
+import zlib
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 
+from skinml import settings
 from skinml.errors import ImageError
 from skinml.images.augment import build_augmenter  # noqa: F401  (part of the pipeline API)
 from skinml.images.decode import check_resize, load_image
+from skinml.runs import read_json, write_json
 
 CACHE_VERSION = 1  # bump when the decoded pixels change, so old caches are not reused
 
 
 def default_cache_dir() -> Path:
     """`$SKINML_CACHE/arrays`, else `~/.cache/skinml/arrays`."""
-    root = os.environ.get("SKINML_CACHE") or Path.home() / ".cache" / "skinml"
-    return Path(root) / "arrays"
+    return settings.cache_root() / "arrays"
 
 
 def cache_key(paths: Sequence[str], size: int, resize: str) -> tuple[str, str]:
@@ -51,25 +54,26 @@ def load_array(paths: Sequence[str | os.PathLike], size: int = 256, resize: str 
 
     The first call decodes in a thread pool (Pillow releases the GIL) straight into a
     temporary `.npy` that is renamed when complete, so a killed run never leaves half a
-    cache. Later calls return the file memory-mapped (read-only) without decoding. The key
-    covers the paths, each file's size and mtime, `size` and `resize`: touching a file or
-    changing the size builds a new cache, and the stale one for the same paths is removed.
+    cache; its index (`.json` beside it) records the key, shape, dtype and a CRC-32 of the
+    pixels. Later calls check all of that and return the file memory-mapped (read-only)
+    without decoding; an entry that does not match its index is reported (a warning) and
+    rebuilt, an empty file is treated as missing. The key covers the paths, each file's size
+    and mtime, `size` and `resize`: touching a file or changing the size builds a new cache,
+    and the stale one for the same paths is removed.
     """
     check_resize(resize)
     paths = [os.path.abspath(os.fspath(p)) for p in paths]
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     list_key, key = cache_key(paths, size, resize)
     target = folder / f"{list_key}-{key}.npy"
-    if target.exists():
-        try:
-            return np.load(target, mmap_mode="r")
-        except (OSError, ValueError):
-            target.unlink(missing_ok=True)  # unreadable: rebuild below
+    shape = (len(paths), size, size, 3)
+    cached = _read_cache(target, key, shape)
+    if cached is not None:
+        return cached
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / f".{list_key}-{key}.{uuid.uuid4().hex}.tmp"
     try:
-        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8,
-                                        shape=(len(paths), size, size, 3))
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
 
         def decode(i: int) -> None:
             out[i] = load_image(paths[i], size, resize)
@@ -82,14 +86,60 @@ def load_array(paths: Sequence[str | os.PathLike], size: int = 256, resize: str 
         finally:  # on an error or Ctrl-C, stop decoding the rest at once
             pool.shutdown(wait=True, cancel_futures=True)
         out.flush()
-        del out
+        write_json(_index_file(target), {"key": key, "shape": list(shape), "dtype": "uint8", "crc32": _crc32(out)})
+        out = None  # closes the memory map before the rename
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
-    for stale in folder.glob(f"{list_key}-*.npy"):
-        if stale != target:
+    for stale in folder.glob(f"{list_key}-*"):
+        if stale not in (target, _index_file(target)):
             stale.unlink(missing_ok=True)
     return np.load(target, mmap_mode="r")
+
+
+def _index_file(target: Path) -> Path:
+    return target.with_suffix(".json")
+
+
+def _crc32(array: np.ndarray) -> str:
+    """CRC-32 of an array's bytes (C order), as 8 hex digits: catches zeroed or changed pixels."""
+    return f"{zlib.crc32(np.ascontiguousarray(array).reshape(-1).data):08x}"
+
+
+def _read_cache(target: Path, key: str, shape: tuple[int, ...]) -> np.ndarray | None:
+    """The cached array at `target` (memory-mapped) when it is whole and what its index says.
+
+    None when it is missing or empty (a disk that filled up), or damaged: unreadable, another
+    shape or dtype, another key or pixels that fail the checksum. Damage is reported with a
+    warning and the entry removed, so that the caller rebuilds it.
+    """
+    try:
+        if target.stat().st_size == 0:
+            return None
+    except FileNotFoundError:
+        return None
+    index = read_json(_index_file(target))
+    try:
+        array = np.load(target, mmap_mode="r")
+    except (OSError, ValueError, EOFError) as exc:
+        problem = f"it cannot be read: {exc}"
+    else:
+        if not isinstance(index, dict):
+            problem = "its index is missing or damaged"
+        elif array.dtype != np.uint8 or array.shape != shape:
+            problem = f"it holds {array.dtype} {array.shape} instead of uint8 {shape}"
+        elif index.get("key") != key or index.get("shape") != list(shape) or index.get("dtype") != "uint8":
+            problem = "its index describes another array"
+        elif index.get("crc32") != _crc32(array):
+            problem = "its pixels do not match their checksum"
+        else:
+            return array
+        del array
+    warnings.warn(f"The image cache {target} was damaged ({problem}): it is rebuilt from the images.",
+                  stacklevel=3)
+    target.unlink(missing_ok=True)
+    _index_file(target).unlink(missing_ok=True)
+    return None
 
 
 # ---------------------------------------------------------------- augmentation

@@ -2,7 +2,13 @@
 
 `read_image(data)` takes the bytes of an upload and returns an RGB Pillow image, or raises
 `ImageError` with a sentence that says what is wrong. Everything happens in memory: the
-upload's name is only used in messages, never as a path.
+upload's name is only used in messages, never as a path. `read_image_file(path)` reads a
+file named on the command line with the same rules, never waiting on a pipe or a device.
+
+Memory stays bounded whatever the file: at most MAX_IMAGE_FILE_BYTES are read, and an image
+that would take more than MAX_DECODED_BYTES once decoded (width x height x channels x bytes
+per channel, known from its header) is refused before it is decoded. A large JPEG is decoded
+reduced, and a large image of any kind is reduced before it is converted to 8-bit RGB.
 """
 
 from __future__ import annotations
@@ -13,6 +19,8 @@ import warnings
 import numpy as np
 from PIL import Image, ImageOps
 
+from skinml import settings
+from skinml.data.readers import decoded_bytes
 from skinml.errors import ImageError
 from skinml.images.decode import DECODE_ERRORS
 
@@ -51,6 +59,12 @@ def describe_bytes(data: bytes) -> str:
         return "not an image file we can read"
 
 
+def read_image_file(path: str) -> bytes:
+    """The bytes of an image file named on the command line: an ordinary file of at most
+    MAX_IMAGE_FILE_BYTES, else ImageError (a FIFO, /dev/zero or a 3 GB file is refused at once)."""
+    return settings.read_file(path, settings.MAX_IMAGE_FILE_BYTES, ImageError)
+
+
 def read_image(data: bytes, name: str = "", max_side: int = MAX_SIDE) -> Image.Image:
     """Decode an uploaded image file into an RGB Pillow image (mode "RGB", 8 bits).
 
@@ -61,12 +75,16 @@ def read_image(data: bytes, name: str = "", max_side: int = MAX_SIDE) -> Image.I
     needs full-size memory).
 
     Raises ImageError for an empty file, a file that is not an image, a truncated or corrupt
-    image, more than MAX_PIXELS pixels, a short side under MIN_SIDE px or a long side more
-    than MAX_ASPECT times the short one.
+    image, more than MAX_PIXELS pixels, more than MAX_DECODED_BYTES once decoded, more than
+    MAX_IMAGE_FILE_BYTES, a short side under MIN_SIDE px or a long side more than MAX_ASPECT
+    times the short one.
     """
     label = f"'{name}'" if name else "The file"
     if not data:
         raise ImageError(f"{label} is empty (0 bytes): please choose a photo.")
+    if len(data) > settings.MAX_IMAGE_FILE_BYTES:
+        raise ImageError(f"{label} is {len(data) / 1e6:,.1f} MB: more than the "
+                         f"{settings.MAX_IMAGE_FILE_BYTES / 1e6:,.0f} MB accepted. Please upload a smaller photo.")
     try:
         with warnings.catch_warnings():  # Pillow only warns between 89 and 179 megapixels
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -77,6 +95,11 @@ def read_image(data: bytes, name: str = "", max_side: int = MAX_SIDE) -> Image.I
         raise ImageError(f"{label} is not an image: it looks like {describe_bytes(data)}. "
                          "Please upload a photo (JPEG, PNG, WebP, TIFF, BMP or GIF).") from None
     check_size(image.size, label)
+    if image.format == "JPEG":  # decode at 1/2, 1/4 or 1/8 scale straight from the DCT
+        scale = max(image.size) / max_side
+        if scale > 1:
+            image.draft("RGB", (int(image.width / scale), int(image.height / scale)))
+    check_decoded_size(image, label)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -96,6 +119,16 @@ def _too_large(label: str) -> ImageError:
                       "it looks like a decompression bomb and was not opened.")
 
 
+def check_decoded_size(image: Image.Image, label: str = "The image") -> None:
+    """Raise ImageError when `image` would take more than MAX_DECODED_BYTES once decoded."""
+    needed = decoded_bytes(image)
+    if needed > settings.MAX_DECODED_BYTES:
+        raise ImageError(f"{label} is {image.width}x{image.height} px in mode {image.mode}: it would take "
+                         f"{needed / 1e6:,.0f} MB of memory once decoded, more than the "
+                         f"{settings.MAX_DECODED_BYTES / 1e6:,.0f} MB accepted. Please upload a smaller photo "
+                         "(or a JPEG).")
+
+
 def check_size(size: tuple[int, int], label: str = "The image") -> None:
     """Raise ImageError unless (width, height) is within the upload rules."""
     width, height = size
@@ -113,19 +146,15 @@ def check_size(size: tuple[int, int], label: str = "The image") -> None:
 
 
 def _decode(image: Image.Image, max_side: int) -> Image.Image:
-    """Load the first frame (reduced when large), apply EXIF orientation, convert to RGB."""
-    if image.format == "JPEG":
-        # Decode at 1/2, 1/4 or 1/8 scale straight from the DCT: never the full 35 MP in memory.
-        scale = max(image.size) / max_side
-        if scale > 1:
-            image.draft("RGB", (int(image.width / scale), int(image.height / scale)))
+    """Load the first frame, reduce it to `max_side` (before the conversions, which may take
+    several bytes a pixel), apply EXIF orientation, convert to RGB."""
     image.seek(0)  # first frame of a GIF, WebP animation or multi-page TIFF
     image.load()
+    if max(image.size) > max_side:  # in place (keeps EXIF); bicubic, after a fast integer reduce
+        gap = None if image.mode.startswith("I;16") else 2.0  # Pillow's reduce() has no 16-bit modes
+        image.thumbnail((max_side, max_side), reducing_gap=gap)
     image = ImageOps.exif_transpose(image)
-    image = to_rgb(image)
-    if max(image.size) > max_side:
-        image.thumbnail((max_side, max_side))  # bicubic, reduced in steps first: fast
-    return image
+    return to_rgb(image)
 
 
 def to_rgb(image: Image.Image) -> Image.Image:

@@ -7,6 +7,8 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
+from skinml.plots import as_text
+
 LABEL_COLOURS = {"benign": "#4c78a8", "malignant": "#e45756", "indeterminate": "#b279a2",
                  "unknown": "#9d9d9d"}
 TEMPLATE = "plotly_white"
@@ -26,7 +28,7 @@ def plot_labels(df: pd.DataFrame) -> go.Figure:
 
 def plot_counts(df: pd.DataFrame, column: str, title: str | None = None, top: int = 20) -> go.Figure:
     """Horizontal bars of the `top` most common values of a column, split by label."""
-    values = df[column].astype(str).map(_blank)
+    values = as_text(df[column]).map(_blank)
     keep = values.value_counts().index[:top]
     table = (pd.DataFrame({column: values, "label": df["benign_malignant"]})[values.isin(keep)]
              .value_counts().reset_index(name="images"))

@@ -10,6 +10,7 @@ from plotly.subplots import make_subplots
 
 from skinml.data.readers import LABELS
 from skinml.metrics import binary as ev
+from skinml.plots import as_text
 
 TRAIN_COLOUR, VAL_COLOUR = "#1f77b4", "#d62728"
 
@@ -123,7 +124,7 @@ def plot_history(history: pd.DataFrame, metrics=("loss", "accuracy", "auc"),
 def plot_subgroups(table: pd.DataFrame, metric: str = "auc") -> go.Figure:
     """Horizontal bars of one figure per subgroup value, n in the hover."""
     table = table.dropna(subset=[metric])
-    labels = table["group"] + ": " + table["value"].astype(str)
+    labels = as_text(table["group"] + ": " + table["value"].astype(str))
     fig = go.Figure(go.Bar(x=table[metric], y=labels, orientation="h", customdata=table["n"],
                            hovertemplate="%{y}: %{x:.3f} (n=%{customdata})<extra></extra>"))
     fig.update_layout(title=f"{metric.replace('_', ' ')} by subgroup", height=max(300, 26 * len(table)),

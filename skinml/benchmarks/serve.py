@@ -1,0 +1,173 @@
+"""The dashboard under a class: a cold start, then many visitors uploading photos at once.
+
+`streamlit run streamlit_app.py` is started on a free port with its log captured. Cold start:
+seconds until it answers `/_stcore/health` (it warms the model up before it lets visitors in),
+then from opening the clinician's page to its first probability. Load: `--visitors` browser
+contexts (Playwright, Debian's Chromium) each open the page and upload `--photos` different
+photos one after the other, all at once. Reported: the server's own seconds per upload (the
+"predicted ... in T s" lines of its log, so that the browsers' CPU does not count) at p50 and
+p95, what the visitors waited, the server's peak memory (VmHWM), and whether every probability
+shown equals `python -m skinml predict --tta`'s for the same file. In a class the browsers run
+on the students' machines: here they run at the lowest CPU priority (nice 19), so that the
+server's figures are the server's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from skinml.benchmarks.predict import CHROMIUM, CHROMIUM_ARGS, REPO, free_port, wait_healthy
+
+PAGE = "Try_a_lesion_photo"
+LOGGED = re.compile(r"predicted an upload of (\d+) bytes in ([\d.]+) s: p=([\d.]+)")
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--visitors", type=int, default=8, help="browser contexts uploading at once")
+    parser.add_argument("--photos", type=int, default=5, help="different photos each visitor uploads")
+    parser.add_argument("--model", help="classifier folder (default: the shipped model)")
+
+
+def write_photos(folder: Path, n: int) -> list[Path]:
+    """`n` different synthetic lesion photos, 600x450 JPEGs, each a different size in bytes."""
+    from PIL import Image
+
+    from skinml.data.synthetic import make_lesion
+
+    paths = []
+    for k in range(n):
+        path = folder / f"lesion-{k:02d}.jpg"
+        Image.fromarray(make_lesion(k % 2 == 1, 256, seed=100 + k)).resize((600, 450)).save(path, quality=85 + k % 10)
+        paths.append(path)
+    return paths
+
+
+def reference_answers(photos: list[Path], model: str | None) -> dict[str, float]:
+    """{file name: p(malignant)} from `python -m skinml predict --tta --json` (the page uses TTA)."""
+    command = [sys.executable, "-m", "skinml", "predict", *map(str, photos), "--tta", "--json"]
+    out = subprocess.run(command + (["--model", model] if model else []), cwd=REPO, capture_output=True,
+                         text=True, check=True).stdout
+    return {Path(r["file"]).name: r["p_malignant"] for r in json.loads(out)}
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time the process has used so far (user + system), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_memory_mb(pid: int) -> float:
+    """The process's peak resident memory so far (VmHWM), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def first_answer(browser, url: str) -> float:
+    """Seconds from opening the clinician's page to its first probability (the example photo)."""
+    context = await browser.new_context()
+    page = await context.new_page()
+    start = time.perf_counter()
+    await page.goto(f"{url}/{PAGE}")
+    await page.get_by_text("Probability of malignancy").first.wait_for(timeout=300_000)
+    seconds = time.perf_counter() - start
+    await context.close()
+    return seconds
+
+
+async def visitor(browser, url: str, photos: list[Path]) -> list[tuple[str, str, float]]:
+    """One visitor: open the page, upload each photo, read its probability: (file, shown, seconds waited)."""
+    context = await browser.new_context()
+    page = await context.new_page()
+    await page.goto(f"{url}/{PAGE}")
+    await page.get_by_text("Probability of malignancy").first.wait_for(timeout=600_000)
+    await page.get_by_text("Upload a file").first.click()
+    answers = []
+    for photo in photos:
+        start = time.perf_counter()
+        await page.locator("input[type=file]").first.set_input_files(str(photo))
+        caption = page.locator('[data-testid="stImageCaption"]', has_text=photo.name)
+        await caption.first.wait_for(timeout=600_000)  # drawn after the metrics of the same run
+        metric = page.locator('[data-testid="stMetric"]', has_text="Probability of malignancy")
+        shown = await metric.first.locator('[data-testid="stMetricValue"]').inner_text()
+        answers.append((photo.name, shown, time.perf_counter() - start))
+    await context.close()
+    return answers
+
+
+async def drive(url: str, groups: list[list[Path]]) -> tuple[float, list]:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            cold = await first_answer(browser, url)
+            answers = await asyncio.gather(*(visitor(browser, url, group) for group in groups))
+        finally:
+            await browser.close()
+    return cold, [a for group in answers for a in group]
+
+
+def percentile(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
+
+
+def run(args) -> int:
+    if not Path(CHROMIUM).exists():
+        print(f"{CHROMIUM} is absent: apt-get install chromium (Debian's package, driven by Playwright)")
+        return 1
+    work = Path(tempfile.mkdtemp(prefix="skinml-serve-"))
+    photos = write_photos(work, args.visitors * args.photos)
+    expected = reference_answers(photos, args.model)
+    sizes = {p.stat().st_size: p.name for p in photos}
+    port, log = free_port(), work / "server.log"
+    env = {**os.environ, "SKINML_RUNS": str(work / "runs"), **({"SKINML_MODEL": args.model} if args.model else {})}
+    start = time.perf_counter()
+    with open(log, "w") as out:
+        server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(REPO / "streamlit_app.py"),
+                                   "--server.headless=true", f"--server.port={port}", "--server.address=127.0.0.1"],
+                                  cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        healthy = wait_healthy(port, timeout=600) + 0.0
+        ready = time.perf_counter() - start
+        warm_memory = peak_memory_mb(server.pid)
+        os.nice(19)  # this process and the browsers it starts from now on yield the CPU to the server
+        groups = [photos[k * args.photos:(k + 1) * args.photos] for k in range(args.visitors)]
+        t, cpu = time.perf_counter(), cpu_seconds(server.pid)
+        cold, answers = asyncio.run(drive(f"http://127.0.0.1:{port}", groups))
+        wall, cpu = time.perf_counter() - t, cpu_seconds(server.pid) - cpu
+        peak = peak_memory_mb(server.pid)
+        load = os.getloadavg()[0]
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    logged = [(sizes.get(int(m[1])), float(m[2]), float(m[3])) for m in LOGGED.finditer(log.read_text())]
+    uploads = [(name, seconds, p) for name, seconds, p in logged if name]
+    server_seconds = [seconds for _, seconds, _ in uploads]
+    waited = [seconds for _, _, seconds in answers]
+    shown_ok = sum(abs(float(shown.rstrip("%")) / 100 - expected[name]) <= 0.0005 + 1e-9 for name, shown, _ in answers)
+    logged_ok = sum(abs(p - expected[name]) <= 1e-4 for name, _, p in uploads)
+    print(f"{args.visitors} visitors x {args.photos} photos (600x450 JPEG), {os.cpu_count()} CPU cores, "
+          f"model: {args.model or 'shipped'}")
+    print(f"  cold start: healthy (model warmed up) after {ready:.1f} s ({healthy:.1f} s of polling); "
+          f"first answer {cold:.2f} s after opening the page")
+    print(f"  server time per upload: p50 {percentile(server_seconds, 50):.2f} s, "
+          f"p95 {percentile(server_seconds, 95):.2f} s ({len(server_seconds)} uploads logged)")
+    print(f"  visitors waited per upload: p50 {percentile(waited, 50):.2f} s, p95 {percentile(waited, 95):.2f} s; "
+          f"all {len(answers)} uploads in {wall:.1f} s")
+    print(f"  server CPU: {cpu / max(1, len(answers)):.2f} CPU-seconds per upload (page runs included); "
+          f"machine load average {load:.1f} on {os.cpu_count()} cores at the end")
+    print(f"  server peak memory: {warm_memory:.0f} MB once warm, {peak:.0f} MB at the end")
+    print(f"  answers equal to `python -m skinml predict --tta`: {shown_ok}/{len(answers)} shown (to 0.1%), "
+          f"{logged_ok}/{len(uploads)} logged (to 1e-4)")
+    return 0 if shown_ok == len(answers) == len(photos) else 1
