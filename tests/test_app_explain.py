@@ -93,14 +93,97 @@ def test_convolution_page():
 
 def test_try_a_lesion_photo_page(with_model):
     at = run_page("6_Try_a_lesion_photo.py")
+    at.radio(key="try_image_source").set_value("Example").run()
     labels = [m.label for m in at.metric]
     assert "Probability of malignancy" in labels and "Model threshold" in labels
     assert at.metric[labels.index("Model threshold")].value == "45%"  # 0.45, rounded for people
-    assert any("Not a medical device" in w.value for w in at.warning)
-    assert any("85%" in m.value and "60%" in m.value for m in at.markdown)
-    at.radio(key="try_target").set_value(at.radio(key="try_target").options[1].split()[0]).run()
+    assert any("85%" in i.value and "60%" in i.value for i in at.info)
+    assert any("not a confidence interval" in c.value for c in at.caption)  # what the spread is not
+    target = next(r for r in at.radio if r.key.startswith("try_target"))
+    target.set_value(target.options[1]).run()
     at.slider(key="try_alpha").set_value(0.8).run()
     assert not at.exception
+
+
+def png(array) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def saved_model(folder, bias: float = 0.0, spread: float = 0.0):
+    """A tiny classifier folder whose logit layer has weights N(0, spread) and the given bias."""
+    import keras
+    import numpy as np
+
+    from skinml.cnn.classifier import save_classifier
+    from skinml.cnn.models import build_model
+
+    keras.utils.set_random_seed(0)
+    model = build_model("skinml_resnet", image_size=48, widths=(8, 16))
+    model.get_layer("logit").set_weights([np.random.default_rng(0).normal(0, spread, (16, 1)), np.full(1, bias)])
+    info = {"name": "skinml_resnet", "image_size": 48, "resize": "squash", "threshold": 0.5, "version": "t"}
+    return save_classifier(folder, model, info, {"test": {"n": 40, "sensitivity": 0.8, "specificity": 0.7}})
+
+
+def image_captions(at) -> list[str]:
+    return [c for image in at.get("image") for c in image.captions]
+
+
+def test_try_page_opens_on_the_uploader_and_each_photo_gets_its_own_heatmap_class(monkeypatch, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from skinml.cnn.classifier import load_classifier
+    from skinml.data.synthetic import make_lesion
+    from skinml.predict import predict_upload
+
+    folder = saved_model(tmp_path / "sharp", spread=40.0)  # different photos, clearly different answers
+    monkeypatch.setenv("SKINML_MODEL", str(folder))
+    monkeypatch.setenv("SKINML_RUNS", str(tmp_path / "no-runs"))
+    clf = load_classifier(folder)
+    photos = [png(make_lesion(m, 200, seed=s)) for s in range(8) for m in (True, False)]
+    sides = [predict_upload(clf, photo, heatmap=False).threshold_side for photo in photos]
+    above, below = photos[sides.index("above threshold")], photos[sides.index("below threshold")]
+
+    at = run_page("6_Try_a_lesion_photo.py")
+    assert at.radio(key="try_image_source").value == "Upload a photo" and not at.metric  # opens on the uploader
+    for name, photo, heatmap_class in (("first.png", above, "malignant"), ("second.png", below, "benign")):
+        at.file_uploader(key="try_image_upload").set_value((name, photo, "image/png")).run()
+        assert not at.exception, [e.value for e in at.exception]
+        target = next(r for r in at.radio if r.key.startswith("try_target"))
+        assert target.value == heatmap_class
+        assert any(f"for the {heatmap_class} score" in c for c in image_captions(at))
+
+    gray = np.asarray(Image.open(__import__("io").BytesIO(above)).convert("L").convert("RGB"))
+    at.file_uploader(key="try_image_upload").set_value(("gray.png", png(gray), "image/png")).run()
+    assert any("no colour" in e.value for e in at.error)
+    assert not any("threshold**" in m.value for m in at.markdown)  # a photo that is not dermoscopy: no side
+
+
+def test_try_page_rounds_extreme_probabilities_and_names_a_training_photo(monkeypatch, tmp_path):
+    import pandas as pd
+
+    from skinml.cnn.seen import write_index
+    from skinml.data.synthetic import make_lesion
+
+    folder = saved_model(tmp_path / "sure", bias=-60.0)  # p(malignant) about 1e-26 on every photo
+    photo = tmp_path / "ISIC_0000009.png"
+    photo.write_bytes(png(make_lesion(True, 200, seed=3)))
+    write_index(folder, pd.DataFrame({"isic_id": ["ISIC_0000009"], "split": ["train"], "image_path": [str(photo)]}))
+    monkeypatch.setenv("SKINML_MODEL", str(folder))
+    monkeypatch.setenv("SKINML_RUNS", str(tmp_path / "no-runs"))
+    at = run_page("6_Try_a_lesion_photo.py")
+    at.file_uploader(key="try_image_upload").set_value(("lesion.png", photo.read_bytes(), "image/png")).run()
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["Probability of malignancy"] == "below 1%" and shown["Spread (8 flips and turns)"] == "under 1 point"
+    assert any("trained on this photo" in w.value for w in at.warning)
+    texts = [e.value for e in (*at.caption, *at.warning, *at.markdown)]
+    assert sum("not a medical device" in t.lower() for t in texts) == 1  # the disclaimer, once
 
 
 def test_try_page_without_any_model(monkeypatch, tmp_path):

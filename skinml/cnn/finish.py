@@ -17,6 +17,7 @@ from skinml.cnn.classifier import save_classifier
 from skinml.cnn.config import TrainConfig
 from skinml.cnn.finish_multiclass import finish_multiclass_run
 from skinml.cnn.predictions import predict_arrays, train_seconds, with_temperature
+from skinml.cnn.seen import write_index
 from skinml.data.policy import LABELS, split_counts, split_fingerprint
 from skinml.errors import ModelError
 from skinml.runs import half_precision, read_json, write_atomic, write_json
@@ -138,6 +139,7 @@ def finish_run(config: TrainConfig, run_dir: Path, df: pd.DataFrame, state: dict
     }
     card = build_model_card(config, info, metrics)
     save_classifier(run_dir / "model", with_temperature(best, temperature), info, metrics, card, compact)
+    write_index(run_dir / "model", df)  # which photos it learned from (the clinician's page says so)
     write_json(run_dir / "metrics.json", metrics)
     write_atomic(run_dir / "MODEL_CARD.md", card)
 
