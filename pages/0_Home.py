@@ -4,6 +4,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from skinml import DISCLAIMER
 from skinml.app import setup_page
 from skinml.app.data_ui import data_dir, has_synthetic_images, load_table, open_folder
 from skinml.cnn.classifier import SHIPPED_DIR, read_info
@@ -83,3 +84,11 @@ st.code("pip install isic-cli\n"
         "isic image download --search 'benign_malignant:benign' --limit 500 isic-benign\n"
         "python -m skinml data scan isic-malignant", language="bash")
 st.caption("Check each image's licence (`copyright_license` in metadata.csv) before you share anything.")
+
+st.subheader("Not a medical device")
+st.markdown(f"""{DISCLAIMER}
+
+What the pages show is a **probability** from one model, how **steady** it is when the photo is turned,
+where the model **looked**, and whether the photo looks like the dermoscopy images it learned from. They
+never say what a lesion is: a model trained on a few thousand public images misses some cancers and
+raises false alarms, and it was never tested on other cameras, clinics or skin types.""")

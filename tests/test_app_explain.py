@@ -44,12 +44,17 @@ def run_page(name: str) -> AppTest:
 def test_inside_the_cnn_page(with_model):
     at = run_page("4_Inside_the_CNN.py")
     assert "SKINML_MODEL" in at.selectbox(key="cnn_model").value
-    layers = at.select_slider(key="cnn_layer")
-    at.select_slider(key="cnn_layer").set_value(layers.options[2]).run()
+    blocks = at.selectbox(key="cnn_block_the network")
+    assert blocks.value == "stem" and "stage 1 · block 1" in blocks.options  # grouped by block
+    layers = at.select_slider(key="cnn_layer_the network_stem")
+    assert layers.value == "stem_conv"  # the first convolution, not the input's rescaling
+    blocks.set_value("stage 1 · block 1").run()
+    layers = at.select_slider(key="cnn_layer_the network_stage 1 · block 1")
+    layers.set_value(layers.options[2]).run()
     at.slider(key="cnn_channel").set_value(3).run()
-    chosen, other = at.radio(key="cnn_target").options
-    assert "the side the model chose" in chosen
-    at.radio(key="cnn_target").set_value(other.split()[0]).run()
+    target = next(r for r in at.radio if r.key.startswith("cnn_target"))
+    assert "where the probability points" in target.format_func(target.options[0])
+    target.set_value(target.options[1]).run()
     at.button(key="cnn_play").click().run()
     assert not at.exception
     assert any("Grad-CAM" in s.value for s in at.subheader)
@@ -78,6 +83,9 @@ def test_inside_the_cnn_says_the_shipped_model_is_an_ensemble(monkeypatch, tmp_p
     at = run_page("4_Inside_the_CNN.py")
     assert at.selectbox(key="cnn_model").value == "shipped model"
     assert any(f"an ensemble of {members} networks" in c.value for c in at.caption)
+    networks = at.selectbox(key="cnn_network").options
+    assert networks == [f"network {k}" for k in range(1, members + 1)] + ["joined features"]
+    assert at.select_slider(key="cnn_layer_network 1_stem").value == "member1_stem_conv"
 
 
 def test_convolution_page():
@@ -89,6 +97,18 @@ def test_convolution_page():
     assert any("= 15" in formula.value for formula in at.latex)  # (32 + 0 - 3) // 2 + 1
     at.selectbox(key="conv_kernel").set_value("your own numbers").run()
     assert not at.exception, [e.value for e in at.exception]
+
+
+def test_convolutions_caption_follows_the_numbers():
+    at = run_page("5_Convolution.py")
+    at.select_slider(key="conv_n").set_value(16).run()
+    at.slider(key="conv_stride").set_value(4).run()
+    at.slider(key="conv_padding").set_value(0).run()
+    assert any("= 15" in formula.value for formula in at.latex)  # (4 - 1) * 4 - 0 + 3: one pixel short
+    caption = next(c.value for c in at.caption if "transposed convolution" in c.value)
+    assert "gives 15 px, not 16" in caption and "restores the size" not in caption
+    at.slider(key="conv_stride").set_value(1).run()
+    assert "16 px again" in next(c.value for c in at.caption if "transposed convolution" in c.value)
 
 
 def test_try_a_lesion_photo_page(with_model):
@@ -203,3 +223,40 @@ def test_convolution_on_a_dataset_image(demo_dir, monkeypatch):
     assert not at.exception, [e.value for e in at.exception]
     assert at.selectbox(key="conv_image_dataset").value == 0
     assert len(at.latex) == 2
+
+
+@pytest.fixture(scope="module")
+def clinic_dir(tmp_path_factory):
+    """A small isic-cli folder of lesion-like photos from a (made-up) clinic: not skinml's synthetic demo."""
+    from PIL import Image
+
+    from skinml.data.synthetic import make_lesion
+
+    root = tmp_path_factory.mktemp("clinic-photos")
+    (root / "images").mkdir()
+    rows = ["isic_id,benign_malignant,diagnosis,image_type,attribution"]
+    for i in range(12):
+        malignant = i % 2 == 1
+        Image.fromarray(make_lesion(malignant, 160, seed=40 + i)).save(root / "images" / f"ISIC_00001{i:02d}.jpg")
+        rows.append(f"ISIC_00001{i:02d},{'malignant' if malignant else 'benign'},,dermoscopic,Test clinic")
+    (root / "metadata.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+def test_one_dataset_for_the_whole_session(with_model, clinic_dir):
+    at = AppTest.from_file(str(PAGES.parent / "streamlit_app.py"), default_timeout=180)
+    at.session_state["data_dir"] = str(clinic_dir)  # as Home or Data set it
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(clinic_dir.name in c.value for c in at.sidebar.caption)  # (AppTest drops it after switch_page)
+
+    at.switch_page("pages/6_Try_a_lesion_photo.py").run()
+    at.radio(key="try_image_source").set_value("Example").run()
+    assert any(clinic_dir.name in option for option in at.selectbox(key="try_image_example").options)
+    at.switch_page("pages/4_Inside_the_CNN.py").run()
+    assert any(clinic_dir.name in option for option in at.selectbox(key="cnn_image_example").options)
+    at.switch_page("pages/7_Train_GAN.py").run()
+    assert at.text_input(key="gan_data").value == str(clinic_dir)
+    at.switch_page("pages/9_GAN_realism.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(str(clinic_dir) in c.value for c in at.caption)

@@ -182,3 +182,41 @@ def heatmap_cached(model_path: str, image: np.ndarray, choice: HeatmapChoice) ->
     if HEATMAP_METHODS[choice.method] == "grad_cam":
         return grad_cam_cached(model_path, image, choice.target)
     raise ValueError(f"Unknown heatmap method {choice.method!r}.")
+
+
+def layer_groups(model, names: list[str]) -> dict[str, dict[str, list[str]]]:
+    """The layers of `names` (feature-map layers, in order) grouped for people:
+    {network: {block: [layer names]}}.
+
+    Network: "network 1", "network 2", ... for the members of an ensemble (`member1_...`),
+    "joined features" for the ensemble's `features`, else "the network". Block: "stem",
+    "stage 1 · block 2", ... from skinml_resnet's names, else "all layers". Layers before a
+    network's first convolution (rescaling, normalisation of the input) are left out: they
+    show the photo, not what the network makes of it.
+    """
+    import re
+
+    import keras
+
+    groups: dict[str, dict[str, list[str]]] = {}
+    started: set[str] = set()
+    for name in names:
+        member = re.match(r"member(\d+)_(.*)", name)
+        network, short = (f"network {member.group(1)}", member.group(2)) if member else (
+            ("joined features", name) if name == "features" else ("the network", name))
+        if network not in started:
+            if not isinstance(model.get_layer(name), keras.layers.Conv2D) and network != "joined features":
+                continue
+            started.add(network)
+        block = re.match(r"(stem|stage(\d+)_block(\d+))_", short)
+        label = "all layers" if not block else "stem" if block.group(1) == "stem" else \
+            f"stage {block.group(2)} · block {block.group(3)}"
+        groups.setdefault(network, {}).setdefault(label, []).append(name)
+    return groups
+
+
+def short_layer_name(name: str) -> str:
+    """A layer's name within its block: "member1_stage2_block1_conv1" -> "conv1"."""
+    import re
+
+    return re.sub(r"^(member\d+_)?((stem|stage\d+_block\d+)_)?", "", name) or name

@@ -45,8 +45,9 @@ def exclude_rules(policy: DataPolicy) -> tuple[str, ...]:
     return tuple(f"{column}={value}" for column, value in policy.exclude)
 
 
-def sidebar_ui() -> None:
-    """The session's dataset and rules, at the bottom of the sidebar of every page."""
+def sidebar_ui(slot=None) -> None:
+    """The session's dataset and rules in the sidebar (in `slot`, an `st.sidebar.empty()`, when given)."""
     folder = Path(current_dataset())
-    st.sidebar.caption(f"**Dataset:** {folder.name}  \n`{folder}`  \n**Rules:** {rules_text(current_rules())}  \n"
-                       "Change them on Home or Data.")
+    rules = rules_text(current_rules())
+    (slot or st.sidebar).caption(f"**Dataset:** {folder.name}  \n`{folder}`  \n**Rules:** {rules}  \n"
+                                 "Change them on Home or Data.")
