@@ -51,7 +51,8 @@ def evaluation_table(classifier, root: str | Path, split: str = "auto") -> tuple
     data = classifier.info.get("data", {}) if classifier else {}
     exclude = tuple(tuple(rule.split("=", 1)) if isinstance(rule, str) else tuple(rule)
                     for rule in data.get("exclude", ()))
-    policy, seed = DataPolicy(exclude=exclude), int(data.get("seed", 0))
+    policy = DataPolicy(exclude=exclude, dermoscopic_only=bool(data.get("dermoscopic_only", True)))
+    seed = int(data.get("seed", 0))
     if split in ("auto", "test", "val"):
         config = data and classifier.info.get("config")
         if config and config.get("max_images"):  # the run subsampled: replay it exactly

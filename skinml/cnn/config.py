@@ -37,7 +37,9 @@ class TrainConfig:
     best epoch (val_auc, val_accuracy, val_sensitivity or val_loss); patience: epochs without
     improvement before stopping early. target_sensitivity: 0 keeps the threshold at 0.5,
     else the threshold is chosen on the validation split to reach it. calibrate: fit the
-    temperature of skinml_* models on the validation split. max_images: 0 = all, else a
+    temperature of skinml_* models on the validation split. exclude ("column=value" rules) and
+    dermoscopic_only: the data rules (`skinml.data.DataPolicy`; the dashboard's Data page).
+    max_images: 0 = all, else a
     stratified subsample (quick experiments). feed: auto (tf.data on TensorFlow, NumPy
     arrays otherwise), tfdata or array. time_budget: seconds (0 = none); after each epoch
     the number of epochs, and with it the cosine schedule, is fitted to the time left.
@@ -67,6 +69,7 @@ class TrainConfig:
     tta: bool = False
     balance: bool = True
     exclude: tuple[str, ...] = ()
+    dermoscopic_only: bool = True
     max_images: int = 0
     feed: str = "auto"
     time_budget: float = 0.0
@@ -77,7 +80,7 @@ class TrainConfig:
         if self.task == "diagnosis" and self.monitor == "val_auc":  # the default means "the task's measure"
             object.__setattr__(self, "monitor", "val_balanced_accuracy")
 
-    def check(self) -> "TrainConfig":
+    def check(self) -> TrainConfig:
         """Raise SkinmlError with a sentence for any setting that cannot work."""
         choices = {"model": MODELS, "optimizer": OPTIMIZERS, "schedule": SCHEDULES,
                    "augment": AUGMENTS, "feed": FEEDS, "resize": ("squash", "crop"),
@@ -88,7 +91,8 @@ class TrainConfig:
         if self.image_size < 16 or self.epochs < 1 or self.batch_size < 1:
             raise SkinmlError("image_size must be at least 16, epochs and batch_size at least 1.")
         if not self.monitor.startswith("val_"):
-            raise SkinmlError(f"monitor must be a validation metric (val_auc, val_accuracy, ...), not '{self.monitor}'.")
+            raise SkinmlError("monitor must be a validation metric (val_auc, val_accuracy, ...), "
+                              f"not '{self.monitor}'.")
         if self.task == "diagnosis" and self.monitor == "val_sensitivity":
             raise SkinmlError("The diagnosis task picks its best epoch by val_balanced_accuracy, val_accuracy "
                               "or val_loss, not val_sensitivity.")
@@ -102,7 +106,7 @@ class TrainConfig:
         return self
 
     @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
+    def from_dict(cls, d: dict) -> TrainConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         d = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in names}
         return cls(**d)

@@ -133,6 +133,7 @@ def finish_run(config: TrainConfig, run_dir: Path, df: pd.DataFrame, state: dict
         "skinml_version": skinml.__version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "data": {"root": str(df.attrs.get("root", config.data)), "layout": df.attrs.get("layout", ""),
                  "seed": config.seed, "balanced": config.balance, "exclude": list(config.exclude),
+                 "dermoscopic_only": config.dermoscopic_only,
                  "max_images": config.max_images, "counts": split_counts(df),
                  "train_ids_sha1": split_fingerprint(df, "train"), "test_ids_sha1": split_fingerprint(df, "test")},
         "config": asdict(config),
