@@ -53,8 +53,8 @@ st.subheader("Model")
 info, metrics = read_info(SHIPPED_DIR)
 if info:
     st.markdown(f"Shipped classifier: **{info.get('name', info.get('architecture', 'classifier'))}**, "
-                f"{info.get('image_size', '?')} px input. It calls a lesion *suspicious* from a probability of "
-                f"**{info.get('threshold', 0.5):.0%}** up.")
+                f"{info.get('image_size', '?')} px input, threshold **{info.get('threshold', 0.5):.0%}**: pages say "
+                "whether a photo's probability lies above or below it, never what a lesion is.")
     test = metrics.get("test") or {}
     if test:
         cols = st.columns(4)

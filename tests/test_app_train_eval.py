@@ -159,6 +159,7 @@ def test_a_running_run_counts_batches_and_the_page_estimates_the_time(finished_r
     write_json(live / "config.json", {"kind": "classifier", "model": "thesis_base", "epochs": 5})
     write_json(live / "state.json", {"epoch": 1})
     write_json(live / "progress.json", {"epoch": 2, "batch": 37, "batches": 54, "seconds": 12.3})
+    (live / "log.txt").write_text("epoch 1/5 " + " ".join(f"metric_{k}=0.5000" for k in range(30)) + "\n")
     (live / "pid").write_text(f"{os.getpid()}\n")  # a live process: the run reads as running
     set_status(live, "running")
     at = _page("2_Train_classifier.py", tmp_path, monkeypatch, demo_dir)
@@ -167,6 +168,8 @@ def test_a_running_run_counts_batches_and_the_page_estimates_the_time(finished_r
     plan = next(m.value for m in at.markdown if "training images" in m.value)
     assert "of 64 per epoch · 100 epochs" in plan and "about" in plan and "run tiny on this machine" in plan
     assert any("Epoch 2: batch 37 of 54" in c.value for c in at.caption)
+    log = next(c for c in at.code if "metric_29" in c.value)
+    assert log.proto.wrap_lines  # long log lines wrap instead of running off the right edge
 
 
 def test_the_run_callback_counts_batches_inside_an_epoch(tmp_path):

@@ -170,3 +170,24 @@ def test_concurrent_predictions_equal_serial(model_dir):
         expected = serial[k % len(uploads)]
         assert result.p_malignant == pytest.approx(expected.p_malignant, abs=1e-6)
         np.testing.assert_allclose(result.heatmap, expected.heatmap, atol=1e-5)
+
+
+@pytest.mark.realdata
+def test_the_shipped_model_names_its_own_training_photos_and_flags_grayscale(isic_sample):
+    import pandas as pd
+
+    from skinml.cnn.classifier import SHIPPED_DIR
+
+    if not (SHIPPED_DIR / "training_images.npz").exists():
+        pytest.skip("no shipped classifier with its training index in this copy")
+    clf = load_classifier()
+    photo = (isic_sample / "images" / "ISIC_0028518.jpg").read_bytes()  # in the shipped model's training split
+    by_id = predict_upload(clf, photo, "ISIC_0028518.jpg", heatmap=False)
+    by_pixels = predict_upload(clf, photo, "IMG_2041.jpg", heatmap=False)
+    assert (by_id.seen.how, by_pixels.seen.how) == ("id", "pixels") and by_pixels.seen.isic_id == "ISIC_0028518"
+    test_id = pd.read_csv(SHIPPED_DIR / "predictions.csv").query("split == 'test'")["isic_id"].iloc[0]
+    assert predict_upload(clf, (isic_sample / "images" / f"{test_id}.jpg").read_bytes(), "x.jpg",
+                          heatmap=False).seen is None  # a held-out test photo is a fair test
+    gray = Image.open(io.BytesIO(photo)).convert("L").convert("RGB")
+    flagged = predict_upload(clf, png(np.asarray(gray)), "gray.png", heatmap=False)
+    assert flagged.ood.grayscale and flagged.threshold_side is None
