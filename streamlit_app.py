@@ -9,6 +9,7 @@ This file is read twice. Streamlit first imports it to start the server: there i
 run then, and `app` (a `streamlit.App`, Streamlit 1.5x and later) warms the model up before
 the first visitor and stops training processes at shutdown (`skinml.app.server`). Then every
 visit runs it as a page script, which shows the navigation.
+Below the page list, the sidebar shows the session's dataset and data rules (`skinml.app.session`).
 """
 
 from pathlib import Path
@@ -17,6 +18,7 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from skinml.app import guarded
+from skinml.app.session import sidebar_ui
 
 PAGES = Path(__file__).resolve().parent / "pages"
 
@@ -27,4 +29,9 @@ if get_script_run_ctx(suppress_warning=True) is None:  # the server starting up,
 else:
     home = st.Page(PAGES / "0_Home.py", title="Home", icon="🔬", default=True)
     others = [st.Page(path) for path in sorted(PAGES.glob("[1-9]_*.py"))]
-    guarded(st.navigation([home, *others]).run)()
+    page = st.navigation([home, *others])
+    with st.sidebar:
+        sidebar = st.empty()
+    guarded(sidebar_ui)(sidebar)  # before the page, in case it stops early ...
+    guarded(page.run)()
+    guarded(sidebar_ui)(sidebar)  # ... and again after it, so that it shows what the page just chose

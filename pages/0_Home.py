@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from skinml import DISCLAIMER
 from skinml.app import plain, setup_page
 from skinml.app.data_ui import data_dir, has_synthetic_images, load_table, open_folder
 from skinml.cnn.classifier import SHIPPED_DIR, read_info
@@ -50,8 +51,8 @@ st.subheader("Model")
 info, metrics = read_info(SHIPPED_DIR)
 if info:
     st.markdown(f"Shipped classifier: **{plain(info.get('name', info.get('architecture', 'classifier')))}**, "
-                f"{info.get('image_size', '?')} px input. It calls a lesion *suspicious* from a probability of "
-                f"**{info.get('threshold', 0.5):.0%}** up.")
+                f"{info.get('image_size', '?')} px input, threshold **{info.get('threshold', 0.5):.0%}**: pages say "
+                "whether a photo's probability lies above or below it, never what a lesion is.")
     test = metrics.get("test") or {}
     if test:
         cols = st.columns(4)
@@ -81,3 +82,11 @@ st.code("pip install isic-cli\n"
         "isic image download --search 'benign_malignant:benign' --limit 500 isic-benign\n"
         "python -m skinml data scan isic-malignant", language="bash")
 st.caption("Check each image's licence (`copyright_license` in metadata.csv) before you share anything.")
+
+st.subheader("Not a medical device")
+st.markdown(f"""{DISCLAIMER}
+
+What the pages show is a **probability** from one model, how **steady** it is when the photo is turned,
+where the model **looked**, and whether the photo looks like the dermoscopy images it learned from. They
+never say what a lesion is: a model trained on a few thousand public images misses some cancers and
+raises false alarms, and it was never tested on other cameras, clinics or skin types.""")

@@ -5,7 +5,7 @@ import streamlit as st
 
 from skinml import data
 from skinml.app import data_ui as ui
-from skinml.app import plain, setup_page
+from skinml.app import plain, session, setup_page
 from skinml.plots.data import plot_age, plot_counts, plot_image_sizes, plot_labels, plot_splits
 
 setup_page("Data")
@@ -20,7 +20,10 @@ st.caption(f"Layout **{table.attrs['layout']}** ({data.LAYOUTS[table.attrs['layo
            f"{len(table.attrs['problems'])} problems")
 
 st.subheader("Rules")
-policy = ui.policy_ui(table)
+policy = ui.policy_ui(table, start=session.current_rules())
+session.set_rules(policy)
+st.caption("These rules hold for the whole session: the training page trains with them, and its runs "
+           "table says which rules each run used.")
 kept, left_out = data.apply_policy(table, policy)
 counts = kept["benign_malignant"].value_counts()
 st.write("Usable: " + ", ".join(f"**{counts.get(label, 0):,} {label}**" for label in policy.include_labels)

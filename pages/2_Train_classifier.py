@@ -5,33 +5,44 @@ from pathlib import Path
 
 import streamlit as st
 
-from skinml.app import plain, setup_page, show_error
-from skinml.app.data_ui import data_dir
+from skinml.app import plain, session, setup_page, show_error
+from skinml.app.data_ui import folder_stamp, load_split
 from skinml.app.train_ui import (
     launch_training,
     live_run_ui,
     model_ui,
+    plan_ui,
     resume_training,
     runs_table,
     settings_ui,
     stop_training,
     thesis_reference,
 )
+from skinml.data.policy import DataPolicy
 from skinml.errors import SkinmlError
 from skinml.runs import run_dir_named, runs_root
 
 setup_page("Train a classifier")
-st.caption(f"Data: {plain(data_dir())} (change it on the home page) · runs are saved in {plain(runs_root())} "
-           "(set SKINML_RUNS to change it). Training runs in its own process: leaving this page "
-           "or closing the tab does not stop it.")
+data, rules = session.current_dataset(), session.current_rules()
+st.caption(f"Runs are saved in {plain(runs_root())} (set SKINML_RUNS to change it). Training runs in its own "
+           "process: leaving this page or closing the tab does not stop it.")
 
 st.subheader("New run")
+st.markdown(f"Data: **`{data}`** · rules: **{session.rules_text(rules)}** (both set on Home and Data).")
 model = model_ui()
-with st.form("new_run"):
-    config = settings_ui(data_dir(), model)
-    name = st.text_input("Run name (optional)", placeholder=f"{config.model}-<date>-<time>")
-    start = st.form_submit_button("Start training", type="primary")
-if start:
+config = settings_ui(data, model)
+config = dataclasses.replace(config, exclude=session.exclude_rules(rules), dermoscopic_only=rules.dermoscopic_only)
+try:
+    labelled = DataPolicy(dermoscopic_only=rules.dermoscopic_only, exclude=rules.exclude)  # benign, malignant
+    split, _ = load_split(data, folder_stamp(data), labelled, config.balance, config.seed)
+    n_train = int((split["split"] == "train").sum())
+    if config.max_images:
+        n_train = min(n_train, round(config.max_images * n_train / max(1, len(split))))
+    plan_ui(config, n_train)
+except SkinmlError as exc:
+    show_error(exc)
+name = st.text_input("Run name (optional)", placeholder=f"{config.model}-<date>-<time>", key="train_run_name")
+if st.button("Start training", type="primary", key="train_start"):
     try:
         named = dataclasses.replace(config, run_dir=str(run_dir_named(name.strip())) if name.strip() else "")
         run_dir = launch_training(named)

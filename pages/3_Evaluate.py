@@ -23,7 +23,10 @@ where = st.radio("Evaluate on", options, horizontal=True)
 meta = None
 if where == "the data folder":
     st.caption(f"Data folder: `{data_dir()}`. The model's own test split when this is its training data, "
-               "else every labelled image.")
+               "else every labelled image. Each image is predicted "
+               + ("as the mean of its eight flips and quarter turns, as the model's threshold was fitted and as "
+                  "its saved figures were measured." if classifier.tta else "once, as the model's threshold was "
+                                                                             "fitted."))
     if not st.button("Predict the folder", type="primary") and not st.session_state.get(f"eval_{path}_{data_dir()}"):
         st.stop()
     st.session_state[f"eval_{path}_{data_dir()}"] = True
@@ -45,7 +48,7 @@ if where.startswith("test") and classifier.metrics.get("test", {}).get("subgroup
     st.markdown("**Test split by subgroup** (at the saved threshold, from the run's metrics)")
     st.dataframe(classifier.metrics["test"]["subgroups"], hide_index=True, width="stretch")
 
-st.subheader("All runs")
 runs = list_runs(kind="classifier")
 if len(runs):
+    st.subheader("All runs")
     st.dataframe(runs.drop(columns=["path"]), hide_index=True, width="stretch")

@@ -36,19 +36,27 @@ if model_path.startswith(UNTRAINED):
                "Grad-CAM means nothing yet.")
 
 maps = ui.feature_maps_cached(model_path, x)
-names = list(maps)
+groups = ui.layer_groups(clf.model, list(maps))
 
 st.subheader("Feature maps")
 members = ensemble_size(clf.model)
 if members > 1:
-    st.caption(f"This model is an ensemble of {members} networks that see the same image: the layers of the "
-               "first are named `member1_...`, then come the second's, and `features` joins their last maps. "
-               "Its answer is the mean of the networks' scores, and its Grad-CAM uses `features`.")
-layer = st.select_slider("Layer", names, value=names[0], key="cnn_layer")
+    st.caption(f"This model is an ensemble of {members} networks that see the same image: pick one below, or "
+               "the joined features, where their last maps meet. Its answer is the mean of the networks' "
+               "scores, and its Grad-CAM uses the joined features.")
+c1, c2 = st.columns(2)
+network = c1.selectbox("Network", list(groups), key="cnn_network") if len(groups) > 1 else next(iter(groups))
+blocks = groups[network]
+block = c2.selectbox("Block", list(blocks), key=f"cnn_block_{network}") if len(blocks) > 1 else next(iter(blocks))
+layer = blocks[block][0] if len(blocks[block]) == 1 else st.select_slider(
+    "Layer", blocks[block], value=blocks[block][0], key=f"cnn_layer_{network}_{block}",
+    format_func=ui.short_layer_name)
+names = [n for layers in blocks.values() for n in layers]  # this network's layers, for "Play"
 acts = maps[layer]
 channel = st.slider("Channel", 0, acts.shape[-1] - 1, 0, key="cnn_channel")
-st.caption(f"Layer **{layer}** ({names.index(layer) + 1} of {len(names)}): {acts.shape[0]}x{acts.shape[1]} "
-           f"pixels, {acts.shape[-1]} channels. Bright = strong activation (each map scaled to its own range).")
+st.caption(f"Layer **{layer}** ({names.index(layer) + 1} of {len(names)} in {network}): "
+           f"{acts.shape[0]}x{acts.shape[1]} pixels, {acts.shape[-1]} channels. Bright = strong activation "
+           "(each map scaled to its own range).")
 
 grid_col, one_col = st.columns([3, 2])
 with grid_col:
@@ -62,7 +70,7 @@ with one_col:
 
     show_channel(layer, channel)
     st.image(x, caption="the image as the model sees it", width=160)
-    walk = st.radio("Play walks through", ["the channels of this layer", "every layer (channel 0)"],
+    walk = st.radio("Play walks through", ["the channels of this layer", "every layer of this network (channel 0)"],
                     horizontal=True, key="cnn_walk")
     if st.button("▶ Play", key="cnn_play"):
         steps = [(layer, k) for k in range(acts.shape[-1])] if walk.startswith("the channels") \
@@ -73,11 +81,11 @@ with one_col:
 
 st.subheader("Grad-CAM: where the model looked")
 p = ui.probability_cached(model_path, x)
-target, alpha = ui.heatmap_ui(clf.side(p), key="cnn")
-heat = ui.grad_cam_cached(model_path, x, target)
+choice = ui.heatmap_ui(clf.side(p), key="cnn", photo=ui.photo_id(picked[1]))
+heat = ui.heatmap_cached(model_path, x, choice)
 a, b = st.columns(2)
 a.image(photo, caption=f"p(malignant) {p:.0%}, threshold {clf.threshold:.0%}", width="stretch")
-b.image(overlay_heatmap(x, heat, alpha), caption=f"Grad-CAM for {target} (red = most influence)",
-        width="stretch")
+b.image(overlay_heatmap(x, heat, choice.alpha), caption=f"{choice.method} for the {choice.target} score "
+        "(red = most influence)", width="stretch")
 st.caption("Grad-CAM weighs the last convolutional layer's channels by how much they raise the class score "
            "and keeps the positive part (Selvaraju et al., 2017). It shows influence, not the lesion's outline.")

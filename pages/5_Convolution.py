@@ -58,7 +58,14 @@ b.image(show(out), caption=f"convolution output, {m}x{m} (values {out.min():.2f}
         width="stretch")
 c.image(show(back), caption=f"transposed convolution of the output, {back.shape[0]}x{back.shape[1]}",
         width="stretch")
+lost = (n + 2 * padding - f) % stride  # input pixels the last stride step could not reach
+if back.shape[0] == n:
+    size_note = f"here it gives {n} px again, the input's size, but not the input's image."
+else:
+    size_note = (f"here it gives {back.shape[0]} px, not {n}: with stride {stride} the convolution's last step "
+                 f"left {lost} px of the input unvisited, and nothing in its output remembers them (a "
+                 "generator's layer adds them back with `output_padding`). It never brings back the image.")
 st.caption("Deep-learning libraries compute a cross-correlation (the kernel is not flipped), as here. A "
            "transposed convolution (the DCGAN generator's upsampling layer) stamps the kernel once per "
-           "input pixel, stride pixels apart, and adds the overlaps: it restores the size, not the image. "
+           f"input pixel, stride pixels apart, and adds the overlaps: {size_note} "
            "Each output is shown stretched between its own minimum and maximum.")

@@ -8,6 +8,10 @@ DISCLAIMER = (
     "Anyone worried about a skin lesion should see a dermatologist."
 )
 
+# The one line every page shows; it links to the full text on Home ("Not a medical device").
+SHORT_DISCLAIMER = "A teaching and research tool, not a medical device: it never gives a diagnosis."
+DISCLAIMER_LINK = "/#not-a-medical-device"
+
 from pathlib import Path as _Path
 
 ASSETS = _Path(__file__).parent / "assets"  # the shipped models and reference files

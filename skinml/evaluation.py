@@ -73,7 +73,8 @@ def evaluation_table(classifier, root, split: str = "auto") -> tuple[pd.DataFram
     data = classifier.info.get("data", {}) if classifier else {}
     exclude = tuple(tuple(rule.split("=", 1)) if isinstance(rule, str) else tuple(rule)
                     for rule in data.get("exclude", ()))
-    policy, seed = DataPolicy(exclude=exclude), int(data.get("seed", 0))
+    policy = DataPolicy(exclude=exclude, dermoscopic_only=bool(data.get("dermoscopic_only", True)))
+    seed = int(data.get("seed", 0))
     stratify = "dx" if diagnosis else "benign_malignant"
     roots = _roots(root)
 

@@ -2,11 +2,16 @@
 
 `predict_upload(classifier, data, name)` reads the bytes with the upload rules of
 `skinml.images`, resizes them as the model was trained, and returns a `PredictionResult`:
-p(malignant) (the mean over the eight flips and quarter turns), their spread as the
-uncertainty, the dermoscopy check's warnings and a Grad-CAM heatmap. A binary model also
-says which side of its saved threshold the probability falls; a diagnosis model gives the
-probability of each of its diagnoses, ranked, and p(malignant) as the sum over the malignant
-ones. Never a diagnosis: see `skinml.DISCLAIMER`.
+p(malignant) (the mean over the eight flips and quarter turns), their spread, which side of
+the model's saved threshold it falls (none for a photo that does not look like dermoscopy),
+the dermoscopy check's warnings, whether the model trained on this very photo, and a
+Grad-CAM heatmap. A diagnosis model gives the probability of each of its diagnoses, ranked,
+and p(malignant) as the sum over the malignant ones; it has no threshold. Never a diagnosis:
+see `skinml.DISCLAIMER`.
+
+Figures for people go through `format_probability` and `format_spread`: whole percents,
+never closer to 0% or 100% than 1%, because a model calibrated on a few hundred validation
+images cannot back "0.0%" or "99.5%".
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import base64
 import html
 import io
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import numpy as np
 import pandas as pd
@@ -22,15 +28,52 @@ from PIL import Image
 
 from skinml import DISCLAIMER
 from skinml.cnn.classifier import Classifier, predict_views
+from skinml.cnn.seen import Seen, find_seen
 from skinml.data.diagnoses import CLASS_NAMES
 from skinml.explain.gradcam import grad_cam, overlay_heatmap
-from skinml.images.decode import load_image
+from skinml.images.decode import centre_box, load_image
 from skinml.images.upload import read_image
 from skinml.ood.detector import OODResult, check_image
 
 DISPLAY_SIDE = 512       # longest side of the image kept in a result (for pages and summaries)
 WIDE_SPREAD = 0.10       # TTA standard deviation above which the answer is called unstable
 NEAR_THRESHOLD = 0.05    # |p - threshold| below which the answer is called borderline
+PROBABILITY_FLOOR = 0.01  # probabilities below it read "below 1%", above 1 - it "above 99%"
+THRESHOLD_SIDES = ("below threshold", "above threshold")  # "above" means p >= threshold
+
+SPREAD_MEANING = ("The spread says how far the probability moves when the same photo is flipped or turned "
+                  "(eight views): how steady the model's answer is on this photo. It is not a confidence "
+                  "interval of the diagnosis, and not the chance that the model is right: a model can be "
+                  "steadily wrong.")
+HEATMAP_MEANING = ("The heatmap (Grad-CAM) shows which parts of the image moved the model's score the most; "
+                   "it is not a map of the lesion.")
+
+
+def format_probability(p: float) -> str:
+    """A probability as people should read it: whole percents, "below 1%" and "above 99%" at the ends."""
+    if p < PROBABILITY_FLOOR:
+        return f"below {PROBABILITY_FLOOR:.0%}"
+    if p > 1 - PROBABILITY_FLOOR:
+        return f"above {1 - PROBABILITY_FLOOR:.0%}"
+    return f"{p:.0%}"
+
+
+def format_spread(spread: float) -> str:
+    """The spread of the eight views in percentage points: "± 4 points", "under 1 point"."""
+    points = round(spread * 100)
+    return "under 1 point" if points < 1 else f"± {points} point{'s' if points != 1 else ''}"
+
+
+def seen_sentence(seen: Seen | None) -> str:
+    """What it means that the upload is one of the model's own training or tuning images ("" if not)."""
+    if seen is None:
+        return ""
+    how = "its file name" if seen.how == "id" else "its pixels"
+    if seen.split == "train":
+        return (f"The model trained on this photo ({seen.isic_id}, found by {how}): its answer here is not a test "
+                "of the model, because it has seen this lesion's label.")
+    return (f"This photo ({seen.isic_id}, found by {how}) is one the model's threshold and calibration were tuned "
+            "on: its answer here is not a fair test of the model.")
 
 
 @dataclass
@@ -38,14 +81,16 @@ class PredictionResult:
     """The answer for one upload.
 
     `image`: uint8 (h, w, 3), the photo reduced to DISPLAY_SIDE; `model_input`: uint8 (S, S, 3)
-    as the model saw it; `p_malignant` in [0, 1]; `views`: float (8,) or (1,), p for each
-    test-time view; `uncertainty`: their standard deviation; `heatmap`: float (S, S) in
-    [0, 1], Grad-CAM (for `label`, or for the most probable diagnosis), or None.
-    Binary model (`task` "binary"): `label` is "malignant" when p_malignant >= threshold else
-    "benign" (the model's side of its threshold, not a diagnosis). Diagnosis model: `classes`
-    and `class_probabilities` (float (C,), the mean over the views), `label` and `threshold`
-    are None. `patient`: the age, sex and site given (None when none); `metadata_used`:
-    whether the model read them (only a model trained with them does).
+    as the model saw it (`resize` says how); `p_malignant` in [0, 1]; `views`: float (8,) or
+    (1,), p for each test-time view; `uncertainty`: their standard deviation (the spread);
+    `threshold_side`: "above threshold" when p_malignant >= threshold, else "below threshold",
+    None when the photo does not look like dermoscopy (never a diagnosis); `heatmap_class`:
+    the class whose score Grad-CAM explains ("malignant" above the threshold, "benign"
+    below; a diagnosis model's most probable class); `heatmap`: float (S, S) in [0, 1], or
+    None; `seen`: the training image this photo is, or None.
+    Diagnosis model (`task` "diagnosis"): `classes` and `class_probabilities` (float (C,), the
+    mean over the views); `threshold` and `threshold_side` are None. `patient`: the age, sex
+    and site given (None when none); `metadata_used`: whether the model read them.
     """
 
     name: str
@@ -54,10 +99,14 @@ class PredictionResult:
     p_malignant: float
     views: np.ndarray
     threshold: float | None
-    label: str | None
+    threshold_side: str | None
+    heatmap_class: str
     ood: OODResult
     heatmap: np.ndarray | None = None
+    model_name: str = ""
     model_version: str = ""
+    resize: str = "squash"
+    seen: Seen | None = None
     warnings: list[str] = field(default_factory=list)
     task: str = "binary"
     classes: tuple[str, ...] = ()
@@ -80,16 +129,17 @@ class PredictionResult:
 
     def to_dict(self) -> dict:
         """The JSON fields of `skinml predict --json` for this file (documented in README.md)."""
+        seen = self.seen and {"isic_id": self.seen.isic_id, "split": self.seen.split, "found_by": self.seen.how}
         common = {"file": self.name, "ok": True, "task": self.task, "p_malignant": round(self.p_malignant, 4)}
         if self.task == "diagnosis":
             answer = {"diagnoses": self.ranked(), "malignant_classes": list(self.malignant_classes)}
         else:
-            answer = {"label": self.label, "threshold": round(self.threshold, 4)}
+            answer = {"threshold_side": self.threshold_side, "threshold": round(self.threshold, 4)}
         return {**common, **answer,
                 "uncertainty": round(self.uncertainty, 4) if len(self.views) > 1 else None,
                 "patient": self.patient, "metadata_used": self.metadata_used,
-                "looks_like_dermoscopy": not self.ood.fired, "model_version": self.model_version,
-                "warnings": self.warnings}
+                "looks_like_dermoscopy": not self.ood.fired, "training_image": seen,
+                "model_version": self.model_version, "warnings": self.warnings}
 
 
 def predict_upload(classifier: Classifier, data: bytes, name: str = "", tta: bool = True,
@@ -113,29 +163,35 @@ def predict_upload(classifier: Classifier, data: bytes, name: str = "", tta: boo
     p = float(np.mean(views))
     diagnosis = classifier.task == "diagnosis"
     probabilities = per_view.mean(axis=0)
-    label = None if diagnosis else classifier.side(p)
+    top = int(np.argmax(probabilities))
+    heatmap_class = classifier.classes[top] if diagnosis else classifier.side(p)
+    ood = check_image(photo)
     display = photo.copy()
     display.thumbnail((DISPLAY_SIDE, DISPLAY_SIDE))
     given = _given(patient)
     result = PredictionResult(
         name=name, image=np.asarray(display), model_input=x, p_malignant=p, views=np.asarray(views, float),
-        threshold=None if diagnosis else classifier.threshold, label=label, ood=check_image(photo),
-        model_version=classifier.version, task=classifier.task,
-        classes=classifier.classes if diagnosis else (), class_probabilities=probabilities if diagnosis else None,
-        malignant_classes=classifier.malignant_classes, patient=given,
-        metadata_used=classifier.uses_metadata)
+        threshold=None if diagnosis else classifier.threshold,
+        threshold_side=None if ood.fired or diagnosis else THRESHOLD_SIDES[heatmap_class == "malignant"],
+        heatmap_class=heatmap_class, ood=ood,
+        model_name=str(classifier.info.get("name", "")), model_version=classifier.version,
+        resize=classifier.resize, seen=find_seen(classifier.path, name, photo),
+        task=classifier.task, classes=classifier.classes if diagnosis else (),
+        class_probabilities=probabilities if diagnosis else None,
+        malignant_classes=classifier.malignant_classes, patient=given, metadata_used=classifier.uses_metadata)
     if heatmap and not classifier.uses_metadata:  # Grad-CAM reads image-only models
-        top = int(np.argmax(probabilities))
         result.heatmap = (classifier.with_model(grad_cam, x, class_index=top) if diagnosis
-                          else classifier.with_model(grad_cam, x, target=label))
-    result.warnings = list(result.ood.warnings)
+                          else classifier.with_model(grad_cam, x, target=heatmap_class))
+    result.warnings = list(ood.warnings)
     if given and not classifier.uses_metadata:
         result.warnings.append("This model was trained on images alone: the age, sex and site given did not "
                                "change its answer.")
+    if result.seen:
+        result.warnings.append(seen_sentence(result.seen))
     if tta and result.uncertainty > WIDE_SPREAD:
         result.warnings.append(f"The answer is unstable: turning or flipping the photo moves the probability "
-                               f"by {result.uncertainty:.2f} on average.")
-    if not diagnosis and abs(p - classifier.threshold) < NEAR_THRESHOLD:
+                               f"by {format_spread(result.uncertainty)} on average.")
+    if not ood.fired and not diagnosis and abs(p - classifier.threshold) < NEAR_THRESHOLD:
         result.warnings.append("The probability is close to the model's threshold: a small change in the "
                                "photo could put it on the other side.")
     return result
@@ -152,30 +208,75 @@ def _given(patient: pd.DataFrame | None) -> dict | None:
     return given if any(v is not None for v in given.values()) else None
 
 
+def side_sentence(result: PredictionResult) -> str:
+    """Where the probability lies against the threshold, in words (never a verdict)."""
+    if result.task == "diagnosis":
+        return "A diagnosis model has no threshold: it spreads its probability over its diagnoses."
+    if result.threshold_side is None:
+        return ("No side of the threshold is given: the photo does not look like the dermoscopy images the model "
+                "learned from, so its number says little.")
+    where = "at or above" if result.threshold_side == THRESHOLD_SIDES[1] else "below"
+    return f"The probability is **{where} the model's threshold** of {result.threshold:.0%}."
+
+
 def reading(result: PredictionResult, metrics: dict | None = None) -> str:
     """A plain-language reading of a result: what the numbers mean, never a verdict."""
-    test = (metrics or {}).get("test") or {}
     if result.task == "diagnosis":
-        ranked = result.ranked()
-        text = ("The model spreads its probability over seven diagnoses: " + ", ".join(
-            f"{d['name']} {d['probability']:.0%}" for d in ranked[:3]) + ", the others less. Together the "
-            f"malignant ones ({', '.join(CLASS_NAMES.get(c, c) for c in result.malignant_classes)}) add up to "
-            f"{result.p_malignant:.0%}.")
-        if test.get("balanced_accuracy") is not None:
-            text += (f" On {test.get('n', 'its')} held-out test images its most probable diagnosis was right for "
-                     f"{test['balanced_accuracy']:.0%} of the images of a diagnosis, on average over the seven: "
-                     "it is often wrong, most of all for the rare diagnoses.")
+        return _diagnosis_reading(result, metrics)
+    text = (f"The model gives this image a probability of {format_probability(result.p_malignant)} of showing a "
+            "malignant lesion")
+    if result.threshold_side is not None:
+        where = "at or above" if result.threshold_side == THRESHOLD_SIDES[1] else "below"
+        text += f", {where} its threshold of {result.threshold:.0%}."
+        test = (metrics or {}).get("test") or {}
+        if test.get("sensitivity") is not None and test.get("specificity") is not None:
+            text += (f" At that threshold, on {test.get('n', 'its')} held-out test images, it flagged "
+                     f"{test['sensitivity']:.0%} of the malignant lesions and cleared {test['specificity']:.0%} "
+                     f"of the benign ones: it misses some cancers and raises false alarms.")
     else:
-        side = "at or above" if result.label == "malignant" else "below"
-        text = (f"The model gives this image a probability of {result.p_malignant:.0%} of showing a malignant "
-                f"lesion, {side} its threshold of {result.threshold:.0%}.")
-    if result.task != "diagnosis" and test.get("sensitivity") is not None and test.get("specificity") is not None:
-        text += (f" At that threshold, on {test.get('n', 'its')} held-out test images, it flagged "
-                 f"{test['sensitivity']:.0%} of the malignant lesions and cleared {test['specificity']:.0%} "
-                 f"of the benign ones: it misses some cancers and raises false alarms.")
-    if result.ood.fired:
-        text += " This photo does not look like the dermoscopy images it learned from, so the number means little."
+        text += (". This photo does not look like the dermoscopy images it learned from, so the number means "
+                 "little and no side of the threshold is given.")
+    if result.seen:
+        text += " " + seen_sentence(result.seen)
     return text + " Only a dermatologist can examine a lesion; this is not a diagnosis."
+
+
+def _diagnosis_reading(result: PredictionResult, metrics: dict | None) -> str:
+    test = (metrics or {}).get("test") or {}
+    text = ("The model spreads its probability over seven diagnoses: " + ", ".join(
+        f"{d['name']} {format_probability(d['probability'])}" for d in result.ranked()[:3]) + ", the others less. "
+        f"Together the malignant ones ({', '.join(CLASS_NAMES.get(c, c) for c in result.malignant_classes)}) add "
+        f"up to {format_probability(result.p_malignant)}.")
+    if test.get("balanced_accuracy") is not None:
+        text += (f" On {test.get('n', 'its')} held-out test images its most probable diagnosis was right for "
+                 f"{test['balanced_accuracy']:.0%} of the images of a diagnosis, on average over the seven: "
+                 "it is often wrong, most of all for the rare diagnoses.")
+    if result.ood.fired:
+        text += " This photo does not look like the dermoscopy images it learned from, so the numbers mean little."
+    if result.seen:
+        text += " " + seen_sentence(result.seen)
+    return text + " Only a dermatologist can examine a lesion; this is not a diagnosis."
+
+
+def heatmap_on_photo(result: PredictionResult, heatmap: np.ndarray, alpha: float = 0.45) -> np.ndarray:
+    """The heatmap over the displayed photo, at the photo's size and aspect: uint8 (h, w, 3).
+
+    A model that squashed the photo saw all of it, so the heatmap is stretched back; one that
+    cropped saw the centred square only, so the heatmap covers that square and nothing else.
+    """
+    photo = result.image
+    if result.resize != "crop":
+        return overlay_heatmap(photo, heatmap, alpha)
+    left, top, right, bottom = centre_box(photo.shape[1], photo.shape[0])
+    full = np.zeros(photo.shape[:2], "float32")
+    full[top:bottom, left:right] = np.asarray(Image.fromarray(np.asarray(heatmap, "float32"), "F").resize(
+        (right - left, bottom - top), Image.Resampling.BILINEAR))
+    return overlay_heatmap(photo, full, alpha)
+
+
+def heatmap_is_empty(heatmap: np.ndarray | None) -> bool:
+    """True when Grad-CAM found no region that raises the class's score (a map of zeros)."""
+    return heatmap is not None and float(np.max(heatmap)) <= 0
 
 
 def _png_data_uri(image: np.ndarray) -> str:
@@ -184,35 +285,48 @@ def _png_data_uri(image: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def _answer_rows(result: PredictionResult) -> str:
+def _answer_rows(result: PredictionResult, side: str) -> str:
     """The summary table's rows of the model's answer: its threshold, or its diagnoses ranked."""
-    esc = html.escape
     if result.task == "diagnosis":
-        return "".join(f"<tr><td>Probability of {esc(d['name'])}</td><td>{d['probability']:.3f}</td></tr>"
-                       for d in result.ranked())
-    return (f"<tr><td>Model threshold</td><td>{result.threshold:.3f}</td></tr>"
-            f"<tr><td>Side of the threshold</td><td>{esc(result.label)}</td></tr>")
+        return "".join(f"<tr><td>Probability of {html.escape(d['name'])}</td>"
+                       f"<td>{format_probability(d['probability'])}</td></tr>" for d in result.ranked())
+    return (f"<tr><td>Model threshold</td><td>{result.threshold:.0%}</td></tr>"
+            f"<tr><td>Position against the threshold</td><td>{side}</td></tr>")
 
 
-def build_summary_html(result: PredictionResult, metrics: dict | None = None) -> str:
-    """A self-contained HTML page (images inline) summarising one result, for download."""
-    heat = overlay_heatmap(result.model_input, result.heatmap, 0.45) if result.heatmap is not None else None
+def build_summary_html(result: PredictionResult, metrics: dict | None = None, made: datetime | None = None) -> str:
+    """A self-contained HTML page (images inline) summarising one result, for download: when
+    (`made`, default now), which model, the page's figures, the photo and its heatmap at the
+    same size, and the cautions."""
     esc = html.escape
+    made = made or datetime.now()
+    heat = ""
+    if result.heatmap is not None and not heatmap_is_empty(result.heatmap):
+        heat = (f'<figure><img src="{_png_data_uri(heatmap_on_photo(result, result.heatmap))}" '
+                f'alt="Grad-CAM heatmap"><figcaption>Grad-CAM for the {esc(result.heatmap_class)} score '
+                "(red = most influence)</figcaption></figure>")
     items = "".join(f"<li>{esc(w)}</li>" for w in result.warnings) or "<li>None.</li>"
+    side = (f"{'at or above' if result.threshold_side == THRESHOLD_SIDES[1] else 'below'} the model's threshold"
+            if result.threshold_side else "not given: the photo does not look like dermoscopy")
+    spread = format_spread(result.uncertainty) if len(result.views) > 1 else "not measured (one view)"
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>skinml summary</title>
-<style>body{{font-family:sans-serif;max-width:900px;margin:2em auto}} img{{max-width:45%;margin:4px}}
-.warn{{background:#fff3cd;padding:.5em 1em}} small{{color:#555}}</style></head><body>
+<style>body{{font-family:sans-serif;max-width:900px;margin:2em auto;padding:0 1em}}
+figure{{display:inline-block;width:45%;margin:4px;vertical-align:top}} figure img{{width:100%}}
+td{{padding:2px 8px;vertical-align:top}} .warn{{background:#fff3cd;padding:.5em 1em}} small{{color:#555}}</style>
+</head><body>
 <h1>skinml: result for {esc(result.name or 'an uploaded photo')}</h1>
-<p><strong>{esc(DISCLAIMER)}</strong></p>
-<img src="{_png_data_uri(result.image)}" alt="the photo">
-{f'<img src="{_png_data_uri(heat)}" alt="Grad-CAM heatmap">' if heat is not None else ''}
-<table><tr><td>Probability of malignancy</td><td><b>{result.p_malignant:.3f}</b></td></tr>
-<tr><td>Uncertainty (spread over 8 flips and turns)</td><td>{result.uncertainty:.3f}</td></tr>
-{_answer_rows(result)}
-<tr><td>Looks like dermoscopy</td><td>{'no' if result.ood.fired else 'yes'} (score {result.ood.score:.1f},
-limit {result.ood.threshold:.1f})</td></tr>
-<tr><td>Model version</td><td>{esc(result.model_version)}</td></tr></table>
+<p><strong>Not a medical device. {esc(DISCLAIMER)}</strong></p>
+<p>Made {made:%Y-%m-%d at %H:%M} (local time) with the model
+<b>{esc(result.model_name or 'classifier')}</b>, version {esc(result.model_version)}.</p>
+<figure><img src="{_png_data_uri(result.image)}" alt="the photo"><figcaption>the photo</figcaption></figure>
+{heat}
+<table><tr><td>Probability of malignancy</td><td><b>{format_probability(result.p_malignant)}</b></td></tr>
+<tr><td>Spread over 8 flips and turns</td><td>{spread}</td></tr>
+{_answer_rows(result, side)}
+<tr><td>Looks like dermoscopy</td><td>{'no' if result.ood.fired else 'yes'}</td></tr>
+<tr><td>A photo the model learned from</td><td>{esc(seen_sentence(result.seen)) or 'not that we can tell'}</td></tr>
+</table>
 <h2>Warnings</h2><div class="warn"><ul>{items}</ul></div>
 <h2>Reading</h2><p>{esc(reading(result, metrics))}</p>
-<p><small>The heatmap (Grad-CAM) shows which parts of the image moved the model's answer the most; it is
-not a map of the lesion.</small></p></body></html>"""
+<h2>Caution</h2><p>{esc(SPREAD_MEANING)}</p><p>{esc(HEATMAP_MEANING)}</p>
+<p><small>{esc(DISCLAIMER)}</small></p></body></html>"""

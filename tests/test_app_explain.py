@@ -44,12 +44,17 @@ def run_page(name: str) -> AppTest:
 def test_inside_the_cnn_page(with_model):
     at = run_page("4_Inside_the_CNN.py")
     assert "SKINML_MODEL" in at.selectbox(key="cnn_model").value
-    layers = at.select_slider(key="cnn_layer")
-    at.select_slider(key="cnn_layer").set_value(layers.options[2]).run()
+    blocks = at.selectbox(key="cnn_block_the network")
+    assert blocks.value == "stem" and "stage 1 · block 1" in blocks.options  # grouped by block
+    layers = at.select_slider(key="cnn_layer_the network_stem")
+    assert layers.value == "stem_conv"  # the first convolution, not the input's rescaling
+    blocks.set_value("stage 1 · block 1").run()
+    layers = at.select_slider(key="cnn_layer_the network_stage 1 · block 1")
+    layers.set_value(layers.options[2]).run()
     at.slider(key="cnn_channel").set_value(3).run()
-    chosen, other = at.radio(key="cnn_target").options
-    assert "the side the model chose" in chosen
-    at.radio(key="cnn_target").set_value(other.split()[0]).run()
+    target = next(r for r in at.radio if r.key.startswith("cnn_target"))
+    assert "where the probability points" in target.format_func(target.options[0])
+    target.set_value(target.options[1]).run()
     at.button(key="cnn_play").click().run()
     assert not at.exception
     assert any("Grad-CAM" in s.value for s in at.subheader)
@@ -78,6 +83,9 @@ def test_inside_the_cnn_says_the_shipped_model_is_an_ensemble(monkeypatch, tmp_p
     at = run_page("4_Inside_the_CNN.py")
     assert at.selectbox(key="cnn_model").value == "shipped model"
     assert any(f"an ensemble of {members} networks" in c.value for c in at.caption)
+    networks = at.selectbox(key="cnn_network").options
+    assert networks == [f"network {k}" for k in range(1, members + 1)] + ["joined features"]
+    assert at.select_slider(key="cnn_layer_network 1_stem").value == "member1_stem_conv"
 
 
 def test_convolution_page():
@@ -91,16 +99,111 @@ def test_convolution_page():
     assert not at.exception, [e.value for e in at.exception]
 
 
+def test_convolutions_caption_follows_the_numbers():
+    at = run_page("5_Convolution.py")
+    at.select_slider(key="conv_n").set_value(16).run()
+    at.slider(key="conv_stride").set_value(4).run()
+    at.slider(key="conv_padding").set_value(0).run()
+    assert any("= 15" in formula.value for formula in at.latex)  # (4 - 1) * 4 - 0 + 3: one pixel short
+    caption = next(c.value for c in at.caption if "transposed convolution" in c.value)
+    assert "gives 15 px, not 16" in caption and "restores the size" not in caption
+    at.slider(key="conv_stride").set_value(1).run()
+    assert "16 px again" in next(c.value for c in at.caption if "transposed convolution" in c.value)
+
+
 def test_try_a_lesion_photo_page(with_model):
     at = run_page("6_Try_a_lesion_photo.py")
+    at.radio(key="try_image_source").set_value("Example").run()
     labels = [m.label for m in at.metric]
     assert "Probability of malignancy" in labels and "Model threshold" in labels
     assert at.metric[labels.index("Model threshold")].value == "45%"  # 0.45, rounded for people
-    assert any("Not a medical device" in w.value for w in at.warning)
-    assert any("85%" in m.value and "60%" in m.value for m in at.markdown)
-    at.radio(key="try_target").set_value(at.radio(key="try_target").options[1].split()[0]).run()
+    assert any("85%" in i.value and "60%" in i.value for i in at.info)
+    assert any("not a confidence interval" in c.value for c in at.caption)  # what the spread is not
+    target = next(r for r in at.radio if r.key.startswith("try_target"))
+    target.set_value(target.options[1]).run()
     at.slider(key="try_alpha").set_value(0.8).run()
     assert not at.exception
+
+
+def png(array) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def saved_model(folder, bias: float = 0.0, spread: float = 0.0):
+    """A tiny classifier folder whose logit layer has weights N(0, spread) and the given bias."""
+    import keras
+    import numpy as np
+
+    from skinml.cnn.classifier import save_classifier
+    from skinml.cnn.models import build_model
+
+    keras.utils.set_random_seed(0)
+    model = build_model("skinml_resnet", image_size=48, widths=(8, 16))
+    model.get_layer("logit").set_weights([np.random.default_rng(0).normal(0, spread, (16, 1)), np.full(1, bias)])
+    info = {"name": "skinml_resnet", "image_size": 48, "resize": "squash", "threshold": 0.5, "version": "t"}
+    return save_classifier(folder, model, info, {"test": {"n": 40, "sensitivity": 0.8, "specificity": 0.7}})
+
+
+def image_captions(at) -> list[str]:
+    return [c for image in at.get("image") for c in image.captions]
+
+
+def test_try_page_opens_on_the_uploader_and_each_photo_gets_its_own_heatmap_class(monkeypatch, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from skinml.cnn.classifier import load_classifier
+    from skinml.data.synthetic import make_lesion
+    from skinml.predict import predict_upload
+
+    folder = saved_model(tmp_path / "sharp", spread=40.0)  # different photos, clearly different answers
+    monkeypatch.setenv("SKINML_MODEL", str(folder))
+    monkeypatch.setenv("SKINML_RUNS", str(tmp_path / "no-runs"))
+    clf = load_classifier(folder)
+    photos = [png(make_lesion(m, 200, seed=s)) for s in range(8) for m in (True, False)]
+    sides = [predict_upload(clf, photo, heatmap=False).threshold_side for photo in photos]
+    above, below = photos[sides.index("above threshold")], photos[sides.index("below threshold")]
+
+    at = run_page("6_Try_a_lesion_photo.py")
+    assert at.radio(key="try_image_source").value == "Upload a photo" and not at.metric  # opens on the uploader
+    for name, photo, heatmap_class in (("first.png", above, "malignant"), ("second.png", below, "benign")):
+        at.file_uploader(key="try_image_upload").set_value((name, photo, "image/png")).run()
+        assert not at.exception, [e.value for e in at.exception]
+        target = next(r for r in at.radio if r.key.startswith("try_target"))
+        assert target.value == heatmap_class
+        assert any(f"for the {heatmap_class} score" in c for c in image_captions(at))
+
+    gray = np.asarray(Image.open(__import__("io").BytesIO(above)).convert("L").convert("RGB"))
+    at.file_uploader(key="try_image_upload").set_value(("gray.png", png(gray), "image/png")).run()
+    assert any("no colour" in e.value for e in at.error)
+    assert not any("threshold**" in m.value for m in at.markdown)  # a photo that is not dermoscopy: no side
+
+
+def test_try_page_rounds_extreme_probabilities_and_names_a_training_photo(monkeypatch, tmp_path):
+    import pandas as pd
+
+    from skinml.cnn.seen import write_index
+    from skinml.data.synthetic import make_lesion
+
+    folder = saved_model(tmp_path / "sure", bias=-60.0)  # p(malignant) about 1e-26 on every photo
+    photo = tmp_path / "ISIC_0000009.png"
+    photo.write_bytes(png(make_lesion(True, 200, seed=3)))
+    write_index(folder, pd.DataFrame({"isic_id": ["ISIC_0000009"], "split": ["train"], "image_path": [str(photo)]}))
+    monkeypatch.setenv("SKINML_MODEL", str(folder))
+    monkeypatch.setenv("SKINML_RUNS", str(tmp_path / "no-runs"))
+    at = run_page("6_Try_a_lesion_photo.py")
+    at.file_uploader(key="try_image_upload").set_value(("lesion.png", photo.read_bytes(), "image/png")).run()
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["Probability of malignancy"] == "below 1%" and shown["Spread (8 flips and turns)"] == "under 1 point"
+    assert any("trained on this photo" in w.value for w in at.warning)
+    texts = [e.value for e in (*at.caption, *at.warning, *at.markdown)]
+    assert sum("not a medical device" in t.lower() for t in texts) == 1  # the disclaimer, once
 
 
 def test_try_page_without_any_model(monkeypatch, tmp_path):
@@ -136,7 +239,6 @@ def test_an_uploads_file_name_is_shown_as_text(with_model):
     buf = io.BytesIO()
     Image.fromarray(make_lesion(True, 200, seed=3)).save(buf, "PNG")
     at = run_page("6_Try_a_lesion_photo.py")
-    at.radio(key="try_image_source").set_value("Upload a file").run()
     at.file_uploader(key="try_image_upload").set_value((name, buf.getvalue(), "image/png")).run()
     assert not at.exception, [e.value for e in at.exception]
     captions = [i.caption for element in at.get("image") for i in element.proto.imgs]
@@ -155,8 +257,45 @@ def test_the_html_summary_escapes_the_file_name_and_warnings():
     pixels = np.zeros((8, 8, 3), np.uint8)
     result = PredictionResult(name='<img src="http://evil.example/x.png"><script>alert(1)</script>', image=pixels,
                               model_input=pixels, p_malignant=0.3, views=np.array([0.3]), threshold=0.5,
-                              label="benign", ood=OODResult(score=1.0, threshold=3.0, fired=False),
+                              threshold_side="below threshold", heatmap_class="benign", ood=OODResult(score=1.0, threshold=3.0, fired=False),
                               warnings=["<b>bold</b>"])
     html = build_summary_html(result)
     assert "<script>" not in html and '<img src="http://evil' not in html and "<b>bold" not in html
     assert "&lt;script&gt;" in html and "&lt;b&gt;bold" in html
+
+
+@pytest.fixture(scope="module")
+def clinic_dir(tmp_path_factory):
+    """A small isic-cli folder of lesion-like photos from a (made-up) clinic: not skinml's synthetic demo."""
+    from PIL import Image
+
+    from skinml.data.synthetic import make_lesion
+
+    root = tmp_path_factory.mktemp("clinic-photos")
+    (root / "images").mkdir()
+    rows = ["isic_id,benign_malignant,diagnosis,image_type,attribution"]
+    for i in range(12):
+        malignant = i % 2 == 1
+        Image.fromarray(make_lesion(malignant, 160, seed=40 + i)).save(root / "images" / f"ISIC_00001{i:02d}.jpg")
+        rows.append(f"ISIC_00001{i:02d},{'malignant' if malignant else 'benign'},,dermoscopic,Test clinic")
+    (root / "metadata.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+def test_one_dataset_for_the_whole_session(with_model, clinic_dir):
+    at = AppTest.from_file(str(PAGES.parent / "streamlit_app.py"), default_timeout=180)
+    at.session_state["data_dir"] = str(clinic_dir)  # as Home or Data set it
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(clinic_dir.name in c.value for c in at.sidebar.caption)  # (AppTest drops it after switch_page)
+
+    at.switch_page("pages/6_Try_a_lesion_photo.py").run()
+    at.radio(key="try_image_source").set_value("Example").run()
+    assert any(clinic_dir.name in option for option in at.selectbox(key="try_image_example").options)
+    at.switch_page("pages/4_Inside_the_CNN.py").run()
+    assert any(clinic_dir.name in option for option in at.selectbox(key="cnn_image_example").options)
+    at.switch_page("pages/7_Train_GAN.py").run()
+    assert at.text_input(key="gan_data").value == str(clinic_dir)
+    at.switch_page("pages/9_GAN_realism.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(str(clinic_dir) in c.value for c in at.caption)

@@ -20,7 +20,7 @@ def finished_run(demo_dir, tmp_path_factory):
 
     runs = tmp_path_factory.mktemp("runs")
     config = TrainConfig(data=str(demo_dir), model="thesis_base", image_size=32, epochs=2, batch_size=8,
-                         run_dir=str(runs / "tiny"))
+                         tta=True, run_dir=str(runs / "tiny"))  # its threshold fitted on eight-view means
     fit_classifier(config)
     return runs
 
@@ -64,7 +64,7 @@ def test_train_page_launches_and_stops_a_run(tmp_path, monkeypatch, demo_dir):
     at.text_input[0].set_value("launched")
     at.number_input(key="train_epochs_thesis_base").set_value(50)
     at.select_slider(key="train_size_thesis_base").set_value(32)
-    at.button[0].click().run()  # Start training (the form's submit button)
+    at.button(key="train_start").click().run()
     assert not at.exception
     run_dir = tmp_path / "launched"
     assert (run_dir / "pid").exists() and (run_dir / "config.json").exists()
@@ -134,8 +134,8 @@ def test_train_page_says_when_the_server_is_full(tmp_path, monkeypatch, demo_dir
     run_dir = _others_run(tmp_path)
     try:
         at = _page("2_Train_classifier.py", tmp_path, monkeypatch, demo_dir)
-        at.text_input[0].set_value("mine")
-        at.button[0].click().run()
+        at.text_input(key="train_run_name").set_value("mine")
+        at.button(key="train_start").click().run()
         assert not at.exception
         assert "the most it allows at once (1)" in at.error[0].value.replace("\\", "")  # Markdown escapes
         assert not (tmp_path / "mine" / "pid").exists() and runs.running_runs(tmp_path) == [run_dir]
@@ -148,7 +148,104 @@ def test_train_page_run_names_stay_in_the_runs_folder(tmp_path, monkeypatch, dem
     """A run named with an absolute path, or with ../../.. in front, wrote a 44 MB run there."""
     root = tmp_path / "deep" / "runs"
     at = _page("2_Train_classifier.py", root, monkeypatch, demo_dir)
-    at.text_input[0].set_value(name)
-    at.button[0].click().run()
+    at.text_input(key="train_run_name").set_value(name)
+    at.button(key="train_start").click().run()
     assert not at.exception and "cannot name a run" in at.error[0].value.replace("\\", "")
     assert not list(tmp_path.rglob("escape")) and not Path("/tmp/escape").exists()
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def test_evaluate_gives_one_answer_and_warns_when_the_test_split_is_small(finished_run, monkeypatch, demo_dir):
+    at = _page("3_Evaluate.py", finished_run, monkeypatch, demo_dir)
+    saved = metric(at, "AUC")  # the test split's predictions.csv, written with the eight-view mean
+    assert any("could lie anywhere from" in w.value and "95% bootstrap interval" in w.value for w in at.warning)
+    at.radio[0].set_value("the data folder").run()
+    next(b for b in at.button if b.label == "Predict the folder").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("test part" in c.value for c in at.caption) and metric(at, "AUC") == saved  # the same images
+
+
+def test_evaluate_shows_no_empty_runs_heading(tmp_path, monkeypatch, demo_dir):
+    from skinml.cnn.classifier import SHIPPED_DIR
+
+    if not (SHIPPED_DIR / "model.keras").exists():
+        pytest.skip("no shipped classifier in this copy")
+    at = _page("3_Evaluate.py", tmp_path, monkeypatch, demo_dir)
+    assert not at.exception
+    assert "All runs" not in [s.value for s in at.subheader]
+
+
+def test_data_page_rules_reach_the_run_and_the_runs_table(tmp_path, monkeypatch, demo_dir):
+    import json
+
+    from skinml.app import train_ui
+
+    monkeypatch.setattr(train_ui, "resume_training", lambda run_dir: Path(run_dir))  # no process
+    monkeypatch.setenv("SKINML_RUNS", str(tmp_path))
+    monkeypatch.setenv("SKINML_DATA", str(demo_dir))
+    at = AppTest.from_file(str(REPO / "streamlit_app.py"), default_timeout=90).run()
+    at.switch_page("pages/1_Data.py").run()
+    at.checkbox(key="policy_dermoscopic").uncheck().run()
+    at.text_input(key="policy_extra").set_value("sex=male").run()
+    at.switch_page("pages/2_Train_classifier.py").run()
+    assert any("every image type · without sex = male" in m.value for m in at.markdown)
+    at.text_input(key="train_run_name").set_value("ruled")
+    at.button(key="train_start").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    config = json.loads((tmp_path / "ruled" / "config.json").read_text())
+    assert config["exclude"] == ["sex=male"] and config["dermoscopic_only"] is False
+    table = next(df.value for df in at.dataframe if "rules" in df.value)
+    row = table[table["run"] == "ruled"].iloc[0]
+    assert row["rules"] == "every image type · without sex = male" and row["data"] == Path(demo_dir).name
+
+
+def test_a_running_run_counts_batches_and_the_page_estimates_the_time(finished_run, tmp_path, monkeypatch, demo_dir):
+    import os
+    import shutil
+
+    from skinml.runs import set_status, write_json
+
+    shutil.copytree(finished_run / "tiny", tmp_path / "tiny")  # a finished thesis_base run: its speed
+    live = tmp_path / "live"
+    live.mkdir()
+    write_json(live / "config.json", {"kind": "classifier", "model": "thesis_base", "epochs": 5})
+    write_json(live / "state.json", {"epoch": 1})
+    write_json(live / "progress.json", {"epoch": 2, "batch": 37, "batches": 54, "seconds": 12.3})
+    (live / "log.txt").write_text("epoch 1/5 " + " ".join(f"metric_{k}=0.5000" for k in range(30)) + "\n")
+    (live / "pid").write_text(f"{os.getpid()}\n")  # a live process: the run reads as running
+    set_status(live, "running")
+    at = _page("2_Train_classifier.py", tmp_path, monkeypatch, demo_dir)
+    at.selectbox(key="train_model").set_value("thesis_base").run()
+    assert not at.exception, [e.value for e in at.exception]
+    plan = next(m.value for m in at.markdown if "training images" in m.value)
+    assert "of 64 per epoch · 100 epochs" in plan and "about" in plan and "run tiny on this machine" in plan
+    assert any("Epoch 2: batch 37 of 54" in c.value for c in at.caption)
+    log = next(c for c in at.code if "metric_29" in c.value)
+    assert log.proto.wrap_lines  # long log lines wrap instead of running off the right edge
+
+
+def test_the_run_callback_counts_batches_inside_an_epoch(tmp_path):
+    from skinml.cnn.config import TrainConfig
+    from skinml.cnn.train import make_run_callback
+    from skinml.runs import read_json
+
+    callback = make_run_callback(tmp_path, {}, TrainConfig(), print, steps=54)
+    callback.on_epoch_begin(2)
+    callback.reported = -1e9  # as if the last report were long ago
+    callback.on_train_batch_end(36)
+    progress = read_json(tmp_path / "progress.json")
+    assert (progress["epoch"], progress["batch"], progress["batches"]) == (3, 37, 54) and progress["seconds"] >= 0
+
+
+def test_calibration_chart_counts_whole_images():
+    import numpy as np
+
+    from skinml.plots.eval import plot_reliability
+
+    rng = np.random.default_rng(0)
+    fig = plot_reliability(rng.integers(0, 2, 1005), np.full(1005, 0.55) + rng.normal(0, 0.001, 1005))
+    axis = fig.layout.yaxis2
+    assert axis.range[0] == 0 and axis.dtick >= 1 and float(axis.dtick).is_integer() and axis.tickformat == "d"

@@ -38,6 +38,15 @@ def test_gif_bytes():
     assert gif[:6] in (b"GIF89a", b"GIF87a")
 
 
+def test_a_larger_gif_for_a_projector():
+    import io
+
+    from PIL import Image
+
+    gif = Image.open(io.BytesIO(latent.to_gif(np.random.default_rng(0).random((5, 16, 16, 3)), size=512)))
+    assert gif.size == (512, 512) and gif.n_frames == 8  # five frames there and three back
+
+
 def test_label_walk_on_a_conditional_generator():
     from skinml.gan.models import build_gan
 

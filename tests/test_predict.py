@@ -18,7 +18,13 @@ from skinml.cli import main
 from skinml.cnn.classifier import load_classifier, save_classifier
 from skinml.data.synthetic import make_lesion
 from skinml.errors import ImageError
-from skinml.predict import build_summary_html, predict_upload, reading
+from skinml.predict import (
+    build_summary_html,
+    format_probability,
+    format_spread,
+    predict_upload,
+    reading,
+)
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +67,9 @@ def test_predict_cli_json_keeps_order_and_survives_bad_files(model_dir, files, c
     for r in rows:
         if r["ok"]:
             assert 0 <= r["p_malignant"] <= 1 and r["threshold"] == 0.4
-            assert r["label"] == ("malignant" if r["p_malignant"] >= 0.4 else "benign")
+            assert "label" not in r  # a field named for what it is, with no verdict word in it
+            side = "above threshold" if r["p_malignant"] >= 0.4 else "below threshold"
+            assert r["threshold_side"] == (side if r["looks_like_dermoscopy"] else None)
             assert isinstance(r["warnings"], list)
         else:
             assert r["error"].endswith(".") and "Traceback" not in r["error"]
@@ -93,6 +101,67 @@ def test_ood_warning_reaches_the_result(model_dir):
     blank = predict_upload(load_classifier(model_dir), png(np.full((300, 300, 3), 250, np.uint8)), "blank.png")
     assert blank.ood.fired and "dermoscopy" in blank.warnings[0]
     assert blank.to_dict()["looks_like_dermoscopy"] is False
+    assert blank.threshold_side is None and blank.to_dict()["threshold_side"] is None  # no side at all
+    assert "No side of the threshold" not in reading(blank) and "no side of the threshold" in reading(blank)
+
+
+def test_probabilities_are_rounded_to_what_calibration_supports():
+    assert [format_probability(p) for p in (0.0, 0.004, 0.01, 0.473, 0.995, 1.0)] == [
+        "below 1%", "below 1%", "1%", "47%", "above 99%", "above 99%"]
+    assert [format_spread(s) for s in (0.0, 0.003, 0.01, 0.042)] == [
+        "under 1 point", "under 1 point", "± 1 point", "± 4 points"]
+
+
+def test_a_grayscale_photo_is_flagged_and_gets_no_side(model_dir):
+    gray = np.repeat(np.asarray(Image.fromarray(make_lesion(True, 200, seed=5)).convert("L"))[..., None], 3, -1)
+    result = predict_upload(load_classifier(model_dir), png(gray), "gray.png")
+    assert result.ood.fired and result.ood.grayscale and result.threshold_side is None
+    assert any("no colour" in w for w in result.warnings)
+
+
+def test_the_summary_has_time_model_page_figures_heatmap_at_the_photos_aspect_and_cautions(model_dir):
+    import base64
+    import re
+    from datetime import datetime
+
+    clf = load_classifier(model_dir)
+    wide = np.asarray(Image.fromarray(make_lesion(True, 200, seed=5)).resize((300, 150)))
+    result = predict_upload(clf, png(wide), "wide.png")
+    made = datetime(2026, 3, 4, 9, 5)
+    page = build_summary_html(result, clf.metrics, made=made)
+    assert "Made 2026-03-04 at 09:05" in page
+    assert "skinml_resnet" in page and "version tiny" in page
+    assert f"<b>{format_probability(result.p_malignant)}</b>" in page and format_spread(result.uncertainty) in page
+    assert "not a confidence interval" in page and "not a medical device" in page.lower()
+    assert not re.search(r"<td>(benign|malignant)</td>", page)  # no bare verdict
+    images = [Image.open(io.BytesIO(base64.b64decode(uri))) for uri in
+              re.findall(r'src="data:image/png;base64,([^"]+)"', page)]
+    assert len(images) == 2 and images[0].size == images[1].size == (300, 150)  # photo and heatmap alike
+
+
+def test_a_photo_the_model_trained_on_is_named_by_id_and_by_pixels(model_dir, tmp_path):
+    import pandas as pd
+
+    from skinml.cnn.seen import write_index
+
+    seen = tmp_path / "ISIC_0000001.png"
+    seen.write_bytes(png(make_lesion(True, 200, seed=5)))
+    (tmp_path / "other.png").write_bytes(png(make_lesion(False, 200, seed=9)))
+    table = pd.DataFrame({"isic_id": ["ISIC_0000001", "ISIC_0000002"], "split": ["train", "val"],
+                          "image_path": [str(seen), str(tmp_path / "other.png")]})
+    write_index(model_dir, table)
+    clf = load_classifier(model_dir)
+    try:
+        by_pixels = predict_upload(clf, png(make_lesion(True, 200, seed=5)), "my-photo.png")
+        assert (by_pixels.seen.isic_id, by_pixels.seen.how) == ("ISIC_0000001", "pixels")
+        assert any("trained on this photo" in w for w in by_pixels.warnings)
+        assert "trained on this photo" in reading(by_pixels)
+        assert by_pixels.to_dict()["training_image"]["split"] == "train"
+        by_id = predict_upload(clf, png(make_lesion(False, 200, seed=3)), "ISIC_0000002.jpg")
+        assert (by_id.seen.split, by_id.seen.how) == ("val", "id") and "tuned" in reading(by_id)
+        assert predict_upload(clf, png(make_lesion(True, 200, seed=77)), "new.png").seen is None
+    finally:
+        (model_dir / "training_images.npz").unlink()
 
 
 def test_concurrent_predictions_equal_serial(model_dir):
@@ -137,3 +206,24 @@ def test_predict_cli_says_a_damaged_model_json_in_a_sentence(model_dir, files, t
     assert main(["predict", str(files / "benign.jpg"), "--model", str(damaged), "--json"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "model.json is damaged" in err and "Traceback" not in err
+
+
+@pytest.mark.realdata
+def test_the_shipped_model_names_its_own_training_photos_and_flags_grayscale(isic_sample):
+    import pandas as pd
+
+    from skinml.cnn.classifier import SHIPPED_DIR
+
+    if not (SHIPPED_DIR / "training_images.npz").exists():
+        pytest.skip("no shipped classifier with its training index in this copy")
+    clf = load_classifier()
+    photo = (isic_sample / "images" / "ISIC_0028518.jpg").read_bytes()  # in the shipped model's training split
+    by_id = predict_upload(clf, photo, "ISIC_0028518.jpg", heatmap=False)
+    by_pixels = predict_upload(clf, photo, "IMG_2041.jpg", heatmap=False)
+    assert (by_id.seen.how, by_pixels.seen.how) == ("id", "pixels") and by_pixels.seen.isic_id == "ISIC_0028518"
+    test_id = pd.read_csv(SHIPPED_DIR / "predictions.csv").query("split == 'test'")["isic_id"].iloc[0]
+    assert predict_upload(clf, (isic_sample / "images" / f"{test_id}.jpg").read_bytes(), "x.jpg",
+                          heatmap=False).seen is None  # a held-out test photo is a fair test
+    gray = Image.open(io.BytesIO(photo)).convert("L").convert("RGB")
+    flagged = predict_upload(clf, png(np.asarray(gray)), "gray.png", heatmap=False)
+    assert flagged.ood.grayscale and flagged.threshold_side is None

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from skinml import DISCLAIMER
+from skinml import DISCLAIMER_LINK, SHORT_DISCLAIMER
 from skinml.errors import SkinmlError
 
 RUN_STATUS_ICONS = {"running": "🟢", "finished": "✅", "failed": "❌", "stopped": "⏹️", "interrupted": "⚠️",
@@ -63,7 +63,7 @@ def setup_page(title: str, icon: str = "🔬") -> None:
     """Page config plus the teaching-tool disclaimer that every page shows."""
     st.set_page_config(page_title=f"{title} · skinml", page_icon=icon, layout="wide")
     st.title(title)
-    st.caption(f"⚠️ {DISCLAIMER}")
+    st.caption(f"⚠️ {SHORT_DISCLAIMER} [What this means]({DISCLAIMER_LINK})")
 
 
 def show_error(exc: SkinmlError) -> None:

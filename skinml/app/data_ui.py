@@ -113,17 +113,21 @@ def open_folder(root: str | Path) -> str:
     return ""
 
 
-def policy_ui(df: pd.DataFrame, key: str = "policy") -> DataPolicy:
-    """Widgets for `DataPolicy`: labels kept, dermoscopic only, sources and values excluded."""
+def policy_ui(df: pd.DataFrame, key: str = "policy", start: DataPolicy | None = None) -> DataPolicy:
+    """Widgets for `DataPolicy`: labels kept, dermoscopic only, sources and values excluded; they
+    start from `start` (the session's rules) when the page is opened."""
+    start = start or DataPolicy()
     c1, c2, c3 = st.columns(3)
-    labels = c1.multiselect("Labels kept", data.ALL_LABELS, default=list(data.LABELS), key=f"{key}_labels",
+    labels = c1.multiselect("Labels kept", data.ALL_LABELS, default=list(start.include_labels), key=f"{key}_labels",
                             help="The classifier uses benign and malignant; the GAN may keep all.")
-    dermoscopic = c2.checkbox("Dermoscopic images only", value=True, key=f"{key}_dermoscopic",
+    dermoscopic = c2.checkbox("Dermoscopic images only", value=start.dermoscopic_only, key=f"{key}_dermoscopic",
                               help="The thesis dropped clinical (non-dermoscopic) photos.")
     sources = sorted(v for v in df["attribution"].unique() if v)
     excluded = c3.multiselect("Exclude sources", sources, key=f"{key}_sources",
+                              default=[v for c, v in start.exclude if c == "attribution" and v in sources],
                               help="The thesis dropped SONIC: its stickers let a model cheat.")
     extra = st.text_input("Exclude other values (COLUMN=VALUE, comma separated)", key=f"{key}_extra",
+                          value=", ".join(f"{c}={v}" for c, v in start.exclude if c != "attribution"),
                           placeholder="diagnosis=seborrheic keratosis, sex=male")
     pairs = [("attribution", s) for s in excluded]
     for item in filter(None, (x.strip() for x in extra.split(","))):

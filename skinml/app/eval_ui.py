@@ -35,14 +35,22 @@ def saved_predictions(path: str | Path, split: str) -> tuple[np.ndarray, np.ndar
     return part["y"].to_numpy(), part["p"].to_numpy()
 
 
-@st.cache_data(max_entries=8, show_spinner="Predicting every image of the folder ...")
+@st.cache_data(max_entries=8, show_spinner=False)
 def _folder_predictions(model_path: str, stamp: int, data_dir: str, split: str) -> tuple[dict, pd.DataFrame]:
-    return evaluate_classifier(load_model(model_path), data_dir, split, n_boot=1000)
+    classifier = load_model(model_path)
+    bar = st.progress(0.0, text="Predicting every image of the folder ...")
+    report = evaluate_classifier(classifier, data_dir, split, tta=classifier.tta, n_boot=1000,
+                                 on_progress=lambda f, logs: bar.progress(f, text=f"Predicted {logs['images']:,} "
+                                                                          "images ..."))
+    bar.empty()
+    return report
 
 
 def folder_predictions(model_path: str, data_dir: str, split: str = "auto") -> tuple[dict, pd.DataFrame]:
     """`skinml.evaluation.evaluate_classifier` on a folder: (report, table with y and p), cached per
-    model (path and files), folder and split."""
+    model (path and files), folder and split. Like the model's saved figures and `skinml evaluate`,
+    it averages the eight flips and turns when the model's threshold was fitted that way
+    (`Classifier.tta`), so that the same images give the same AUC everywhere."""
     return _folder_predictions(str(model_path), files_stamp(model_path), data_dir, split)
 
 
@@ -57,6 +65,11 @@ def threshold_view_ui(y: np.ndarray, p: np.ndarray, saved_threshold: float, meta
                           float(round(saved_threshold, 3)), 0.005, key=f"{key}_threshold",
                           help=f"The model's saved threshold is {saved_threshold:.0%}.")
     m = ev.threshold_metrics(y, p, threshold)
+    intervals = ev.bootstrap_intervals(y, p, threshold, n_boot=500)
+    n_malignant = int(np.sum(y == 1))
+    note = ev.small_sample_warning(n_malignant, len(y) - n_malignant, ev.auc(y, p), intervals["auc"])
+    if note:
+        st.warning(note)
     cols = st.columns(6)
     for col, (label, value) in zip(cols, [("AUC", ev.auc(y, p)), ("accuracy", m["accuracy"]),
                                           ("sensitivity", m["sensitivity"]), ("specificity", m["specificity"]),
@@ -77,7 +90,6 @@ def threshold_view_ui(y: np.ndarray, p: np.ndarray, saved_threshold: float, meta
     c1.plotly_chart(plots_eval.plot_pr(y, p, threshold), width="stretch", key=f"{key}_pr")
     c2.plotly_chart(plots_eval.plot_reliability(y, p), width="stretch", key=f"{key}_rel")
     c3.plotly_chart(plots_eval.plot_threshold_sweep(y, p, threshold), width="stretch", key=f"{key}_sweep")
-    intervals = ev.bootstrap_intervals(y, p, threshold, n_boot=500)
     head = ev.headline(y, p, threshold)
     st.markdown("**95% bootstrap intervals** (500 resamples, stratified by class)")
     st.dataframe(pd.DataFrame([{"figure": k, "value": head[k], "low": lo, "high": hi}

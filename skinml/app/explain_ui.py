@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import io
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import streamlit as st
 from PIL import Image
 
-from skinml import ISIC_SAMPLE
 from skinml.app import server_log
 from skinml.app.classifiers import load_model
 from skinml.data.readers import LABELS
@@ -29,51 +28,58 @@ def _png(array: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-@st.cache_data(show_spinner=False)
-def example_images(root: str | None = None) -> dict[str, bytes]:
-    """{label: file bytes}: synthetic lesions (never real ISIC images), then a few from `root`
-    (default: the ISIC sample in ../shared/data when it exists)."""
+@st.cache_data(show_spinner="Choosing example photos ...", max_entries=8)
+def example_images(root: str) -> dict[str, bytes]:
+    """{label: file bytes}: four synthetic lesions (drawn, never real), then up to three malignant
+    and three benign images of the dataset folder `root` that pass the dermoscopy check."""
+    from skinml.app.data_ui import has_synthetic_images, load_table
     from skinml.data.synthetic import make_lesion
+    from skinml.ood.detector import check_image
 
     examples = {f"synthetic benign-looking lesion {s}": _png(make_lesion(False, 256, seed=s)) for s in (1, 5)}
     examples.update({f"synthetic malignant-looking lesion {s}": _png(make_lesion(True, 256, seed=s)) for s in (1, 6)})
-    folder = Path(root) if root else ISIC_SAMPLE
-    if (folder / "metadata.csv").exists():
-        from skinml.ood.detector import check_image
-
-        meta = pd.read_csv(folder / "metadata.csv", dtype=str).fillna("")
-        for label in ("malignant", "benign"):
-            taken = 0  # the first three of each label that the dermoscopy check accepts (a few have a blue cast)
-            for _, row in meta[meta["benign_malignant"] == label].head(20).iterrows():
-                path = folder / "images" / f"{row['isic_id']}.jpg"
-                if taken < 3 and path.exists() and not check_image(Image.open(path)).fired:
-                    examples[f"ISIC sample {row['isic_id']} ({row['diagnosis'] or label})"] = path.read_bytes()
-                    taken += 1
+    table = load_table(root)
+    if has_synthetic_images(table):
+        return examples  # the built-in demo: its images are drawings like the ones above
+    for label in ("malignant", "benign"):
+        rows = table[(table["benign_malignant"] == label) & (table["image_path"] != "")].head(20)
+        taken = 0  # the first three that the dermoscopy check accepts (a few have a blue cast)
+        for row in rows.itertuples():
+            if taken < 3 and not check_image(Image.open(row.image_path)).fired:
+                examples[f"{row.isic_id} ({row.diagnosis or label}) from {Path(root).name}"] = \
+                    Path(row.image_path).read_bytes()
+                taken += 1
     return examples
 
 
-def choose_image_ui(key: str = "image", camera: bool = False, dataset: bool = True) -> tuple[str, bytes] | None:
-    """Pick an image: an example, an upload, the camera, or the loaded dataset.
+def choose_image_ui(key: str = "image", camera: bool = False, dataset: bool = True,
+                    upload_first: bool = False) -> tuple[str, bytes] | None:
+    """Pick an image: an upload, an example, the camera, or an image of the session's dataset.
 
     Returns (name, file bytes); the bytes go through `skinml.images.read_image` like any
-    upload. None while nothing is chosen.
+    upload. None while nothing is chosen. `upload_first` opens on the uploader (the
+    clinician's page), else on the examples (the teaching pages).
     """
-    sources = ["Example", "Upload a file"] + (["Camera"] if camera else []) + (["Dataset"] if dataset else [])
-    source = st.radio("Image", sources, horizontal=True, key=f"{key}_source")
+    from skinml.app.session import current_dataset
+
+    sources = ["Example", "Upload a photo"]
+    sources = sources[::-1] if upload_first else sources
+    sources += (["Camera"] if camera else []) + (["Dataset"] if dataset else [])
+    source = st.radio("Image", sources, horizontal=True, key=f"{key}_source", label_visibility="collapsed")
     if source == "Example":
-        examples = example_images()
+        examples = example_images(current_dataset())
         name = st.selectbox("Example", list(examples), key=f"{key}_example")
         return name, examples[name]
-    if source == "Upload a file":
+    if source == "Upload a photo":
         upload = st.file_uploader("A lesion photo (JPEG, PNG, WebP, TIFF, BMP or GIF)", type=UPLOAD_TYPES,
                                   key=f"{key}_upload")
         return (upload.name, upload.getvalue()) if upload else None
     if source == "Camera":
         shot = st.camera_input("Take a photo (through a dermoscope if you have one)", key=f"{key}_camera")
         return ("camera photo", shot.getvalue()) if shot else None
-    from skinml.app.data_ui import data_dir, load_table
+    from skinml.app.data_ui import load_table
 
-    table = load_table(data_dir())
+    table = load_table(current_dataset())
     table = table[table["image_path"] != ""]
     if table.empty:
         st.info("The loaded dataset has no images.")
@@ -83,6 +89,13 @@ def choose_image_ui(key: str = "image", camera: bool = False, dataset: bool = Tr
                         format_func=labels.__getitem__, key=f"{key}_dataset")
     row = table.iloc[pick]
     return row["isic_id"], Path(row["image_path"]).read_bytes()
+
+
+def photo_id(data: bytes) -> str:
+    """A short name for a photo's content: widgets keyed with it start afresh for each new photo."""
+    import hashlib
+
+    return hashlib.sha1(data).hexdigest()[:12]
 
 
 @st.cache_data(show_spinner="Reading the photo ...", max_entries=32)
@@ -145,11 +158,72 @@ def grayscale(image: np.ndarray) -> np.ndarray:
     return np.asarray(Image.fromarray(image).convert("L"), dtype=float) / 255.0
 
 
-def heatmap_ui(label: str, key: str) -> tuple[str, float]:
-    """Which class the Grad-CAM heatmap explains (the model's side first) and its opacity."""
-    other = LABELS[1 - LABELS.index(label)]
+# The heatmap methods the pages offer: the name shown -> the function of `skinml.explain` behind it.
+# A new method is one more entry here (and its cached call in `heatmap_cached`).
+HEATMAP_METHODS = {"Grad-CAM": "grad_cam"}
+
+
+@dataclass(frozen=True)
+class HeatmapChoice:
+    """What the heatmap controls chose: the method, the class whose score it explains, the opacity."""
+
+    method: str
+    target: str
+    alpha: float
+
+
+def heatmap_ui(heatmap_class: str, key: str, photo: str = "") -> HeatmapChoice:
+    """Which class's score the heatmap explains (the class the probability points to first) and
+    its opacity. `photo` (see `photo_id`) keys the class choice, so a new photo starts on its own class."""
+    other = LABELS[1 - LABELS.index(heatmap_class)]
     c1, c2 = st.columns(2)
-    target = c1.radio("Heatmap for", [label, other], horizontal=True, key=f"{key}_target",
-                      format_func=lambda t: f"{t} (the side the model chose)" if t == label else f"{t} (the other)")
+    target = c1.radio("Heatmap of what raised the score of", [heatmap_class, other], horizontal=True,
+                      key=f"{key}_target_{photo}" if photo else f"{key}_target",
+                      format_func=lambda t: f"{t} (where the probability points)" if t == heatmap_class else t)
     alpha = c2.slider("Heatmap opacity", 0.0, 1.0, 0.45, 0.05, key=f"{key}_alpha")
-    return target, alpha
+    return HeatmapChoice(next(iter(HEATMAP_METHODS)), target, alpha)
+
+
+def heatmap_cached(model_path: str, image: np.ndarray, choice: HeatmapChoice) -> np.ndarray:
+    """The heatmap (float (S, S) in [0, 1]) of `choice` for one model input, cached."""
+    if HEATMAP_METHODS[choice.method] == "grad_cam":
+        return grad_cam_cached(model_path, image, choice.target)
+    raise ValueError(f"Unknown heatmap method {choice.method!r}.")
+
+
+def layer_groups(model, names: list[str]) -> dict[str, dict[str, list[str]]]:
+    """The layers of `names` (feature-map layers, in order) grouped for people:
+    {network: {block: [layer names]}}.
+
+    Network: "network 1", "network 2", ... for the members of an ensemble (`member1_...`),
+    "joined features" for the ensemble's `features`, else "the network". Block: "stem",
+    "stage 1 · block 2", ... from skinml_resnet's names, else "all layers". Layers before a
+    network's first convolution (rescaling, normalisation of the input) are left out: they
+    show the photo, not what the network makes of it.
+    """
+    import re
+
+    import keras
+
+    groups: dict[str, dict[str, list[str]]] = {}
+    started: set[str] = set()
+    for name in names:
+        member = re.match(r"member(\d+)_(.*)", name)
+        network, short = (f"network {member.group(1)}", member.group(2)) if member else (
+            ("joined features", name) if name == "features" else ("the network", name))
+        if network not in started:
+            if not isinstance(model.get_layer(name), keras.layers.Conv2D) and network != "joined features":
+                continue
+            started.add(network)
+        block = re.match(r"(stem|stage(\d+)_block(\d+))_", short)
+        label = "all layers" if not block else "stem" if block.group(1) == "stem" else \
+            f"stage {block.group(2)} · block {block.group(3)}"
+        groups.setdefault(network, {}).setdefault(label, []).append(name)
+    return groups
+
+
+def short_layer_name(name: str) -> str:
+    """A layer's name within its block: "member1_stage2_block1_conv1" -> "conv1"."""
+    import re
+
+    return re.sub(r"^(member\d+_)?((stem|stage\d+_block\d+)_)?", "", name) or name

@@ -26,6 +26,7 @@ def warm_up() -> None:
     model cache and answer the clinician page's first example with it, heatmap included (the
     same cached calls the page makes, so its first visitor finds the answer ready)."""
     from skinml.app.classifiers import load_model, model_options
+    from skinml.app.data_ui import demo_dir
     from skinml.app.explain_ui import example_images, predict_cached
 
     options = model_options()
@@ -36,7 +37,7 @@ def warm_up() -> None:
     start = time.perf_counter()
     try:
         load_model(path)
-        name, data = next(iter(example_images().items()))
+        name, data = next(iter(example_images(demo_dir()).items()))  # a synthetic lesion
         predict_cached(path, data, name, tta=True)
     except SkinmlError as exc:
         server_log().warning("could not warm up the model %s: %s", path, exc)

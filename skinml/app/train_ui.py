@@ -126,7 +126,17 @@ def run_view(run_dir: str | Path) -> None:
     elif status == "interrupted":
         st.warning("The training process ended without finishing (killed?). Resume continues "
                    "after its last complete epoch.")
-    st.progress(min(1.0, done / max(1, epochs)))
+    progress = read_json(run_dir / "progress.json", {}) or {}
+    inside = 0.0
+    if status == "running" and progress.get("batches") and progress.get("epoch") == done + 1:
+        inside = progress["batch"] / progress["batches"]
+        st.caption(f"Epoch {done + 1}: batch {progress['batch']:,} of {progress['batches']:,} "
+                   f"({progress['seconds']:.0f} s so far)")
+    st.progress(min(1.0, (done + inside) / max(1, epochs)))
+    test = (read_json(run_dir / "metrics.json", {}) or {}).get("test") or {}
+    note = small_sample_note(test)
+    if note:
+        st.warning(note)
     if len(history):
         st.plotly_chart(plot_history(history, best_epoch=state.get("best_epoch")), width="stretch",
                         key=f"history_{run_dir.name}_{len(history)}")
@@ -134,7 +144,7 @@ def run_view(run_dir: str | Path) -> None:
         st.caption("No complete epoch yet: the first one includes reading the images and compiling the model.")
     log = run_dir / "log.txt"
     if log.exists():
-        st.code("\n".join(log.read_text().splitlines()[-6:]) or "(empty log)", language=None)
+        st.code("\n".join(log.read_text().splitlines()[-6:]) or "(empty log)", language=None, wrap_lines=True)
 
 
 def live_run_ui(run_dir: str | Path) -> str:
@@ -177,5 +187,64 @@ def thesis_reference() -> pd.DataFrame | None:
 
 
 def runs_table() -> pd.DataFrame:
-    """list_runs() for the page (newest first)."""
-    return list_runs(kind="classifier")
+    """list_runs() for the page (newest first), with the dataset and data rules each run used and
+    its test split's size and AUC interval."""
+    from skinml.app.session import rules_text
+    from skinml.data.policy import DataPolicy
+
+    runs = list_runs(kind="classifier")
+    extra = []
+    for path in runs["path"]:
+        config = read_json(Path(path) / "config.json", {}) or {}
+        test = (read_json(Path(path) / "metrics.json", {}) or {}).get("test") or {}
+        rules = DataPolicy(dermoscopic_only=bool(config.get("dermoscopic_only", True)),
+                           exclude=tuple(tuple(r.split("=", 1)) for r in config.get("exclude", ())))
+        low, high = (test.get("intervals") or {}).get("auc", (None, None))
+        extra.append({"data": Path(config.get("data") or "default folder").name, "rules": rules_text(rules),
+                      "test_images": test.get("n"),
+                      "test_auc_95%": f"{low:.2f} to {high:.2f}" if low is not None else None})
+    extra = pd.DataFrame(extra, columns=["data", "rules", "test_images", "test_auc_95%"], index=runs.index)
+    table = pd.concat([runs, extra], axis=1)
+    return table[[c for c in ("run", "model", "status", "data", "rules", "epochs", "best_epoch") if c in table]
+                 + [c for c in table if c not in ("run", "model", "status", "data", "rules", "epochs", "best_epoch")]]
+
+
+def small_sample_note(test: dict) -> str:
+    """A warning when a run's test figures rest on few images (see `skinml.metrics.binary.small_sample`),
+    "" otherwise. `test`: the run's metrics.json "test" part."""
+    from skinml.metrics.binary import small_sample_warning
+
+    if not test.get("n"):
+        return ""
+    n_malignant = int(test.get("n_malignant", 0))
+    interval = (test.get("intervals") or {}).get("auc")
+    return small_sample_warning(n_malignant, int(test["n"]) - n_malignant, test.get("auc"), interval)
+
+
+def plan_ui(config: TrainConfig, n_train: int, key: str = "train") -> None:
+    """How much work the chosen settings are: images, batches, and an estimate of the time."""
+    from skinml.cnn import estimate
+
+    speed = estimate.speed_from_runs(config.model) or st.session_state.get(
+        f"{key}_speed_{config.model}_{config.batch_size}")
+    plan = estimate.plan(config, n_train, speed)
+    per_epoch = f"{plan.batches_per_epoch:,} batch{'es' if plan.batches_per_epoch != 1 else ''}"
+    text = (f"**{plan.n_train:,} training images** · {per_epoch} of {config.batch_size} per epoch · "
+            f"{plan.epochs} epochs = {plan.batches:,} batches")
+    if plan.seconds is not None:
+        text += (f" · **about {_duration(plan.seconds)}** on this machine ({plan.source}; the first epoch also "
+                 "reads the images, and early stopping may end it sooner)")
+    st.markdown(text)
+    if plan.seconds is None and st.button("Estimate the time (trains a few batches, about 10 s)",
+                                          key=f"{key}_estimate"):
+        with st.spinner("Training a few batches on random images ..."):
+            st.session_state[f"{key}_speed_{config.model}_{config.batch_size}"] = estimate.measure_speed(config)
+        st.rerun()
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"

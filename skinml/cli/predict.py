@@ -66,7 +66,8 @@ def format_table(rows: list[dict]) -> str:
     notes = []
     for r in rows:
         if r["ok"]:
-            lines.append(f"{r['file']:<{width}}  {r['p_malignant']:>12.3f}  {r['threshold']:>9.3f}  {r['label']}"
+            side = r["threshold_side"] or "none (not dermoscopy)"
+            lines.append(f"{r['file']:<{width}}  {r['p_malignant']:>12.3f}  {r['threshold']:>9.3f}  {side}"
                          + ("  (!)" if r["warnings"] else ""))
             notes += [f"{r['file']}: {w}" for w in r["warnings"]]
         else:

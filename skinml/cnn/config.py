@@ -37,7 +37,9 @@ class TrainConfig:
     best epoch (val_auc, val_accuracy, val_sensitivity or val_loss); patience: epochs without
     improvement before stopping early. target_sensitivity: 0 keeps the threshold at 0.5,
     else the threshold is chosen on the validation split to reach it. calibrate: fit the
-    temperature of skinml_* models on the validation split. max_images: 0 = all, else a
+    temperature of skinml_* models on the validation split. exclude ("column=value" rules) and
+    dermoscopic_only: the data rules (`skinml.data.DataPolicy`; the dashboard's Data page).
+    max_images: 0 = all, else a
     stratified subsample (quick experiments). feed: auto (tf.data for a binary image-only
     run on dataset folders under TensorFlow, NumPy arrays otherwise), tfdata or array.
     time_budget: seconds (0 = none); after each epoch the number of epochs, and with it the
@@ -70,6 +72,7 @@ class TrainConfig:
     tta: bool = False
     balance: bool = True
     exclude: tuple[str, ...] = ()
+    dermoscopic_only: bool = True
     max_images: int = 0
     feed: str = "auto"
     time_budget: float = 0.0

@@ -17,6 +17,7 @@ from skinml.cnn.classifier import save_classifier
 from skinml.cnn.config import TrainConfig
 from skinml.cnn.finish_multiclass import finish_multiclass_run
 from skinml.cnn.predictions import predict_arrays, train_seconds, with_temperature
+from skinml.cnn.seen import write_index
 from skinml.data.policy import LABELS, split_counts, split_fingerprint
 from skinml.errors import ModelError
 from skinml.runs import half_precision, read_json, write_atomic, write_json
@@ -137,12 +138,14 @@ def finish_run(config: TrainConfig, run_dir: Path, df: pd.DataFrame, state: dict
         "skinml_version": skinml.__version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "data": {"root": str(df.attrs.get("root", config.data)), "layout": df.attrs.get("layout", ""),
                  "seed": config.seed, "balanced": config.balance, "exclude": list(config.exclude),
+                 "dermoscopic_only": config.dermoscopic_only,
                  "max_images": config.max_images, "counts": split_counts(df),
                  "train_ids_sha1": split_fingerprint(df, "train"), "test_ids_sha1": split_fingerprint(df, "test")},
         "config": asdict(config),
     }
     card = build_model_card(config, info, metrics)
     save_classifier(run_dir / "model", with_temperature(best, temperature), info, metrics, card, compact)
+    write_index(run_dir / "model", df)  # which photos it learned from (the clinician's page says so)
     write_json(run_dir / "metrics.json", metrics)
     write_atomic(run_dir / "MODEL_CARD.md", card)
 

@@ -34,7 +34,8 @@ def load_splits(config: TrainConfig, on_progress: OnProgress | None = None) -> p
         df.attrs.update(root=config.pack, layout="image pack")
     else:
         exclude = tuple(tuple(rule.split("=", 1)) for rule in config.exclude)
-        df = prepare(config.data or str(default_data_dir()), DataPolicy(exclude=exclude),
+        policy = DataPolicy(exclude=exclude, dermoscopic_only=config.dermoscopic_only)
+        df = prepare(config.data or str(default_data_dir()), policy,
                      balance=config.balance and not diagnosis, seed=config.seed, on_progress=on_progress,
                      stratify="dx" if diagnosis else "benign_malignant")
     if diagnosis:

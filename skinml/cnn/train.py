@@ -379,19 +379,32 @@ def build_compiled_model(config: TrainConfig):
 
 # ---------------------------------------------------------------- the epoch commit
 
-def make_run_callback(run_dir: Path, state: dict, config: TrainConfig, log):
-    """The Keras callback that commits each epoch: checkpoint, history, state, early stopping."""
+def make_run_callback(run_dir: Path, state: dict, config: TrainConfig, log, steps: int = 0):
+    """The Keras callback that commits each epoch: checkpoint, history, state, early stopping.
+
+    Inside an epoch it writes `progress.json` (epoch, batch, batches of `steps`, seconds) at
+    most once a second, so that the dashboard can count batches while an epoch runs.
+    """
     import keras
 
     mode_max = not config.monitor.endswith("loss")
 
     class RunCallback(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
-            self.started = time.perf_counter()
+            self.epoch, self.started = epoch, time.perf_counter()
+            self.reported = self.started
+
+        def on_train_batch_end(self, batch, logs=None):
+            now = time.perf_counter()
+            if now - self.reported >= 1.0:
+                self.reported = now
+                write_json(run_dir / "progress.json", {"epoch": self.epoch + 1, "batch": batch + 1,
+                                                        "batches": steps, "seconds": round(now - self.started, 1)})
 
         def on_epoch_end(self, epoch, logs=None):
             logs = {k: float(v) for k, v in (logs or {}).items()}
             number = epoch + 1
+            (run_dir / "progress.json").unlink(missing_ok=True)
             seconds = time.perf_counter() - self.started
             lr = self.model.optimizer.learning_rate
             row = {"epoch": number, **logs, "learning_rate": float(keras.ops.convert_to_numpy(lr)),
@@ -518,7 +531,7 @@ def _fit(config: TrainConfig, run_dir: Path, on_progress: OnProgress | None, log
             if config.task == "diagnosis":
                 y_val = df.loc[df["split"] == "val", "label"].to_numpy().astype(int)
                 callbacks.append(make_balanced_accuracy_callback(val_feed, y_val))
-            callbacks.append(make_run_callback(run_dir, state, config, log))
+            callbacks.append(make_run_callback(run_dir, state, config, log, steps))
             if on_progress:
                 callbacks.append(ProgressCallback(on_progress, config.epochs, steps, start))
             model.fit(train_feed, validation_data=val_feed, epochs=config.epochs, initial_epoch=start,

@@ -90,13 +90,22 @@ def walk_labels(generator, z: np.ndarray, steps: int = 9) -> np.ndarray:
     return keras.ops.convert_to_numpy(x).astype("float32")
 
 
-def to_gif(images: np.ndarray, fps: float = 8.0, boomerang: bool = True) -> bytes:
-    """An animated GIF (bytes) of float (N, H, W, 3) in [0, 1]; `boomerang` plays back and forth."""
-    import imageio.v2 as imageio
+def to_gif(images: np.ndarray, fps: float = 8.0, boomerang: bool = True, size: int | None = None) -> bytes:
+    """An animated GIF (bytes) of float (N, H, W, 3) in [0, 1]; `boomerang` plays back and forth;
+    `size` enlarges (or shrinks) the frames to that many px wide, for a projector.
 
-    frames = list((np.clip(images, 0, 1) * 255).round().astype("uint8"))
+    Pillow with its fast colour quantiser: about 0.1 s for 12 frames of 256 px (imageio's
+    encoder took 0.6 s for 128 px).
+    """
+    from PIL import Image
+
+    frames = [Image.fromarray(f) for f in (np.clip(images, 0, 1) * 255).round().astype("uint8")]
+    if size and frames and frames[0].width != size:
+        height = round(size * frames[0].height / frames[0].width)
+        frames = [f.resize((size, height), Image.Resampling.BICUBIC) for f in frames]
     if boomerang and len(frames) > 2:
         frames = frames + frames[-2:0:-1]
+    frames = [f.quantize(colors=256, method=Image.Quantize.FASTOCTREE) for f in frames]
     buf = io.BytesIO()
-    imageio.mimsave(buf, frames, format="GIF", duration=1.0 / fps, loop=0)
+    frames[0].save(buf, "GIF", save_all=True, append_images=frames[1:], duration=round(1000 / fps), loop=0)
     return buf.getvalue()

@@ -212,6 +212,22 @@ def bootstrap_intervals(y, p, threshold: float = 0.5, n_boot: int = 1000, seed: 
             for k, v in samples.items()}
 
 
+SMALL_CLASS = 30  # fewer images than this of either class: the figures are too uncertain to compare models
+
+
+def small_sample_warning(n_malignant: int, n_benign: int, auc_value: float | None = None,
+                         interval: list[float] | tuple[float, float] | None = None) -> str:
+    """A sentence when figures rest on fewer than SMALL_CLASS images of a class ("" otherwise),
+    with the AUC's bootstrap interval when given."""
+    if min(n_malignant, n_benign) >= SMALL_CLASS:
+        return ""
+    text = f"Only {n_malignant + n_benign} test images ({n_malignant} malignant, {n_benign} benign)"
+    if auc_value is not None and interval and None not in interval and not np.isnan(interval).any():
+        text += (f": the AUC of {auc_value:.2f} could lie anywhere from {interval[0]:.2f} to {interval[1]:.2f} "
+                 "(95% bootstrap interval)")
+    return text + f". With fewer than {SMALL_CLASS} images of a class, such figures cannot tell models apart."
+
+
 def age_band(age) -> pd.Series:
     """Age in bands of 20 years ("0-19", ..., "80+"); "" when unknown."""
     age = pd.to_numeric(pd.Series(age), errors="coerce")

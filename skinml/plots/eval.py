@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -85,7 +87,10 @@ def plot_reliability(y, p, n_bins: int = 10, title: str = "") -> go.Figure:
     fig.update_layout(title=title or f"Reliability (ECE {ece:.3f})", height=400,
                       xaxis_title="predicted p(malignant)", xaxis=dict(range=[0, 1]))
     fig.update_yaxes(title_text="fraction malignant", range=[0, 1], secondary_y=False)
-    fig.update_yaxes(title_text="images", secondary_y=True, showgrid=False)
+    # Image counts are whole numbers from 0: about five ticks a whole number apart (never "100.5").
+    most = int(bins["count"].max()) if len(bins) else 1
+    fig.update_yaxes(title_text="images", secondary_y=True, showgrid=False, range=[0, max(1, most) * 1.1],
+                     tickmode="linear", tick0=0, dtick=max(1, math.ceil(most / 5)), tickformat="d")
     return fig
 
 

@@ -49,3 +49,17 @@ def plot_image_pairs(top: np.ndarray, bottom: np.ndarray, captions: list[str],
     fig.update_yaxes(title_text=labels[1], visible=True, showticklabels=False, row=2, col=1)
     fig.update_layout(height=330, margin=dict(t=40, b=10, l=40, r=10))
     return fig
+
+
+def plot_walk_probabilities(p: np.ndarray, threshold: float | None = None) -> go.Figure:
+    """A classifier's p(malignant) of each frame of a benign -> malignant walk (frame 1 = benign end)."""
+    frames = np.arange(1, len(p) + 1)
+    fig = go.Figure(go.Scatter(x=frames, y=np.asarray(p), mode="lines+markers", name="p(malignant)",
+                               hovertemplate="frame %{x}: %{y:.0%}<extra></extra>"))
+    if threshold is not None:
+        fig.add_hline(y=threshold, line_dash="dash", line_color="red",
+                      annotation_text=f"classifier's threshold {threshold:.0%}")
+    fig.update_layout(xaxis_title="frame (benign label → malignant label)", yaxis_title="p(malignant)",
+                      yaxis=dict(range=[0, 1], tickformat=".0%"), xaxis=dict(dtick=1), height=300,
+                      margin=dict(t=20, b=10), showlegend=False)
+    return fig

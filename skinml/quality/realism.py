@@ -96,8 +96,7 @@ def fid(real_f: np.ndarray, fake_f: np.ndarray) -> float:
 
     mu1, mu2 = real_f.mean(0), fake_f.mean(0)
     s1, s2 = np.cov(real_f, rowvar=False), np.cov(fake_f, rowvar=False)
-    covmean, _ = linalg.sqrtm(s1 @ s2, disp=False)
-    covmean = covmean.real
+    covmean = np.nan_to_num(linalg.sqrtm(s1 @ s2).real)  # (scipy's `disp` argument is deprecated)
     return float(max(0.0, ((mu1 - mu2) ** 2).sum() + np.trace(s1 + s2 - 2 * covmean)))
 
 
