@@ -1,7 +1,7 @@
 """The dashboard's entry point, `streamlit run streamlit_app.py`: the sidebar's pages, Home first.
 
-Every file `pages/<n>_<Title>.py` is a page, titled and addressed by its name (`/Data`,
-`/Try_a_lesion_photo`, ...), in the order of its number; `pages/0_Home.py` is the start page.
+Every file `app_pages/<n>_<Title>.py` is a page, titled and addressed by its name (`/Data`,
+`/Try_a_lesion_photo`, ...), in the order of its number; `app_pages/0_Home.py` is the start page.
 A page's errors show as a sentence (or, for a bug, a short message with an id, the traceback
 going to the server's log), never as a traceback.
 
@@ -9,6 +9,9 @@ This file is read twice. Streamlit first imports it to start the server: there i
 run then, and `app` (a `streamlit.App`, Streamlit 1.5x and later) warms the model up before
 the first visitor and stops training processes at shutdown (`skinml.app.server`). Then every
 visit runs it as a page script, which shows the navigation.
+The folder is `app_pages/`, not `pages/`: Streamlit would run a file of a `pages/` folder
+directly for a deep link such as `/Convolution` (its older multipage mode), without this
+navigation, sidebar and error guard.
 Below the page list, the sidebar shows the session's dataset and data rules (`skinml.app.session`).
 """
 
@@ -20,7 +23,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 from skinml.app import guarded
 from skinml.app.session import sidebar_ui
 
-PAGES = Path(__file__).resolve().parent / "pages"
+PAGES = Path(__file__).resolve().parent / "app_pages"
 
 if get_script_run_ctx(suppress_warning=True) is None:  # the server starting up, not a visit
     from skinml.app.server import lifespan, show_any_error

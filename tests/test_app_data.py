@@ -77,7 +77,7 @@ def test_navigation_starts_on_home_and_reaches_every_page(monkeypatch):
     monkeypatch.setattr(st, "navigation", Recorder)
     assert_clean(run_page("streamlit_app.py"))
     assert offered[0].title == "Home" and offered[0].url_path == ""  # the start page, at the root address
-    files = sorted(p.stem.split("_", 1)[1].replace("_", " ") for p in (REPO / "pages").glob("[1-9]_*.py"))
+    files = sorted(p.stem.split("_", 1)[1].replace("_", " ") for p in (REPO / "app_pages").glob("[1-9]_*.py"))
     assert sorted(page.title for page in offered[1:]) == files
     assert "Try_a_lesion_photo" in [page.url_path for page in offered]  # the address the browser test opens
 
@@ -102,7 +102,7 @@ def test_home_defaults_to_a_dataset(monkeypatch, demo_dir):
 
 
 def test_data_page_with_problems(problem_dir):
-    at = run_page("pages/1_Data.py", problem_dir)
+    at = run_page("app_pages/1_Data.py", problem_dir)
     assert_clean(at)
     assert any("isic-cli" in c.value for c in at.caption)
     assert any("8 benign" in m.value and "7 malignant" in m.value for m in at.markdown)
@@ -116,7 +116,7 @@ def test_data_page_with_problems(problem_dir):
 
 
 def test_data_page_filters(problem_dir):
-    at = run_page("pages/1_Data.py", problem_dir)
+    at = run_page("app_pages/1_Data.py", problem_dir)
     at.multiselect(key="policy_sources").set_value(["SONIC"]).run()
     assert_clean(at)
     assert any("6 benign" in m.value and "attribution = SONIC" in text(m.value) for m in at.markdown)
@@ -129,7 +129,7 @@ def test_data_page_filters(problem_dir):
 
 
 def test_data_page_bad_folder(tmp_path, demo_dir):
-    at = run_page("pages/1_Data.py", demo_dir)
+    at = run_page("app_pages/1_Data.py", demo_dir)
     at.text_input(key="dataset_path").set_value(str(tmp_path)).run()
     assert_clean(at)
     assert "No ISIC dataset" in at.error[0].value
@@ -137,7 +137,7 @@ def test_data_page_bad_folder(tmp_path, demo_dir):
 
 @pytest.mark.slow
 def test_data_page_augmentation_preview(demo_dir):
-    at = run_page("pages/1_Data.py", demo_dir)
+    at = run_page("app_pages/1_Data.py", demo_dir)
     at.toggle(key="augment_on").set_value(True).run()
     assert_clean(at)
     captions = [i.caption for element in at.get("image") for i in element.proto.imgs]
@@ -146,7 +146,7 @@ def test_data_page_augmentation_preview(demo_dir):
 
 @pytest.mark.realdata
 def test_data_page_on_isic_sample(isic_sample):
-    at = run_page("pages/1_Data.py", isic_sample)
+    at = run_page("app_pages/1_Data.py", isic_sample)
     assert_clean(at)
     assert any("2,447 benign" in m.value and "2,443 malignant" in m.value for m in at.markdown)
 
@@ -178,7 +178,7 @@ def test_home_and_data_pages_refuse_folders_outside_the_data_roots(private_folde
     assert_clean(at)
     assert "outside the data folders this server shares" in text(at.error[0].value)
     assert at.session_state["data_dir"] == str(demo_dir)
-    data = run_page("pages/1_Data.py", demo_dir)
+    data = run_page("app_pages/1_Data.py", demo_dir)
     data.text_input(key="dataset_path").set_value(typed).run()
     assert_clean(data)
     assert "outside the data folders" in text(data.error[0].value)
@@ -196,7 +196,7 @@ def test_metadata_values_are_shown_as_text_not_markup(tmp_path):
         meta[column] = image  # a diagnosis skinml does not know is shown as written in every image caption
     meta["attribution"] = link
     meta.to_csv(root / "metadata.csv", index=False)
-    at = run_page("pages/1_Data.py", root)
+    at = run_page("app_pages/1_Data.py", root)
     assert_clean(at)
     captions = [i.caption for element in at.get("image") for i in element.proto.imgs]
     assert captions and all(image.lower() in text(c) for c in captions)  # the value, as written
@@ -230,7 +230,7 @@ BAD_TABLES = {  # what visitors' folders held, and what the Data page says
 def test_every_metadata_table_is_read_or_a_sentence_never_a_traceback(tmp_path, demo_dir, variant):
     content, sentence = BAD_TABLES[variant]
     root = csv_folder(tmp_path / variant, content)
-    at = run_page("pages/1_Data.py", demo_dir)
+    at = run_page("app_pages/1_Data.py", demo_dir)
     at.text_input(key="dataset_path").set_value(str(root)).run()
     assert_clean(at)
     if sentence:

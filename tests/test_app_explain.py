@@ -9,7 +9,7 @@ import pytest
 streamlit_testing = pytest.importorskip("streamlit.testing.v1")
 AppTest = streamlit_testing.AppTest
 
-PAGES = Path(__file__).resolve().parents[1] / "pages"
+PAGES = Path(__file__).resolve().parents[1] / "app_pages"
 
 
 @pytest.fixture(scope="module")
@@ -289,13 +289,13 @@ def test_one_dataset_for_the_whole_session(with_model, clinic_dir):
     assert not at.exception, [e.value for e in at.exception]
     assert any(clinic_dir.name in c.value for c in at.sidebar.caption)  # (AppTest drops it after switch_page)
 
-    at.switch_page("pages/6_Try_a_lesion_photo.py").run()
+    at.switch_page("app_pages/6_Try_a_lesion_photo.py").run()
     at.radio(key="try_image_source").set_value("Example").run()
     assert any(clinic_dir.name in option for option in at.selectbox(key="try_image_example").options)
-    at.switch_page("pages/4_Inside_the_CNN.py").run()
+    at.switch_page("app_pages/4_Inside_the_CNN.py").run()
     assert any(clinic_dir.name in option for option in at.selectbox(key="cnn_image_example").options)
-    at.switch_page("pages/7_Train_GAN.py").run()
+    at.switch_page("app_pages/7_Train_GAN.py").run()
     assert at.text_input(key="gan_data").value == str(clinic_dir)
-    at.switch_page("pages/9_GAN_realism.py").run()
+    at.switch_page("app_pages/9_GAN_realism.py").run()
     assert not at.exception, [e.value for e in at.exception]
     assert any(str(clinic_dir) in c.value for c in at.caption)

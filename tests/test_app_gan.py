@@ -19,7 +19,7 @@ def isolated(tmp_path, monkeypatch, demo_dir):
 
 @pytest.mark.parametrize("page", ["7_Train_GAN.py", "8_Latent_space.py", "9_GAN_realism.py"])
 def test_gan_page_runs(page):
-    at = AppTest.from_file(str(REPO / "pages" / page), default_timeout=90).run()
+    at = AppTest.from_file(str(REPO / "app_pages" / page), default_timeout=90).run()
     assert not at.exception, at.exception
 
 
@@ -32,7 +32,7 @@ def test_train_page_shows_a_run(tmp_path):
     np.savez(tmp_path / "d.npz", images=np.stack([make_lesion(i % 2 == 1, 16, seed=i) for i in range(8)]))
     fit_gan(GANConfig(model="thesis_dcgan", data_npz=str(tmp_path / "d.npz"), image_size=16, width=0.125,
                       batch_size=4, epochs=1, holdout=0.0, run_dir=str(tmp_path / "runs" / "r1")))
-    at = AppTest.from_file(str(REPO / "pages" / "7_Train_GAN.py"), default_timeout=90).run()
+    at = AppTest.from_file(str(REPO / "app_pages" / "7_Train_GAN.py"), default_timeout=90).run()
     assert not at.exception, at.exception
     assert any("epoch 1 / 1" in m.value for m in at.markdown)
 
@@ -57,7 +57,7 @@ def test_gan_command_line_is_what_the_training_script_reads(tmp_path):
 
 
 def test_train_gan_page_says_when_the_data_is_missing(tmp_path):
-    at = AppTest.from_file(str(REPO / "pages" / "7_Train_GAN.py"), default_timeout=90).run()
+    at = AppTest.from_file(str(REPO / "app_pages" / "7_Train_GAN.py"), default_timeout=90).run()
     at.text_input(key="gan_data").set_value(str(tmp_path / "nowhere"))
     at.button[0].click().run()  # Start training (the form's submit button)
     assert not at.exception, at.exception
@@ -67,7 +67,7 @@ def test_train_gan_page_says_when_the_data_is_missing(tmp_path):
 
 @pytest.mark.slow
 def test_realism_page_reads_each_number_against_real_vs_real():
-    at = AppTest.from_file(str(REPO / "pages" / "9_GAN_realism.py"), default_timeout=300).run()
+    at = AppTest.from_file(str(REPO / "app_pages" / "9_GAN_realism.py"), default_timeout=300).run()
     at.slider[0].set_value(20).run()
     next(b for b in at.button if b.label.startswith("Compute the full report")).click().run()
     assert not at.exception, at.exception
@@ -88,7 +88,7 @@ def test_train_gan_page_reads_only_the_servers_data_folders(tmp_path, monkeypatc
     private.mkdir()
     np.savez(private / "d.npz", images=np.zeros((8, 16, 16, 3), np.uint8))
     monkeypatch.setenv("SKINML_DATA_ROOTS", str(demo_dir))
-    at = AppTest.from_file(str(REPO / "pages" / "7_Train_GAN.py"), default_timeout=90).run()
+    at = AppTest.from_file(str(REPO / "app_pages" / "7_Train_GAN.py"), default_timeout=90).run()
     for path in (str(private / "d.npz"), str(private), "/etc"):
         at.text_input[0].set_value(path)
         at.button[0].click().run()
@@ -122,7 +122,7 @@ def test_the_run_view_refreshes_only_while_its_run_is_live(tmp_path, monkeypatch
 
     monkeypatch.setattr(st, "fragment", recording_fragment)
     fake_run(tmp_path / "runs" / "done", "finished")
-    at = AppTest.from_file(str(REPO / "pages" / "7_Train_GAN.py"), default_timeout=90).run()
+    at = AppTest.from_file(str(REPO / "app_pages" / "7_Train_GAN.py"), default_timeout=90).run()
     assert not at.exception and asked == [None]  # nothing live: the page never reruns by itself
     assert at.button(key="gan_resume").disabled and at.button(key="gan_stop").disabled
     fake_run(tmp_path / "runs" / "live", "running")
@@ -135,7 +135,7 @@ def test_the_run_view_refreshes_only_while_its_run_is_live(tmp_path, monkeypatch
 def test_a_started_gan_run_is_listed_at_once_keeps_its_name_and_stops_as_stopped(tmp_path, demo_dir):
     from skinml.runs import OPERATOR, run_status, stop
 
-    at = AppTest.from_file(str(REPO / "pages" / "7_Train_GAN.py"), default_timeout=90).run()
+    at = AppTest.from_file(str(REPO / "app_pages" / "7_Train_GAN.py"), default_timeout=90).run()
     at.selectbox(key="gan_model").set_value("thesis_dcgan")
     at.number_input(key="gan_epochs").set_value(1000)
     at.selectbox(key="gan_size").set_value(32)
@@ -161,7 +161,7 @@ def test_latent_space_measures_the_class_change_along_the_label_walk():
 
     if not (SHIPPED_DIR / "model.keras").exists() or not (SHIPPED_CGAN / "generator.keras").exists():
         pytest.skip("no shipped classifier or conditional generator in this copy")
-    at = AppTest.from_file(str(REPO / "pages" / "8_Latent_space.py"), default_timeout=180).run()
+    at = AppTest.from_file(str(REPO / "app_pages" / "8_Latent_space.py"), default_timeout=180).run()
     assert "512 px (projector)" in at.radio(key="latent_gif_size").options
     at.radio(key="latent_gif_size").set_value("512 px (projector)").run()
     assert not at.exception, at.exception

@@ -28,7 +28,7 @@ def finished_run(demo_dir, tmp_path_factory):
 def _page(name: str, runs: Path, monkeypatch, demo_dir) -> AppTest:
     monkeypatch.setenv("SKINML_RUNS", str(runs))
     monkeypatch.setenv("SKINML_DATA", str(demo_dir))
-    at = AppTest.from_file(str(REPO / "pages" / name), default_timeout=90).run()
+    at = AppTest.from_file(str(REPO / "app_pages" / name), default_timeout=90).run()
     runs_offered = [o for o in (at.selectbox[0].options if at.selectbox else []) if o.startswith("run ")]
     if name == "3_Evaluate.py" and runs_offered:  # the test's own run, not the shipped model
         at.selectbox[0].set_value(runs_offered[0]).run()
@@ -187,10 +187,10 @@ def test_data_page_rules_reach_the_run_and_the_runs_table(tmp_path, monkeypatch,
     monkeypatch.setenv("SKINML_RUNS", str(tmp_path))
     monkeypatch.setenv("SKINML_DATA", str(demo_dir))
     at = AppTest.from_file(str(REPO / "streamlit_app.py"), default_timeout=90).run()
-    at.switch_page("pages/1_Data.py").run()
+    at.switch_page("app_pages/1_Data.py").run()
     at.checkbox(key="policy_dermoscopic").uncheck().run()
     at.text_input(key="policy_extra").set_value("sex=male").run()
-    at.switch_page("pages/2_Train_classifier.py").run()
+    at.switch_page("app_pages/2_Train_classifier.py").run()
     assert any("every image type · without sex = male" in m.value for m in at.markdown)
     at.text_input(key="train_run_name").set_value("ruled")
     at.button(key="train_start").click().run()

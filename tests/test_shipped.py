@@ -98,7 +98,7 @@ def test_evaluation_page_opens_on_the_shipped_model(tmp_path, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
     monkeypatch.setenv("SKINML_RUNS", str(tmp_path))
-    page = Path(__file__).resolve().parents[1] / "pages" / "3_Evaluate.py"
+    page = Path(__file__).resolve().parents[1] / "app_pages" / "3_Evaluate.py"
     at = AppTest.from_file(str(page), default_timeout=90).run()
     assert not at.exception
     assert at.slider[0].value == pytest.approx(load_classifier().threshold, abs=0.01)

@@ -32,7 +32,7 @@ def add_arguments(parser) -> None:
 
 def page_addresses() -> list[str]:
     """The address of every page, as `streamlit_app.py` names them: "" (Home), "Data", ..."""
-    names = sorted(p.stem for p in (REPO / "pages").glob("[1-9]_*.py"))
+    names = sorted(p.stem for p in (REPO / "app_pages").glob("[1-9]_*.py"))
     return ["", *(re.sub(r"^\d+_", "", name) for name in names)]
 
 
