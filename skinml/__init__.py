@@ -1,5 +1,7 @@
 """skinml: learn and teach deep learning on dermoscopy images of skin lesions (ISIC archive)."""
 
+from pathlib import Path as _Path
+
 __version__ = "0.1.0"
 
 DISCLAIMER = (
@@ -12,7 +14,6 @@ DISCLAIMER = (
 SHORT_DISCLAIMER = "A teaching and research tool, not a medical device: it never gives a diagnosis."
 DISCLAIMER_LINK = "/#not-a-medical-device"
 
-from pathlib import Path as _Path
 
 ASSETS = _Path(__file__).parent / "assets"  # the shipped models and reference files
 # The project's real data lives next to a development checkout (never inside the package).

@@ -30,7 +30,8 @@ def test_gpu_run_at_tiny_scale_returns_finished_models(demo_dir, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["binary0.tar.gz", "gan.tar.gz", "logs.tar.gz"]
     with tarfile.open(out / "gan.tar.gz") as tar:
         names = tar.getnames()
-    assert {"gan/generator/generator.keras", "gan/generator/gan.json", "gan/state.json", "gan/holdout.npy"} <= set(names)
+    expected = {"gan/generator/generator.keras", "gan/generator/gan.json", "gan/state.json", "gan/holdout.npy"}
+    assert expected <= set(names)
     assert any(n.startswith("gan/samples/epoch_") for n in names)
     with tarfile.open(out / "binary0.tar.gz") as tar:
         names = tar.getnames()

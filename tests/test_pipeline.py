@@ -24,7 +24,8 @@ def write_image(path: Path, width: int, height: int, seed: int = 0, quality: int
     g = 255 * yy / max(height - 1, 1)
     b = np.where(np.hypot(xx - width / 2, yy - height / 2) < min(width, height) / 3, 200, 40)
     img = np.stack([r, g, b], -1) + rng.normal(0, 3, (height, width, 3))
-    Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(path, **({"quality": quality} if path.suffix == ".jpg" else {}))
+    options = {"quality": quality} if path.suffix == ".jpg" else {}
+    Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(path, **options)
     return path
 
 
@@ -274,7 +275,7 @@ def test_synthetic_demo_folder(demo_dir):
     ds = make_dataset(paths, np.zeros(len(paths)), image_size=32, batch_size=16, shuffle=True,
                       augment="thesis", seed=0)
     n = 0
-    for x, y in ds:
+    for x, _ in ds:
         assert x.shape[1:] == (32, 32, 3) and float(x.numpy().max()) <= 1.0
         n += len(x)
     assert n == len(paths)

@@ -1,4 +1,5 @@
-"""The core training loop with the shipped recipe's settings: image packs, a time budget, the diagnosis task, and ensembles as a finishing step."""
+"""The core training loop with the shipped recipe's settings: image packs, a time budget, the
+diagnosis task, and ensembles as a finishing step."""
 
 import json
 
@@ -18,7 +19,8 @@ def pack(demo_dir, tmp_path_factory):
 
     df = prepare(demo_dir, DataPolicy(), balance=False, seed=0)
     malignant, benign = ["mel", "bcc", "akiec", ""], ["nv", "bkl", "df", "vasc"]  # "": none of the seven
-    df["dx"] = [(malignant if label == "malignant" else benign)[i % 4] for i, label in enumerate(df["benign_malignant"])]
+    df["dx"] = [(malignant if label == "malignant" else benign)[i % 4]
+                for i, label in enumerate(df["benign_malignant"])]
     return write_pack(df, tmp_path_factory.mktemp("pack"), image_size=32)
 
 
@@ -33,7 +35,8 @@ def pack_runs(pack, tmp_path_factory):
     from skinml.cnn.train import fit_classifier
 
     root = tmp_path_factory.mktemp("runs")
-    return [fit_classifier(tiny(pack=str(pack), epochs=1, seed=seed, run_dir=str(root / f"s{seed}"))) for seed in (0, 1)]
+    return [fit_classifier(tiny(pack=str(pack), epochs=1, seed=seed, run_dir=str(root / f"s{seed}")))
+            for seed in (0, 1)]
 
 
 def test_a_run_on_a_pack_is_finished_and_two_seeds_make_an_ensemble(pack_runs, tmp_path):

@@ -13,10 +13,10 @@ On the GPU machine (no TensorFlow: Keras on JAX, the Keras wheels carried in .wh
 it, the two GANs share it): `gan` (skinml_gan) and `cgan` (skinml_cgan) train with the
 whole pack on the device (`skinml.gan.steps_jax.train_on_device`), `binary0/1` (benign/malignant)
 and `dx0/1` (seven diagnoses) train skinml_resnet members with the core training loop
-(`train/train_classifier.py`, "crop" augmentation, fitted to the budget). The test split is never trained on by any of them. Every job
-stops itself inside the budget; each leaves `<job>.tar.gz` in `--out` (at most 16 MiB: the
-GAN's generator, sample grids, losses and state; a classifier's model, history and
-predictions) and `logs.tar.gz` with every log and `summary.json`. Back here,
+(`train/train_classifier.py`, "crop" augmentation, fitted to the budget). The test split is
+never trained on by any of them. Every job stops itself inside the budget; each leaves
+`<job>.tar.gz` in `--out` (at most 16 MiB: the GAN's generator, sample grids, losses and
+state; a classifier's model, history and predictions) and `logs.tar.gz` with every log and `summary.json`. Back here,
 `train/finish_shipped_gan.py` measures a generator and `train/finish_classifier.py` joins
 the members into an ensemble.
 """
@@ -131,8 +131,8 @@ def run_gan(job: str, pack: Path, out: Path, seconds: float, width: float, steps
             train_on_device(gan, x, y, seconds=budget, steps_per_call=steps_per_call)):
         speed = steps_per_call * spec.batch_size / call_seconds
         if call <= 1:
-            print(f"{job}: call {call} took {call_seconds:.1f} s ({'with compilation' if call == 0 else f'{speed:.0f} images/s'})",
-                  flush=True)
+            what = "with compilation" if call == 0 else f"{speed:.0f} images/s"
+            print(f"{job}: call {call} took {call_seconds:.1f} s ({what})", flush=True)
         rows.append({"epoch": round(seen / len(x), 3), **{k: round(v, 5) for k, v in logs.items()},
                      "seconds": round(time.time() - started, 1), "images_per_second": round(speed, 1)})
         if time.time() - last_grid > 40:

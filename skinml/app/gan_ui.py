@@ -263,7 +263,8 @@ def run_view_ui(run_dir: Path) -> None:
     if (run_dir / "training.gif").exists():
         right.image(str(run_dir / "training.gif"), caption="training, epoch by epoch")
     if status == "failed":
-        st.error(plain(runs.status_message(run_dir) or "The training process failed: its console output below says why."))
+        failed = "The training process failed: its console output below says why."
+        st.error(plain(runs.status_message(run_dir) or failed))
     elif status == "interrupted":
         st.warning("The training process ended without finishing (killed?). Resume continues after its last "
                    "complete epoch.")

@@ -114,7 +114,8 @@ def run(args) -> int:
         results[name] = time_fit(name, args.image_size, args.batch_size, args.steps, args.width)
         print(f"{name} fit (one compiled GAN step, {backend}): {results[name]:.1f} images/s at {args.image_size} px")
     if "thesis_dcgan" in args.models and backend == "tensorflow":
-        for style, what in (("keras_io", "keras.io style, alternating"), ("tutorial", "TF tutorial style, simultaneous")):
+        styles = (("keras_io", "keras.io style, alternating"), ("tutorial", "TF tutorial style, simultaneous"))
+        for style, what in styles:
             ips = time_plain_dcgan(args.image_size, args.batch_size or 64, args.steps, style)
             print(f"thesis_dcgan plain tf.function loop ({what}): {ips:.1f} images/s at {args.image_size} px"
                   f" (skinml fit / this: {results['thesis_dcgan'] / ips:.2f})")

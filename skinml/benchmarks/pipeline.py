@@ -218,7 +218,7 @@ def run(args) -> int:
             try:
                 width, height = (int(v) for v in args.generate.lower().split("x"))
             except ValueError:
-                raise DataError(f"--generate takes WIDTHxHEIGHT such as 1024x768, not '{args.generate}'.")
+                raise DataError(f"--generate takes WIDTHxHEIGHT such as 1024x768, not '{args.generate}'.") from None
             paths = generate_jpegs(work / "images", width, height, args.n)
             labels, source = [i % 2 for i in range(len(paths))], f"generated {width}x{height} JPEGs"
         else:

@@ -93,7 +93,7 @@ def draw_screenshot(rng, size: int = 256) -> Image.Image:
     d = ImageDraw.Draw(img)
     d.rectangle([0, 0, img.width, 24], fill=_colour(rng))
     d.rectangle([0, 24, 70, size], fill=(225, 228, 232))
-    for k in range(int(rng.integers(3, 8))):
+    for _ in range(int(rng.integers(3, 8))):
         x, y = rng.integers(80, img.width - 60), rng.integers(30, size - 30)
         d.rectangle([x, y, x + rng.integers(30, 120), y + rng.integers(12, 60)], fill=_colour(rng))
         d.text((x + 4, y + 2), "Button", fill="white")
