@@ -233,6 +233,22 @@ def test_multiclass_figures_by_hand():
     json.dumps(report)  # JSON-ready
 
 
+def test_multiclass_subgroups_by_hand():
+    import pandas as pd
+
+    meta = pd.DataFrame({"sex": ["female"] * 4 + ["male"] * 3, "age_approx": [25, 35, None, 65, 70, 75, 30]})
+    rows = {(r["group"], r["value"]): r for r in mc.subgroup_rows(meta, Y, P, malignant_columns=[0, 2], min_count=3)}
+    assert set(rows) == {("sex", "female"), ("sex", "male"), ("age band", "20-39"), ("age band", "60-79")}
+    # female: images 0-3, truth a a b b, predicted a b b b -> sensitivity a 1/2, b 2/2
+    assert rows["sex", "female"]["balanced_accuracy"] == pytest.approx((0.5 + 1.0) / 2)
+    # p(a) + p(c) for images 0-3: .8 .4 .5 .2 against a a b b -> .4 loses to .5: 3/4
+    assert rows["sex", "female"]["malignant_auc"] == pytest.approx(0.75)
+    # male: images 4-6 are all c: one side only, no AUC; predicted a c c -> 2/3
+    assert rows["sex", "male"]["malignant_auc"] is None and rows["sex", "male"]["n"] == 3
+    assert rows["sex", "male"]["balanced_accuracy"] == pytest.approx(2 / 3)
+    assert rows["age band", "20-39"]["n"] == 3  # 25, 35, 30; the unknown age is left out
+
+
 def test_multiclass_figures_refuse_mismatched_input():
     with pytest.raises(DataError, match="7 labels need 7 rows"):
         mc.balanced_accuracy(Y, P[:5])

@@ -50,7 +50,7 @@ def finish_multiclass_run(config: TrainConfig, run_dir: Path, df: pd.DataFrame, 
 
     import skinml
     from skinml.cnn.splits import split_images, split_metadata
-    from skinml.metrics.multiclass import evaluate_multiclass
+    from skinml.metrics.multiclass import evaluate_multiclass, subgroup_rows
 
     classes = list(DIAGNOSIS_CLASSES)
     best = keras.saving.load_model(run_dir / "best.keras", compile=False, safe_mode=True)
@@ -69,6 +69,10 @@ def finish_multiclass_run(config: TrainConfig, run_dir: Path, df: pd.DataFrame, 
         preds = {s: (part, y, apply_temperature(p, temperature)) for s, (part, y, p) in preds.items()}
     metrics = {split: evaluate_multiclass(y, p, classes, list(MALIGNANT_DIAGNOSES), seed=config.seed)
                for split, (part, y, p) in preds.items() if len(y)}
+    if "test" in metrics:
+        part, y, p = preds["test"]
+        metrics["test"]["subgroups"] = subgroup_rows(part.reset_index(drop=True), y, p,
+                                                     [classes.index(c) for c in MALIGNANT_DIAGNOSES])
     metrics.update(task="diagnosis", classes=classes, best_epoch=state.get("best_epoch"),
                    epochs_run=state.get("epoch"), monitor=config.monitor, best_score=state.get("best_score"),
                    temperature=temperature, train_seconds=train_seconds(run_dir, state))
@@ -145,4 +149,9 @@ def build_multiclass_card(config: TrainConfig, info: dict, metrics: dict) -> str
         *[f"| {r['class']} | {r['n']} | {fmt(r['sensitivity'])} | {fmt(r['specificity'])} | {fmt(r['auc'])} |"
           for r in test.get("per_class", [])],
     ]
+    if test.get("subgroups"):
+        lines += ["", "### Test split per subgroup (groups of 20 images or more)", "",
+                  "| group | value | n | balanced accuracy | AUC of p(malignant) |", "| --- | --- | --- | --- | --- |",
+                  *[f"| {r['group']} | {r['value']} | {r['n']} | {fmt(r['balanced_accuracy'])} | "
+                    f"{fmt(r['malignant_auc'])} |" for r in test["subgroups"]]]
     return "\n".join(lines) + "\n"

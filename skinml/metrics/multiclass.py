@@ -17,7 +17,7 @@ import numpy as np
 from sklearn import metrics as skm
 
 from skinml.errors import DataError
-from skinml.metrics.binary import json_ready, normalise_confusion
+from skinml.metrics.binary import SUBGROUPS, age_band, json_ready, normalise_confusion
 
 # ISIC 2018 Task 3's columns, in the order of skinml.data.DIAGNOSIS_CLASSES.
 ISIC2018_COLUMNS = ("MEL", "NV", "BCC", "AKIEC", "BKL", "DF", "VASC")
@@ -110,6 +110,31 @@ def evaluate_multiclass(y, p, classes: list[str], malignant: list[str] | None = 
         if truth.any() and not truth.all():
             out["malignant_auc"] = float(skm.roc_auc_score(truth, p[:, cols].sum(axis=1)))
     return json_ready(out)
+
+
+def subgroup_rows(meta, y, p, malignant_columns: list[int], min_count: int = 20) -> list[dict]:
+    """Figures per subgroup (sex, age band, anatomic site, Fitzpatrick type, source where known):
+    [{"group", "value", "n", "balanced_accuracy", "malignant_auc"}], for groups of at least
+    `min_count` images. `meta` has one row per prediction, in order, with the data table's
+    columns. Balanced accuracy is over the classes present in the group; the AUC of
+    p(malignant) is None where the group holds one side only."""
+    y, p = _arrays(y, p)
+    truth, p_malignant = np.isin(y, malignant_columns), p[:, malignant_columns].sum(axis=1)
+    rows = []
+    for group, column in SUBGROUPS.items():
+        if column not in meta.columns:
+            continue
+        values = (age_band(meta[column]) if column == "age_approx" else meta[column].fillna("").astype(str)).to_numpy()
+        for value in sorted(set(values) - {"", "nan", "unknown"}):
+            hit = values == value
+            if hit.sum() < min_count:
+                continue
+            auc = None
+            if truth[hit].any() and not truth[hit].all():
+                auc = float(skm.roc_auc_score(truth[hit], p_malignant[hit]))
+            rows.append({"group": group, "value": value, "n": int(hit.sum()),
+                         "balanced_accuracy": balanced_accuracy(y[hit], p[hit]), "malignant_auc": auc})
+    return rows
 
 
 def write_isic2018_predictions_csv(ids, p, path: str | Path) -> Path:
