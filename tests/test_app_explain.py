@@ -257,7 +257,8 @@ def test_the_html_summary_escapes_the_file_name_and_warnings():
     pixels = np.zeros((8, 8, 3), np.uint8)
     result = PredictionResult(name='<img src="http://evil.example/x.png"><script>alert(1)</script>', image=pixels,
                               model_input=pixels, p_malignant=0.3, views=np.array([0.3]), threshold=0.5,
-                              threshold_side="below threshold", heatmap_class="benign", ood=OODResult(score=1.0, threshold=3.0, fired=False),
+                              threshold_side="below threshold", heatmap_class="benign",
+                              ood=OODResult(score=1.0, threshold=3.0, fired=False),
                               warnings=["<b>bold</b>"])
     html = build_summary_html(result)
     assert "<script>" not in html and '<img src="http://evil' not in html and "<b>bold" not in html
