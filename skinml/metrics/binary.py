@@ -8,9 +8,8 @@ in [0, 1]; a lesion is called malignant when `p >= threshold`. Confusion matrice
 from __future__ import annotations
 
 import csv
+import io
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -316,15 +315,20 @@ def write_isic_predictions_csv(ids, p, path: str | Path) -> Path:
     p = np.clip(np.asarray(p, dtype="float64").reshape(-1), 0.0, 1.0)
     if len(ids) != len(p):
         raise DataError(f"{len(ids)} image ids but {len(p)} predictions: they must match one to one.")
+    return write_csv(path, ["image", *LABELS], ([i, f"{1 - v:.6f}", f"{v:.6f}"] for i, v in zip(ids, p)))
+
+
+def write_csv(path: str | Path, header: list[str], rows) -> Path:
+    """A CSV file written whole or not at all (`skinml.runs.write_atomic`); returns its path."""
+    from skinml.runs import write_atomic
+
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    writer.writerows(rows)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["image", *LABELS])
-        for i, v in zip(ids, p):
-            writer.writerow([i, f"{1 - v:.6f}", f"{v:.6f}"])
-    os.replace(tmp, path)
+    write_atomic(path, buffer.getvalue())
     return path
 
 

@@ -8,16 +8,13 @@ to 1); the predicted class is the most probable one. Per-class figures are one-v
 
 from __future__ import annotations
 
-import csv
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from sklearn import metrics as skm
 
 from skinml.errors import DataError
-from skinml.metrics.binary import SUBGROUPS, age_band, json_ready, normalise_confusion
+from skinml.metrics.binary import SUBGROUPS, age_band, json_ready, normalise_confusion, write_csv
 
 # ISIC 2018 Task 3's columns, in the order of skinml.data.DIAGNOSIS_CLASSES.
 ISIC2018_COLUMNS = ("MEL", "NV", "BCC", "AKIEC", "BKL", "DF", "VASC")
@@ -155,16 +152,8 @@ def write_isic2018_predictions_csv(ids, p, path: str | Path) -> Path:
     if not np.all(np.isfinite(p)) or (p < 0).any() or (p.sum(axis=1) <= 0).any():
         raise DataError("Class probabilities must be finite, non-negative and not all zero in a row.")
     p = p / p.sum(axis=1, keepdims=True)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["image", *ISIC2018_COLUMNS])
-        for i, row in zip(ids, p):
-            writer.writerow([i, *(f"{v:.6f}" for v in row)])
-    os.replace(tmp, path)
-    return path
+    rows = ([i, *(f"{v:.6f}" for v in row)] for i, row in zip(ids, p))
+    return write_csv(path, ["image", *ISIC2018_COLUMNS], rows)
 
 
 def write_isic2018_truth_csv(ids, y, path: str | Path) -> Path:
