@@ -91,6 +91,23 @@ def choose_image_ui(key: str = "image", camera: bool = False, dataset: bool = Tr
     return row["isic_id"], Path(row["image_path"]).read_bytes()
 
 
+def patient_ui(key: str):
+    """Optional age, sex and anatomic site; returns the one-row table of
+    `skinml.data.tabular.patient_table`, or None when nothing is given. DataError for a value
+    that cannot be used."""
+    from skinml.data.readers import GENERAL_SITES
+    from skinml.data.tabular import SEXES, patient_table
+
+    c1, c2, c3 = st.columns(3)
+    age = c1.number_input("Age (years)", min_value=0, max_value=120, value=None, step=1, key=f"{key}_age")
+    sex = c2.selectbox("Sex", ["not given", *SEXES], key=f"{key}_sex")
+    site = c3.selectbox("Anatomic site", ["not given", *GENERAL_SITES], key=f"{key}_site")
+    given = lambda value: None if value == "not given" else value  # noqa: E731
+    if age is None and given(sex) is None and given(site) is None:
+        return None
+    return patient_table(age, given(sex), given(site))
+
+
 def photo_id(data: bytes) -> str:
     """A short name for a photo's content: widgets keyed with it start afresh for each new photo."""
     import hashlib
@@ -112,13 +129,14 @@ def read_for_model(data: bytes, name: str, size: int, resize: str) -> tuple[np.n
 
 
 @st.cache_data(show_spinner="Asking the model ...", max_entries=32)
-def predict_cached(model_path: str, data: bytes, name: str, tta: bool = True):
-    """`skinml.predict.predict_upload` with the cached model, cached per photo; the server's log
-    gets the seconds it took (what `python -m skinml bench serve` reads)."""
+def predict_cached(model_path: str, data: bytes, name: str, tta: bool = True, patient=None):
+    """`skinml.predict.predict_upload` with the cached model, cached per photo (and per patient
+    table, see `patient_ui`); the server's log gets the seconds it took (what `python -m skinml
+    bench serve` reads)."""
     from skinml.predict import predict_upload
 
     start = time.perf_counter()
-    result = predict_upload(load_model(model_path), data, name, tta=tta)
+    result = predict_upload(load_model(model_path), data, name, tta=tta, patient=patient)
     server_log().info("predicted an upload of %d bytes in %.3f s: p=%.6f", len(data), time.perf_counter() - start,
                       result.p_malignant)
     return result
@@ -282,8 +300,8 @@ def grayscale(image: np.ndarray) -> np.ndarray:
 
 # The heatmap methods the pages offer: the name shown -> the id of `skinml.explain.trust.METHODS`.
 # A new method is one more entry here (and in METHODS).
-HEATMAP_METHODS = {"Grad-CAM": "gradcam", "HiResCAM": "hirescam", "occlusion": "occlusion",
-                   "integrated gradients": "integrated_gradients"}
+HEATMAP_METHODS = {"Grad-CAM": "gradcam", "Grad-CAM, earlier layer": "gradcam_early", "HiResCAM": "hirescam",
+                   "occlusion": "occlusion", "integrated gradients": "integrated_gradients"}
 
 
 def heatmap_method(method_id: str | None) -> str:
