@@ -303,6 +303,14 @@ def test_one_dataset_for_the_whole_session(with_model, clinic_dir):
 
 # ---------------------------------------------------------------- explanations you can trust (pages 4 and 6)
 
+def upload(at, name: str, malignant: bool, seed: int) -> None:
+    """Upload a drawn lesion on the clinician's page and rerun it."""
+    from skinml.data.synthetic import make_lesion
+
+    at.file_uploader(key="try_image_upload").set_value((name, png(make_lesion(malignant, 200, seed=seed)), "image/png"))
+    at.run()
+
+
 def measured_folder(folder, best: str = "occlusion"):
     """A tiny classifier folder with the shipped model's `explanations.json`, altered so that `best`
     points inside the lesion most often."""
@@ -422,11 +430,10 @@ def test_the_outline_marks_the_masks_border_only():
 
 
 def test_try_page_uses_the_method_measured_best_and_says_how_far_to_trust_it(measured_model, monkeypatch, tmp_path):
-    from skinml.data.synthetic import make_lesion
 
     use_model(monkeypatch, tmp_path, measured_model)
     at = run_page("6_Try_a_lesion_photo.py")
-    at.file_uploader(key="try_image_upload").set_value(("a.png", png(make_lesion(True, 200, seed=2)), "image/png")).run()
+    upload(at, "a.png", True, 2)
     assert not at.exception, [e.value for e in at.exception]
     assert any("Where the model looked (occlusion)" in s.value for s in at.subheader)
     assert any(c.startswith("occlusion for the ") for c in image_captions(at))
@@ -434,10 +441,9 @@ def test_try_page_uses_the_method_measured_best_and_says_how_far_to_trust_it(mea
 
 
 def test_try_page_falls_back_to_grad_cam_without_measures(with_model):
-    from skinml.data.synthetic import make_lesion
 
     at = run_page("6_Try_a_lesion_photo.py")
-    at.file_uploader(key="try_image_upload").set_value(("b.png", png(make_lesion(False, 200, seed=2)), "image/png")).run()
+    upload(at, "b.png", False, 2)
     assert any("Where the model looked (Grad-CAM)" in s.value for s in at.subheader)
     assert any("have not been measured" in c.value for c in at.caption)
 
@@ -485,12 +491,11 @@ def test_try_page_ranks_a_diagnosis_models_answers_beside_the_binary_one(with_mo
     import json
 
     from skinml.app import classifiers
-    from skinml.data.synthetic import make_lesion
 
     monkeypatch.setattr(classifiers, "DIAGNOSIS_DIR", dx_model)
     at = run_page("6_Try_a_lesion_photo.py")
     assert at.selectbox(key="try_diagnosis_model").value == classifiers.SHIPPED_DIAGNOSIS
-    at.file_uploader(key="try_image_upload").set_value(("c.png", png(make_lesion(True, 200, seed=4)), "image/png")).run()
+    upload(at, "c.png", True, 4)
     assert not at.exception, [e.value for e in at.exception]
     assert any("Diagnoses" in s.value for s in at.subheader)
     bars = json.loads(chart_spec(at))["data"][0]
@@ -515,11 +520,10 @@ def test_try_page_ranks_a_diagnosis_models_answers_beside_the_binary_one(with_mo
 
 def test_age_sex_and_site_move_only_a_model_trained_with_them(with_model, dx_meta_model, monkeypatch):
     from skinml.app import classifiers
-    from skinml.data.synthetic import make_lesion
 
     monkeypatch.setattr(classifiers, "DIAGNOSIS_DIR", dx_meta_model)
     at = run_page("6_Try_a_lesion_photo.py")
-    at.file_uploader(key="try_image_upload").set_value(("d.png", png(make_lesion(True, 200, seed=5)), "image/png")).run()
+    upload(at, "d.png", True, 5)
     assert any("reads the patient's age, sex and site" in c.value for c in at.caption)
     before = chart_spec(at)
     at.number_input(key="try_patient_age").set_value(85).run()
@@ -530,11 +534,10 @@ def test_age_sex_and_site_move_only_a_model_trained_with_them(with_model, dx_met
 
 def test_try_page_without_a_diagnosis_model_shows_none(with_model, monkeypatch, tmp_path):
     from skinml.app import classifiers
-    from skinml.data.synthetic import make_lesion
 
     monkeypatch.setattr(classifiers, "DIAGNOSIS_DIR", tmp_path / "absent")
     at = run_page("6_Try_a_lesion_photo.py")
-    at.file_uploader(key="try_image_upload").set_value(("e.png", png(make_lesion(True, 200, seed=6)), "image/png")).run()
+    upload(at, "e.png", True, 6)
     assert not any("Diagnoses" in s.value for s in at.subheader) and not at.get("plotly_chart")
 
 

@@ -245,7 +245,8 @@ def lesion_mask(dataset: str, name: str, size: int, resize: str) -> tuple[np.nda
         return None, (f"No lesion outline: the loaded dataset ({plain(Path(dataset or '.').name)}) has no masks folder "
                       "(its name plus -segmentations beside it, or masks inside it).")
     try:
-        return load_mask(folder, ids[0], size, resize), f"Green line: the lesion as a dermatologist outlined it ({ids[0]})."
+        mask = load_mask(folder, ids[0], size, resize)
+        return mask, f"Green line: the lesion as a dermatologist outlined it ({ids[0]})."
     except DataError:
         return None, f"No lesion outline: the masks folder has none for {ids[0]}."
 
