@@ -156,8 +156,8 @@ st.markdown("If a heatmap barely changes when the model's learned weights are re
 r1, r2 = st.columns(2)
 check_method = r1.selectbox("Method", ["Grad-CAM", "HiResCAM", "integrated gradients"], key="cnn_rand_method")
 if r2.toggle("Run the check on this image", key="cnn_rand_run",
-             help="Each step re-initialises more of a copy of the model and recomputes the map: seconds on a CPU, "
-                  "then kept for the next visit."):
+             help="Each step re-initialises more of a copy of the model and recomputes the map: up to a minute on "
+                  "a CPU for the shipped model (ten blocks, two networks), then kept for the next visit."):
     try:
         strip = ui.randomisation_cached(model_path, x, choice.index, ui.HEATMAP_METHODS[check_method])
     except ValueError:

@@ -551,3 +551,10 @@ def test_inside_the_cnn_explains_any_class_of_a_diagnosis_model(dx_model, monkey
     assert not at.exception, [e.value for e in at.exception]
     assert any("for the dermatofibroma score" in c for c in image_captions(at))
     assert any(c.startswith("occlusion, dermatofibroma") for c in image_captions(at))
+
+
+def test_inside_the_cnn_with_a_model_that_reads_metadata(dx_meta_model, monkeypatch, tmp_path):
+    use_model(monkeypatch, tmp_path, dx_meta_model)
+    at = run_page("4_Inside_the_CNN.py")
+    assert at.selectbox(key="cnn_block_the network")  # its feature maps
+    assert any("reads the patient's age, sex and site" in i.value for i in at.info)

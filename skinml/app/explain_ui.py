@@ -178,7 +178,8 @@ def method_maps_ui(model_path: str, image: np.ndarray, class_index: int,
     return maps
 
 
-@st.cache_data(show_spinner="Re-initialising the model block by block and recomputing the map ...", max_entries=8)
+@st.cache_data(show_spinner="Re-initialising the model block by block and recomputing the map (up to a minute) ...",
+               max_entries=8)
 def randomisation_cached(model_path: str, image: np.ndarray, class_index: int,
                          method: str = "gradcam") -> list[tuple[str, np.ndarray, float]]:
     """The sanity check's strip for one model input: [(block, map, rank correlation with the
