@@ -22,7 +22,9 @@ from skinml.predict import format_probability
 setup_page("Inside the CNN")
 st.markdown("Pick a model and an image and watch what each convolutional layer makes of it: every channel "
             "of every layer is a **feature map**, one filter's response at each place in the image. "
-            "**Grad-CAM** then shows which places moved the model's answer.")
+            "**Grad-CAM** and three other methods then show which places moved the model's answer, "
+            "beside the lesion's outline where a dermatologist drew one, with measures of how far to trust "
+            "them and a check that they depend on what the model learned.")
 
 left, right = st.columns(2)
 with left:
@@ -158,9 +160,8 @@ check_method = r1.selectbox("Method", ["Grad-CAM", "HiResCAM", "integrated gradi
 if r2.toggle("Run the check on this image", key="cnn_rand_run",
              help="Each step re-initialises more of a copy of the model and recomputes the map: up to a minute on "
                   "a CPU for the shipped model (ten blocks, two networks), then kept for the next visit."):
-    try:
-        strip = ui.randomisation_cached(model_path, x, choice.index, ui.HEATMAP_METHODS[check_method])
-    except ValueError:
+    strip = ui.randomisation_cached(model_path, x, choice.index, ui.HEATMAP_METHODS[check_method])
+    if strip is None:
         st.info(f"{check_method} does not fit this architecture: choose another method.")
         st.stop()
     step = st.select_slider("Blocks re-initialised, from the top down", list(range(len(strip))), value=1,

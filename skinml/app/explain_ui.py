@@ -181,14 +181,18 @@ def method_maps_ui(model_path: str, image: np.ndarray, class_index: int,
 @st.cache_data(show_spinner="Re-initialising the model block by block and recomputing the map (up to a minute) ...",
                max_entries=8)
 def randomisation_cached(model_path: str, image: np.ndarray, class_index: int,
-                         method: str = "gradcam") -> list[tuple[str, np.ndarray, float]]:
+                         method: str = "gradcam") -> list[tuple[str, np.ndarray, float]] | None:
     """The sanity check's strip for one model input: [(block, map, rank correlation with the
     trained map)], "trained" first, then each block re-initialised with every block above it
-    (`skinml.explain.trust.randomisation_maps`)."""
+    (`skinml.explain.trust.randomisation_maps`); None when the method does not fit the model."""
     from skinml.explain.measures import rank_correlation
     from skinml.explain.trust import randomisation_maps
 
-    strip = randomisation_maps(load_model(model_path), image, method, class_index)
+    try:
+        strip = randomisation_maps(load_model(model_path), image, method, class_index)
+    except ValueError as exc:
+        server_log().info("%s does not fit %s: %s", method, model_path, exc)
+        return None
     trained = strip[0][1]
     return [(block, heat, float(rank_correlation(trained, heat))) for block, heat in strip]
 
