@@ -558,3 +558,17 @@ def test_inside_the_cnn_with_a_model_that_reads_metadata(dx_meta_model, monkeypa
     at = run_page("4_Inside_the_CNN.py")
     assert at.selectbox(key="cnn_block_the network")  # its feature maps
     assert any("reads the patient's age, sex and site" in i.value for i in at.info)
+
+
+def test_a_ham10000_image_shows_its_dermatologists_outline(with_model):
+    from conftest import SHARED_DATA
+
+    ham = SHARED_DATA / "ham10000"
+    if not (ham / "HAM10000_metadata.csv").exists() or not (SHARED_DATA / "ham10000-segmentations").is_dir():
+        pytest.skip("real data (../shared/data/ham10000 and its segmentations) is not on this machine")
+    at = AppTest.from_file(str(PAGES / "4_Inside_the_CNN.py"), default_timeout=180)
+    at.session_state["data_dir"] = str(ham)
+    at.run()
+    at.radio(key="cnn_image_source").set_value("Dataset").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("Green line" in c.value for c in at.caption)
