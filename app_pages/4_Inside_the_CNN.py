@@ -1,4 +1,5 @@
-"""Inside the CNN: every conv layer's feature maps, channel by channel, and Grad-CAM heatmaps."""
+"""Inside the CNN: every conv layer's feature maps, Grad-CAM per class, four explanation methods side by side
+with the lesion outline, their measured trust, and the weight-randomisation check."""
 
 import time
 
@@ -6,17 +7,24 @@ import numpy as np
 import streamlit as st
 
 from skinml.app import explain_ui as ui
-from skinml.app import setup_page, show_error
+from skinml.app import plain, setup_page, show_error
 from skinml.app.classifiers import UNTRAINED, choose_model_ui
+from skinml.app.session import current_dataset
 from skinml.cnn.ensemble import ensemble_size
+from skinml.data.diagnoses import CLASS_NAMES
 from skinml.errors import SkinmlError
 from skinml.explain.features import scale_channel, tile_channels
 from skinml.explain.gradcam import overlay_heatmap
+from skinml.explain.trust import explanations_table
+from skinml.plots.explain import plot_perturbation_curves
+from skinml.predict import format_probability
 
 setup_page("Inside the CNN")
 st.markdown("Pick a model and an image and watch what each convolutional layer makes of it: every channel "
             "of every layer is a **feature map**, one filter's response at each place in the image. "
-            "**Grad-CAM** then shows which places moved the model's answer.")
+            "**Grad-CAM** and three other methods then show which places moved the model's answer, "
+            "beside the lesion's outline where a dermatologist drew one, with measures of how far to trust "
+            "them and a check that they depend on what the model learned.")
 
 left, right = st.columns(2)
 with left:
@@ -80,12 +88,90 @@ with one_col:
             time.sleep(0.25)
 
 st.subheader("Grad-CAM: where the model looked")
-p = ui.probability_cached(model_path, x)
-choice = ui.heatmap_ui(clf.side(p), key="cnn", photo=ui.photo_id(picked[1]))
+probabilities = ui.class_probabilities_cached(model_path, x)
+if clf.task == "diagnosis":
+    top = clf.classes[int(np.argmax(probabilities))]
+    answer = ", ".join(f"{plain(CLASS_NAMES.get(c, c))} {format_probability(p)}"
+                       for p, c in sorted(zip(probabilities, clf.classes), reverse=True)[:3])
+    st.caption(f"A diagnosis model: its {len(clf.classes)} classes' probabilities, highest first: {answer}. "
+               "Choose the class whose score a heatmap explains.")
+else:
+    top = clf.side(float(probabilities[1]))
+    answer = f"p(malignant) {probabilities[1]:.0%}, threshold {clf.threshold:.0%}"
+if clf.uses_metadata:
+    st.info("This model also reads the patient's age, sex and site: the heatmaps below explain models that "
+            "read the image alone.")
+    st.stop()
+choice = ui.heatmap_ui(top, key="cnn", photo=ui.photo_id(picked[1]), classes=clf.classes, names=CLASS_NAMES)
+shown_class = plain(CLASS_NAMES.get(choice.target, choice.target))
 heat = ui.heatmap_cached(model_path, x, choice)
 a, b = st.columns(2)
-a.image(photo, caption=f"p(malignant) {p:.0%}, threshold {clf.threshold:.0%}", width="stretch")
-b.image(overlay_heatmap(x, heat, choice.alpha), caption=f"{choice.method} for the {choice.target} score "
+a.image(photo, caption=answer, width="stretch")
+b.image(overlay_heatmap(x, heat, choice.alpha), caption=f"{choice.method} for the {shown_class} score "
         "(red = most influence)", width="stretch")
 st.caption("Grad-CAM weighs the last convolutional layer's channels by how much they raise the class score "
            "and keeps the positive part (Selvaraju et al., 2017). It shows influence, not the lesion's outline.")
+
+st.subheader("Four explanations of the same answer")
+st.markdown("Each method asks *what moved the score* in its own way: **Grad-CAM** at the last feature maps, "
+            "**HiResCAM** one stage earlier (finer, without averaging the gradients), **occlusion** by greying "
+            "out one patch at a time and watching the score fall, **integrated gradients** pixel by pixel along "
+            "a path from a black image. Where they disagree, none of them is the truth.")
+mask, mask_note = ui.lesion_mask(current_dataset(), picked[0], clf.image_size, clf.resize)
+maps = ui.method_maps_ui(model_path, x, choice.index)
+for column, (label, heatmap) in zip(st.columns(len(maps)), maps.items()):
+    if heatmap is None:
+        column.caption(f"{label}: does not fit this architecture (it needs feature maps twice the size of the "
+                       "last ones).")
+    else:
+        column.image(ui.outline(overlay_heatmap(x, heatmap, choice.alpha), mask),
+                     caption=f"{label}, {shown_class} score", width="stretch")
+st.caption(mask_note)
+
+st.subheader("How far to trust them, measured")
+report = None if model_path.startswith(UNTRAINED) else ui.explanations_report(
+    model_path, ui.explanations_stamp(model_path))
+if report is None:
+    st.info("No measures for this model yet. Compute them on held-out images that have a dermatologist's lesion "
+            "outline (HAM10000 and its segmentations) with `python -m skinml explain-eval --model <model folder> "
+            "--data <dataset folder> --save`: it writes `explanations.json` beside the model, and this page "
+            "shows it.")
+else:
+    best, sentence = ui.trust_for(model_path)
+    st.markdown(f"Measured on **{report['n']}** held-out images the model never trained on, each explained for "
+                "the class the model predicted. **Pointing game**: how often the map's peak fell inside the "
+                "lesion outline. **Share inside**: how much of the map's weight lies in the lesion. "
+                "**Deletion area**: blur the most salient pixels first and watch the probability fall (lower is "
+                "better). **Rank correlation**: how alike the map stays when the model's top blocks are "
+                "re-initialised (lower is better: a map that survives random weights shows the image, not the "
+                "model). Each figure is a mean with its 95% interval.")
+    st.dataframe(explanations_table(ui.model_folder(model_path)), width="stretch")
+    if best:
+        st.caption(f"Best by the pointing game: **{plain(report['methods'][best]['label'])}**. {plain(sentence or '')}")
+    kind = st.radio("Curve", ["deletion", "insertion"], horizontal=True, key="cnn_curve")
+    st.plotly_chart(plot_perturbation_curves(report, kind), key="cnn_curve_chart")
+
+st.subheader("Sanity check: randomise the weights")
+st.markdown("If a heatmap barely changes when the model's learned weights are replaced by random ones, it shows "
+            "the image (edges, dark blobs), not what the model learned (Adebayo et al., 2018). The check "
+            "re-initialises the output layer first, then each block below it, one more at a time.")
+r1, r2 = st.columns(2)
+check_method = r1.selectbox("Method", ["Grad-CAM", "HiResCAM", "integrated gradients"], key="cnn_rand_method")
+if r2.toggle("Run the check on this image", key="cnn_rand_run",
+             help="Each step re-initialises more of a copy of the model and recomputes the map: up to a minute on "
+                  "a CPU for the shipped model (ten blocks, two networks), then kept for the next visit."):
+    strip = ui.randomisation_cached(model_path, x, choice.index, ui.HEATMAP_METHODS[check_method])
+    if strip is None:
+        st.info(f"{check_method} does not fit this architecture: choose another method.")
+        st.stop()
+    step = st.select_slider("Blocks re-initialised, from the top down", list(range(len(strip))), value=1,
+                            key="cnn_rand_step",
+                            format_func=lambda k: "none (trained)" if k == 0 else f"down to {strip[k][0]}")
+    c1, c2 = st.columns(2)
+    c1.image(overlay_heatmap(x, strip[0][1], choice.alpha), caption=f"{check_method}, trained model", width="stretch")
+    block, randomised, correlation = strip[step]
+    c2.image(overlay_heatmap(x, randomised, choice.alpha),
+             caption=f"{check_method}, re-initialised down to {block}" if step else f"{check_method}, trained model",
+             width="stretch")
+    st.caption(f"Rank correlation with the trained map: **{correlation:.2f}** (1 = the same ordering of pixels, "
+               "0 = unrelated). It should fall as more of the model is randomised.")

@@ -1,4 +1,7 @@
-"""The clinician's page: a lesion photo in, a probability with its threshold, spread and heatmap out."""
+"""The clinician's page: a lesion photo in, a probability with its threshold, spread and heatmap out;
+with a diagnosis model, the diagnoses ranked and p(malignant) as their sum beside it."""
+
+from dataclasses import replace
 
 import streamlit as st
 
@@ -6,6 +9,7 @@ from skinml.app import explain_ui as ui
 from skinml.app import plain, setup_page, show_error
 from skinml.app.classifiers import choose_model_ui
 from skinml.errors import SkinmlError
+from skinml.plots.explain import plot_diagnoses
 from skinml.predict import (
     HEATMAP_MEANING,
     SPREAD_MEANING,
@@ -23,14 +27,22 @@ setup_page("Try a lesion photo", icon="🩺")
 
 picked = ui.choose_image_ui("try_image", camera=True, dataset=False, upload_first=True)
 with st.expander("Model"):
-    chosen = choose_model_ui("try_model")
+    chosen = choose_model_ui("try_model", task="binary")
+    diagnosis = choose_model_ui("try_diagnosis_model", task="diagnosis", optional=True)
+with st.expander("About the patient (optional: only a model trained with age, sex and site reads them)"):
+    try:
+        patient = ui.patient_ui("try_patient")
+    except SkinmlError as exc:
+        show_error(exc)
+        patient = None
 st.caption("Photos are processed in memory and never saved. Or choose **Example** above to see how the page reads.")
 if chosen is None or picked is None:
     st.stop()
 model_path, clf = chosen
 name, data = picked
 try:
-    result = ui.predict_cached(model_path, data, name, tta=True)
+    result = ui.predict_cached(model_path, data, name, tta=True, patient=patient)
+    dx = diagnosis and ui.predict_cached(diagnosis[0], data, name, tta=True, patient=patient)
 except SkinmlError as exc:
     show_error(exc)
     st.stop()
@@ -58,19 +70,58 @@ with figures:
 st.info(reading(result, clf.metrics))
 st.caption(SPREAD_MEANING)
 
-st.subheader("Where the model looked (Grad-CAM)")
-choice = ui.heatmap_ui(result.heatmap_class, key="try", photo=ui.photo_id(data))
-heat = result.heatmap if choice.target == result.heatmap_class else ui.heatmap_cached(
-    model_path, result.model_input, choice)
-a, b = st.columns(2)
-a.image(result.image, caption=plain(name), width="stretch")
-if heatmap_is_empty(heat):
-    b.info(f"{choice.method} is empty for the {choice.target} score: no region of this photo raised it.")
+if dx:
+    st.subheader("Diagnoses, as a seven-class model ranks them")
+    d1, d2 = st.columns([3, 2])
+    d1.plotly_chart(plot_diagnoses(dx.ranked()), key="try_diagnoses_chart")
+    d2.metric("p(malignant), the binary model", format_probability(result.p_malignant))
+    d2.metric("p(malignant), the diagnosis model", format_probability(dx.p_malignant),
+              help="The sum of the probabilities of its malignant diagnoses (melanoma, basal cell carcinoma, "
+                   "actinic keratosis / intraepithelial carcinoma). Two models trained apart: where they "
+                   "disagree, neither is the answer.")
+    d2.caption(f"Model: {plain(dx.model_name or diagnosis[1].model.name)}, version {plain(dx.model_version)}."
+               + (" It reads the patient's age, sex and site." if dx.metadata_used else
+                  " It reads the image alone."))
+    for warning in dx.warnings:
+        if warning not in result.warnings:
+            st.warning(warning)
+    st.info(reading(dx, diagnosis[1].metrics))
+
+best, trust = ui.trust_for(model_path)
+method = ui.heatmap_method(best)
+st.subheader(f"Where the model looked ({method})")
+choice = ui.heatmap_ui(result.heatmap_class, key="try", photo=ui.photo_id(data), method=method)
+if clf.uses_metadata:
+    heat = None
+    st.info("This model also reads the patient's age, sex and site: heatmaps explain models that read the image "
+            "alone, so none is drawn.")
+elif choice.method == "Grad-CAM" and choice.target == result.heatmap_class:
+    heat = result.heatmap
 else:
-    b.image(heatmap_on_photo(result, heat, choice.alpha),
-            caption=f"{choice.method} for the {choice.target} score: red = most influence", width="stretch")
-st.caption(HEATMAP_MEANING)
+    heat = ui.heatmap_cached(model_path, result.model_input, choice)
+    if heat is None:  # the measured method does not fit this architecture
+        choice = replace(choice, method="Grad-CAM")
+        heat = ui.heatmap_cached(model_path, result.model_input, choice)
+if heat is not None:
+    a, b = st.columns(2)
+    a.image(result.image, caption=plain(name), width="stretch")
+    if heatmap_is_empty(heat):
+        b.info(f"{choice.method} is empty for the {choice.target} score: no region of this photo raised it.")
+    else:
+        b.image(heatmap_on_photo(result, heat, choice.alpha),
+                caption=f"{choice.method} for the {choice.target} score: red = most influence", width="stretch")
+if trust and choice.method == method:
+    st.caption(f"Why {method}: of the methods measured for this model it pointed inside the lesion most often. "
+               + plain(trust))
+elif trust:
+    st.caption(HEATMAP_MEANING + f" The method measured best for this model, {method}, does not fit its architecture.")
+else:
+    st.caption(HEATMAP_MEANING + " Its methods have not been measured against lesion outlines for this model "
+               "(`python -m skinml explain-eval --save`), so Grad-CAM is shown.")
 
 st.download_button("Download a summary (HTML)", build_summary_html(result, clf.metrics),
                    file_name="skinml-summary.html", mime="text/html", key="try_download")
+if dx:
+    st.download_button("Download the diagnosis model's summary (HTML)", build_summary_html(dx, diagnosis[1].metrics),
+                       file_name="skinml-diagnosis-summary.html", mime="text/html", key="try_download_diagnosis")
 st.caption(f"Model: {result.model_name or clf.model.name}, version {result.model_version}.")

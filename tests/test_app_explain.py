@@ -300,3 +300,276 @@ def test_one_dataset_for_the_whole_session(with_model, clinic_dir):
     at.switch_page("app_pages/9_GAN_realism.py").run()
     assert not at.exception, [e.value for e in at.exception]
     assert any(str(clinic_dir) in c.value for c in at.caption)
+
+
+# ---------------------------------------------------------------- explanations you can trust (pages 4 and 6)
+
+def upload(at, name: str, malignant: bool, seed: int) -> None:
+    """Upload a drawn lesion on the clinician's page and rerun it."""
+    from skinml.data.synthetic import make_lesion
+
+    at.file_uploader(key="try_image_upload").set_value((name, png(make_lesion(malignant, 200, seed=seed)), "image/png"))
+    at.run()
+
+
+def measured_folder(folder, best: str = "occlusion"):
+    """A tiny classifier folder with the shipped model's `explanations.json`, altered so that `best`
+    points inside the lesion most often."""
+    import json
+
+    from skinml.cnn.classifier import SHIPPED_DIR
+
+    folder = saved_model(folder, spread=5.0)
+    report = json.loads((SHIPPED_DIR / "explanations.json").read_text())
+    report["methods"][best]["pointing_game"].update(mean=0.97, low=0.93, high=0.99)
+    (folder / "explanations.json").write_text(json.dumps(report))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def measured_model(tmp_path_factory):
+    return measured_folder(tmp_path_factory.mktemp("measured") / "model")
+
+
+def use_model(monkeypatch, tmp_path, folder):
+    monkeypatch.setenv("SKINML_MODEL", str(folder))
+    monkeypatch.setenv("SKINML_RUNS", str(tmp_path / "no-runs"))
+
+
+def test_inside_the_cnn_shows_four_methods_their_measures_and_the_randomisation_check(
+        measured_model, monkeypatch, tmp_path):
+    use_model(monkeypatch, tmp_path, measured_model)
+    at = run_page("4_Inside_the_CNN.py")
+    captions = image_captions(at)
+    for label in ("Grad-CAM", "HiResCAM, earlier layer", "occlusion", "integrated gradients"):
+        assert any(c.startswith(f"{label}, ") for c in captions), (label, captions)
+    assert any("No lesion outline" in c.value for c in at.caption)  # a drawn example has no mask
+    table = at.dataframe[0].value
+    assert "occlusion" in table.index and "centre baseline (no model)" in table.index
+    assert any("Best by the pointing game: **occlusion**" in c.value for c in at.caption)
+    assert at.get("plotly_chart"), "the deletion curve"
+    at.radio(key="cnn_curve").set_value("insertion").run()
+    assert "Insertion curves" in at.get("plotly_chart")[0].proto.spec
+
+    at.toggle(key="cnn_rand_run").set_value(True).run()
+    assert not at.exception, [e.value for e in at.exception]
+    step = at.select_slider(key="cnn_rand_step")
+    assert len(step.options) > 2 and "logit" in step.format_func(1)  # the output layer first
+    step.set_value(len(step.options) - 1).run()
+    assert any("Rank correlation with the trained map" in c.value for c in at.caption)
+    assert any("re-initialised down to stem" in c for c in image_captions(at))
+
+
+def test_inside_the_cnn_without_measures_says_how_to_compute_them(with_model):
+    at = run_page("4_Inside_the_CNN.py")
+    assert any("python -m skinml explain-eval" in i.value for i in at.info)
+    assert not at.dataframe
+
+
+def test_a_second_visit_reuses_the_expensive_maps(monkeypatch, tmp_path):
+    import skinml.explain.trust as trust
+
+    calls = []
+    real = trust.method_maps
+    monkeypatch.setattr(trust, "method_maps", lambda *a, **k: calls.append(a[3]) or real(*a, **k))
+    use_model(monkeypatch, tmp_path, measured_folder(tmp_path / "fresh"))  # a new path: nothing cached yet
+    run_page("4_Inside_the_CNN.py")
+    first = len(calls)
+    assert first >= 4  # one call per method, occlusion included
+    run_page("4_Inside_the_CNN.py")
+    assert len(calls) == first
+
+
+@pytest.fixture(scope="module")
+def masked_dataset(tmp_path_factory):
+    """An isic-cli folder of four lesion photos and, beside it, `<name>-segmentations` with a mask
+    for the first image only."""
+    from PIL import Image
+
+    from skinml.data.synthetic import make_lesion
+
+    base = tmp_path_factory.mktemp("masked")
+    root, masks = base / "lesions", base / "lesions-segmentations"
+    (root / "images").mkdir(parents=True)
+    masks.mkdir()
+    rows = ["isic_id,benign_malignant,diagnosis,image_type"]
+    for i in range(4):
+        Image.fromarray(make_lesion(i % 2 == 1, 160, seed=60 + i)).save(root / "images" / f"ISIC_00002{i:02d}.jpg")
+        rows.append(f"ISIC_00002{i:02d},{'malignant' if i % 2 else 'benign'},,dermoscopic")
+    (root / "metadata.csv").write_text("\n".join(rows) + "\n")
+    import numpy as np
+
+    mask = np.zeros((160, 160), np.uint8)
+    mask[40:120, 40:120] = 255
+    Image.fromarray(mask).save(masks / "ISIC_0000200_segmentation.png")
+    return root
+
+
+def test_the_lesion_outline_is_drawn_where_the_image_has_a_mask(with_model, masked_dataset):
+    at = AppTest.from_file(str(PAGES / "4_Inside_the_CNN.py"), default_timeout=90)
+    at.session_state["data_dir"] = str(masked_dataset)
+    at.run()
+    at.radio(key="cnn_image_source").set_value("Dataset").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("Green line" in c.value and "ISIC_0000200" in c.value for c in at.caption)
+    at.selectbox(key="cnn_image_dataset").set_value(1).run()
+    assert any("no lesion outline" in c.value.lower() and "ISIC_0000201" in c.value for c in at.caption)
+
+
+def test_the_outline_marks_the_masks_border_only():
+    import numpy as np
+
+    from skinml.app.explain_ui import outline
+
+    image = np.zeros((8, 8, 3), np.uint8)
+    mask = np.zeros((8, 8), bool)
+    mask[2:6, 2:6] = True
+    drawn = outline(image, mask)
+    green = (drawn == (0, 255, 0)).all(axis=-1)
+    assert green.sum() == 12 and not green[3:5, 3:5].any() and green[2, 2]
+    assert outline(image, None) is image
+
+
+def test_try_page_uses_the_method_measured_best_and_says_how_far_to_trust_it(measured_model, monkeypatch, tmp_path):
+
+    use_model(monkeypatch, tmp_path, measured_model)
+    at = run_page("6_Try_a_lesion_photo.py")
+    upload(at, "a.png", True, 2)
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("Where the model looked (occlusion)" in s.value for s in at.subheader)
+    assert any(c.startswith("occlusion for the ") for c in image_captions(at))
+    assert any("fell inside the lesion on 97%" in c.value for c in at.caption)
+
+
+def test_try_page_falls_back_to_grad_cam_without_measures(with_model):
+
+    at = run_page("6_Try_a_lesion_photo.py")
+    upload(at, "b.png", False, 2)
+    assert any("Where the model looked (Grad-CAM)" in s.value for s in at.subheader)
+    assert any("have not been measured" in c.value for c in at.caption)
+
+
+# ---------------------------------------------------------------- diagnosis models (pages 4 and 6)
+
+def diagnosis_folder(folder, name: str = "skinml_resnet"):
+    import keras
+
+    from skinml.cnn.classifier import save_classifier
+    from skinml.cnn.models import build_model
+    from skinml.data.diagnoses import DIAGNOSIS_CLASSES, MALIGNANT_DIAGNOSES
+
+    keras.utils.set_random_seed(3)
+    info = {"task": "diagnosis", "image_size": 32, "classes": list(DIAGNOSIS_CLASSES),
+            "malignant_classes": list(MALIGNANT_DIAGNOSES), "version": "dx-test", "name": name}
+    metrics = {"test": {"n": 70, "balanced_accuracy": 0.41}}
+    return save_classifier(folder, build_model(name, image_size=32, classes=7), info, metrics)
+
+
+@pytest.fixture(scope="module")
+def dx_model(tmp_path_factory):
+    return diagnosis_folder(tmp_path_factory.mktemp("dx") / "model")
+
+
+@pytest.fixture(scope="module")
+def dx_meta_model(tmp_path_factory):
+    return diagnosis_folder(tmp_path_factory.mktemp("dxmeta") / "model", "skinml_resnet_meta")
+
+
+def test_pickers_offer_the_models_of_one_task(with_model, dx_model, monkeypatch):
+    from skinml.app import classifiers
+
+    monkeypatch.setattr(classifiers, "DIAGNOSIS_DIR", dx_model)
+    assert classifiers.SHIPPED_DIAGNOSIS in classifiers.model_options()
+    assert list(classifiers.model_options(task="diagnosis")) == [classifiers.SHIPPED_DIAGNOSIS]
+    assert classifiers.SHIPPED_DIAGNOSIS not in classifiers.model_options(task="binary")
+
+
+def chart_spec(at) -> str:
+    return at.get("plotly_chart")[0].proto.spec
+
+
+def test_try_page_ranks_a_diagnosis_models_answers_beside_the_binary_one(with_model, dx_model, monkeypatch):
+    import json
+
+    from skinml.app import classifiers
+
+    monkeypatch.setattr(classifiers, "DIAGNOSIS_DIR", dx_model)
+    at = run_page("6_Try_a_lesion_photo.py")
+    assert at.selectbox(key="try_diagnosis_model").value == classifiers.SHIPPED_DIAGNOSIS
+    upload(at, "c.png", True, 4)
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("Diagnoses" in s.value for s in at.subheader)
+    bars = json.loads(chart_spec(at))["data"][0]
+    assert len(bars["y"]) == 7 and "melanoma" in bars["y"]
+    assert bars["x"] == sorted(bars["x"])  # most probable on top
+    assert all(t.endswith("%") for t in bars["text"])  # whole percents, via format_probability
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["p(malignant), the binary model"] == shown["Probability of malignancy"]
+    assert shown["p(malignant), the diagnosis model"].endswith("%")
+    assert any("It reads the image alone" in c.value for c in at.caption)
+    assert any("41%" in i.value and "not a diagnosis" in i.value for i in at.info)
+    texts = [e.value for e in (*at.caption, *at.warning, *at.markdown, *at.info)]
+    assert sum("not a medical device" in t.lower() for t in texts) == 1
+
+    before = chart_spec(at)
+    at.number_input(key="try_patient_age").set_value(80).run()
+    at.selectbox(key="try_patient_site").set_value("head/neck").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("trained on images alone" in w.value for w in at.warning)
+    assert chart_spec(at) == before  # an image-only model: the same answer
+
+
+def test_age_sex_and_site_move_only_a_model_trained_with_them(with_model, dx_meta_model, monkeypatch):
+    from skinml.app import classifiers
+
+    monkeypatch.setattr(classifiers, "DIAGNOSIS_DIR", dx_meta_model)
+    at = run_page("6_Try_a_lesion_photo.py")
+    upload(at, "d.png", True, 5)
+    assert any("reads the patient's age, sex and site" in c.value for c in at.caption)
+    before = chart_spec(at)
+    at.number_input(key="try_patient_age").set_value(85).run()
+    at.selectbox(key="try_patient_sex").set_value("male").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert chart_spec(at) != before
+
+
+def test_try_page_without_a_diagnosis_model_shows_none(with_model, monkeypatch, tmp_path):
+    from skinml.app import classifiers
+
+    monkeypatch.setattr(classifiers, "DIAGNOSIS_DIR", tmp_path / "absent")
+    at = run_page("6_Try_a_lesion_photo.py")
+    upload(at, "e.png", True, 6)
+    assert not any("Diagnoses" in s.value for s in at.subheader) and not at.get("plotly_chart")
+
+
+def test_inside_the_cnn_explains_any_class_of_a_diagnosis_model(dx_model, monkeypatch, tmp_path):
+    use_model(monkeypatch, tmp_path, dx_model)
+    at = run_page("4_Inside_the_CNN.py")
+    assert any("A diagnosis model" in c.value for c in at.caption)
+    target = next(s for s in at.selectbox if s.key.startswith("cnn_target"))
+    assert len(target.options) == 7 and "where the probability points" in target.format_func(target.options[0])
+    target.set_value("df").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("for the dermatofibroma score" in c for c in image_captions(at))
+    assert any(c.startswith("occlusion, dermatofibroma") for c in image_captions(at))
+
+
+def test_inside_the_cnn_with_a_model_that_reads_metadata(dx_meta_model, monkeypatch, tmp_path):
+    use_model(monkeypatch, tmp_path, dx_meta_model)
+    at = run_page("4_Inside_the_CNN.py")
+    assert at.selectbox(key="cnn_block_the network")  # its feature maps
+    assert any("reads the patient's age, sex and site" in i.value for i in at.info)
+
+
+def test_a_ham10000_image_shows_its_dermatologists_outline(with_model):
+    from conftest import SHARED_DATA
+
+    ham = SHARED_DATA / "ham10000"
+    if not (ham / "HAM10000_metadata.csv").exists() or not (SHARED_DATA / "ham10000-segmentations").is_dir():
+        pytest.skip("real data (../shared/data/ham10000 and its segmentations) is not on this machine")
+    at = AppTest.from_file(str(PAGES / "4_Inside_the_CNN.py"), default_timeout=180)
+    at.session_state["data_dir"] = str(ham)
+    at.run()
+    at.radio(key="cnn_image_source").set_value("Dataset").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("Green line" in c.value for c in at.caption)

@@ -2,8 +2,10 @@
 
 Which models are offered: the folder in the environment variable `SKINML_MODEL` (a
 classifier folder or a run directory; tests and deployments point the pages at a model
-this way), the shipped model `skinml/assets/classifier/`, and every finished run in
-`runs/` (or `$SKINML_RUNS`). Page 4 adds the registry's architectures with random weights.
+this way), the shipped model `skinml/assets/classifier/`, the shipped diagnosis model
+`skinml/assets/diagnosis/` once there is one, and every finished run in `runs/` (or
+`$SKINML_RUNS`). A picker may ask for one task only ("binary" or "diagnosis", read from
+model.json without Keras). Page 4 adds the registry's architectures with random weights.
 
 `load_model(path)` keeps up to four classifiers in memory (`st.cache_resource`, shared by
 all sessions) and reloads one when its files change. Sharing is safe: `Classifier`
@@ -19,17 +21,28 @@ from pathlib import Path
 import streamlit as st
 
 from skinml.app import mtime_stamp, show_error
-from skinml.cnn.classifier import SHIPPED_DIR, Classifier, load_classifier
+from skinml.cnn.classifier import DIAGNOSIS_DIR, SHIPPED_DIR, Classifier, load_classifier, read_info
 from skinml.errors import SkinmlError
 
 MODEL_ENV = "SKINML_MODEL"
 SHIPPED = "shipped model"
+SHIPPED_DIAGNOSIS = "shipped diagnosis model"
 UNTRAINED = "untrained:"  # prefix of the registry's architectures with random weights (page 4)
 UNTRAINED_SIZE = 128
 
 
-def model_options(untrained: bool = False) -> dict[str, str]:
-    """{label: path} of the models the pages offer; `untrained` adds the registry's architectures."""
+def model_task(path: str | Path) -> str:
+    """"binary" or "diagnosis": the task in a classifier folder's model.json (no Keras); a folder
+    whose model.json cannot be read counts as binary (loading it then says what is wrong)."""
+    try:
+        return str(read_info(path)[0].get("task", "binary"))
+    except SkinmlError:
+        return "binary"
+
+
+def model_options(untrained: bool = False, task: str | None = None) -> dict[str, str]:
+    """{label: path} of the models the pages offer; `untrained` adds the registry's architectures
+    (binary), `task` keeps the models of that task only ("binary" or "diagnosis")."""
     from skinml.runs import list_runs
 
     options = {}
@@ -37,11 +50,15 @@ def model_options(untrained: bool = False) -> dict[str, str]:
         options[f"{MODEL_ENV}: {os.environ[MODEL_ENV]}"] = os.environ[MODEL_ENV]
     if (SHIPPED_DIR / "model.keras").exists():
         options[SHIPPED] = str(SHIPPED_DIR)
+    if (DIAGNOSIS_DIR / "model.keras").exists():
+        options[SHIPPED_DIAGNOSIS] = str(DIAGNOSIS_DIR)
     runs = list_runs(kind="classifier")
     for row in runs[runs["status"] == "finished"].itertuples():
         if (Path(row.path) / "model" / "model.keras").exists():
             options[f"run {row.run} ({row.model})"] = row.path
-    if untrained:
+    if task is not None:
+        options = {label: path for label, path in options.items() if model_task(path) == task}
+    if untrained and task in (None, "binary"):
         from skinml.cnn.models import MODELS
 
         options.update({f"untrained {name} (random weights)": UNTRAINED + name for name in MODELS})
@@ -76,9 +93,24 @@ def load_model(path: str | Path) -> Classifier:
     return _load(path, 0 if path.startswith(UNTRAINED) else files_stamp(path))
 
 
-def choose_model_ui(key: str = "model", untrained: bool = False) -> tuple[str, Classifier] | None:
-    """A model picker; returns (path, classifier), or None after saying why there is none."""
-    options = model_options(untrained)
+def choose_model_ui(key: str = "model", untrained: bool = False, task: str | None = None,
+                    optional: bool = False) -> tuple[str, Classifier] | None:
+    """A model picker; returns (path, classifier), or None after saying why there is none.
+    `task` offers the models of one task only; `optional` (with a task) offers "none" first and
+    says nothing when there is no model of that task."""
+    options = model_options(untrained, task)
+    if optional:
+        if not options:
+            return None
+        label = st.selectbox(f"{task.capitalize()} model" if task else "Model", ["none", *options],
+                             index=1, key=key)
+        if label == "none":
+            return None
+        try:
+            return options[label], load_model(options[label])
+        except SkinmlError as exc:
+            show_error(exc)
+            return None
     if not options:
         st.info("No trained model yet. Train one (`python train/train_classifier.py` or the training "
                 f"page), or point `{MODEL_ENV}` at a classifier folder.")

@@ -15,7 +15,7 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
-from skinml.app import server_log
+from skinml.app import plain, server_log
 from skinml.app.classifiers import load_model
 from skinml.data.readers import LABELS
 
@@ -91,6 +91,23 @@ def choose_image_ui(key: str = "image", camera: bool = False, dataset: bool = Tr
     return row["isic_id"], Path(row["image_path"]).read_bytes()
 
 
+def patient_ui(key: str):
+    """Optional age, sex and anatomic site; returns the one-row table of
+    `skinml.data.tabular.patient_table`, or None when nothing is given. DataError for a value
+    that cannot be used."""
+    from skinml.data.readers import GENERAL_SITES
+    from skinml.data.tabular import SEXES, patient_table
+
+    c1, c2, c3 = st.columns(3)
+    age = c1.number_input("Age (years)", min_value=0, max_value=120, value=None, step=1, key=f"{key}_age")
+    sex = c2.selectbox("Sex", ["not given", *SEXES], key=f"{key}_sex")
+    site = c3.selectbox("Anatomic site", ["not given", *GENERAL_SITES], key=f"{key}_site")
+    given = lambda value: None if value == "not given" else value  # noqa: E731
+    if age is None and given(sex) is None and given(site) is None:
+        return None
+    return patient_table(age, given(sex), given(site))
+
+
 def photo_id(data: bytes) -> str:
     """A short name for a photo's content: widgets keyed with it start afresh for each new photo."""
     import hashlib
@@ -112,24 +129,146 @@ def read_for_model(data: bytes, name: str, size: int, resize: str) -> tuple[np.n
 
 
 @st.cache_data(show_spinner="Asking the model ...", max_entries=32)
-def predict_cached(model_path: str, data: bytes, name: str, tta: bool = True):
-    """`skinml.predict.predict_upload` with the cached model, cached per photo; the server's log
-    gets the seconds it took (what `python -m skinml bench serve` reads)."""
+def predict_cached(model_path: str, data: bytes, name: str, tta: bool = True, patient=None):
+    """`skinml.predict.predict_upload` with the cached model, cached per photo (and per patient
+    table, see `patient_ui`); the server's log gets the seconds it took (what `python -m skinml
+    bench serve` reads)."""
     from skinml.predict import predict_upload
 
     start = time.perf_counter()
-    result = predict_upload(load_model(model_path), data, name, tta=tta)
+    result = predict_upload(load_model(model_path), data, name, tta=tta, patient=patient)
     server_log().info("predicted an upload of %d bytes in %.3f s: p=%.6f", len(data), time.perf_counter() - start,
                       result.p_malignant)
     return result
 
 
 @st.cache_data(show_spinner="Computing Grad-CAM ...", max_entries=64)
-def grad_cam_cached(model_path: str, image: np.ndarray, target: str) -> np.ndarray:
-    """Grad-CAM (float (S, S) in [0, 1]) of the cached model for `target`."""
+def grad_cam_cached(model_path: str, image: np.ndarray, class_index: int) -> np.ndarray:
+    """Grad-CAM (float (S, S) in [0, 1]) of the cached model for the class `class_index`."""
     from skinml.explain.gradcam import grad_cam
 
-    return load_model(model_path).with_model(grad_cam, image, target=target)
+    return load_model(model_path).with_model(grad_cam, image, class_index=class_index)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def method_map_cached(model_path: str, image: np.ndarray, class_index: int, method: str) -> np.ndarray | None:
+    """One method's heatmap (float (S, S) in [0, 1]; `method` a key of `skinml.explain.trust.METHODS`)
+    of the cached model for `class_index`, or None when the method does not fit this
+    architecture (HiResCAM needs feature maps twice the size of the last ones)."""
+    from skinml.explain.trust import method_maps
+
+    try:
+        return next(iter(method_maps(load_model(model_path), image, class_index, [method]).values()))
+    except ValueError as exc:
+        server_log().info("%s does not fit %s: %s", method, model_path, exc)
+        return None
+
+
+def method_maps_ui(model_path: str, image: np.ndarray, class_index: int,
+                   methods: tuple[str, ...] = ("gradcam", "hirescam", "occlusion", "integrated_gradients"),
+                   ) -> dict[str, np.ndarray | None]:
+    """{label: heatmap or None} of `methods` for one model input, each cached, computed behind a
+    spinner that names the method (occlusion takes seconds on a CPU, the others less)."""
+    from skinml.explain.trust import METHODS
+
+    maps = {}
+    for method in methods:
+        with st.spinner(f"Computing {METHODS[method][0]} ..."):
+            maps[METHODS[method][0]] = method_map_cached(model_path, image, class_index, method)
+    return maps
+
+
+@st.cache_data(show_spinner="Re-initialising the model block by block and recomputing the map (up to a minute) ...",
+               max_entries=8)
+def randomisation_cached(model_path: str, image: np.ndarray, class_index: int,
+                         method: str = "gradcam") -> list[tuple[str, np.ndarray, float]] | None:
+    """The sanity check's strip for one model input: [(block, map, rank correlation with the
+    trained map)], "trained" first, then each block re-initialised with every block above it
+    (`skinml.explain.trust.randomisation_maps`); None when the method does not fit the model."""
+    from skinml.explain.measures import rank_correlation
+    from skinml.explain.trust import randomisation_maps
+
+    try:
+        strip = randomisation_maps(load_model(model_path), image, method, class_index)
+    except ValueError as exc:
+        server_log().info("%s does not fit %s: %s", method, model_path, exc)
+        return None
+    trained = strip[0][1]
+    return [(block, heat, float(rank_correlation(trained, heat))) for block, heat in strip]
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def explanations_report(model_path: str, stamp: int) -> dict | None:
+    """The classifier folder's measured `explanations.json` (None when it has none); `stamp`
+    (see `explanations_stamp`) makes a rewritten report read again."""
+    from skinml.explain.trust import load_explanations
+
+    return load_explanations(model_folder(model_path))
+
+
+def model_folder(model_path: str) -> Path:
+    """The folder of a classifier (a run directory's `model/`)."""
+    folder = Path(model_path)
+    return folder / "model" if (folder / "model").is_dir() else folder
+
+
+def explanations_stamp(model_path: str) -> int:
+    from skinml.app import mtime_stamp
+    from skinml.explain.trust import EXPLANATIONS_FILE
+
+    return mtime_stamp([model_folder(model_path) / EXPLANATIONS_FILE])
+
+
+def trust_for(model_path: str) -> tuple[str | None, str | None]:
+    """(the best-ranked method's id by the pointing game, its trust sentence) from the model's
+    `explanations.json`; (None, None) when it has none."""
+    from skinml.explain.trust import best_method, trust_sentence
+
+    if model_path.startswith("untrained:") or explanations_report(model_path, explanations_stamp(model_path)) is None:
+        return None, None
+    folder = model_folder(model_path)
+    method = best_method(folder)
+    return method, trust_sentence(folder, method)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def lesion_mask(dataset: str, name: str, size: int, resize: str) -> tuple[np.ndarray | None, str]:
+    """(bool (size, size) lesion mask or None, a sentence saying where it came from or why there
+    is none) for an image called `name` (an ISIC id, or a name holding one) of the dataset folder
+    `dataset`, resized like the model input."""
+    import re
+
+    from skinml.data.masks import find_mask_folder, load_mask
+    from skinml.errors import DataError
+
+    ids = re.findall(r"ISIC_\d{7}", name or "")
+    folder = find_mask_folder(dataset) if dataset and Path(dataset).is_dir() else None
+    if not ids:
+        return None, ("No lesion outline: a dermatologist's outline exists only for dataset images with an ISIC id "
+                      "(HAM10000's segmentations), not for drawn examples or uploads.")
+    if folder is None:
+        return None, (f"No lesion outline: the loaded dataset ({plain(Path(dataset or '.').name)}) has no masks folder "
+                      "(its name plus -segmentations beside it, or masks inside it).")
+    try:
+        mask = load_mask(folder, ids[0], size, resize)
+        return mask, f"Green line: the lesion as a dermatologist outlined it ({ids[0]})."
+    except DataError:
+        return None, f"No lesion outline: the masks folder has none for {ids[0]}."
+
+
+def outline(image: np.ndarray, mask: np.ndarray | None, colour: tuple[int, int, int] = (0, 255, 0)) -> np.ndarray:
+    """uint8 (H, W, 3) `image` with the border of a bool (H, W) mask drawn in `colour` (unchanged
+    without a mask): the lesion's edge over a heatmap, the inside left visible."""
+    if mask is None:
+        return image
+    inner = mask.copy()
+    inner[1:, :] &= mask[:-1, :]
+    inner[:-1, :] &= mask[1:, :]
+    inner[:, 1:] &= mask[:, :-1]
+    inner[:, :-1] &= mask[:, 1:]
+    out = np.array(image, copy=True)
+    out[mask & ~inner] = colour
+    return out
 
 
 @st.cache_data(show_spinner="Computing the feature maps ...", max_entries=16)
@@ -146,6 +285,13 @@ def probability_cached(model_path: str, image: np.ndarray) -> float:
     return float(load_model(model_path).predict_proba(image[None].astype("float32") / 255.0)[0])
 
 
+@st.cache_data(show_spinner=False, max_entries=32)
+def class_probabilities_cached(model_path: str, image: np.ndarray) -> np.ndarray:
+    """float (C,): the probability of each of the model's classes (`Classifier.classes`) for one
+    model input uint8 (S, S, 3); the patient's metadata, if the model reads any, unknown."""
+    return load_model(model_path).predict_classes(image[None].astype("float32") / 255.0)[0]
+
+
 def zoomed(image: np.ndarray, width: int) -> np.ndarray:
     """Pixels (H, W) or (H, W, 3) enlarged by a whole factor to about `width` px wide, each pixel
     a square block (no blur), so that a small feature map stays readable on the page."""
@@ -158,37 +304,57 @@ def grayscale(image: np.ndarray) -> np.ndarray:
     return np.asarray(Image.fromarray(image).convert("L"), dtype=float) / 255.0
 
 
-# The heatmap methods the pages offer: the name shown -> the function of `skinml.explain` behind it.
-# A new method is one more entry here (and its cached call in `heatmap_cached`).
-HEATMAP_METHODS = {"Grad-CAM": "grad_cam"}
+# The heatmap methods the pages offer: the name shown -> the id of `skinml.explain.trust.METHODS`.
+# A new method is one more entry here (and in METHODS).
+HEATMAP_METHODS = {"Grad-CAM": "gradcam", "Grad-CAM, earlier layer": "gradcam_early", "HiResCAM": "hirescam",
+                   "occlusion": "occlusion", "integrated gradients": "integrated_gradients"}
+
+
+def heatmap_method(method_id: str | None) -> str:
+    """The name shown for a method id of METHODS (Grad-CAM for None or an id the pages do not offer)."""
+    return next((name for name, key in HEATMAP_METHODS.items() if key == method_id), "Grad-CAM")
 
 
 @dataclass(frozen=True)
 class HeatmapChoice:
-    """What the heatmap controls chose: the method, the class whose score it explains, the opacity."""
+    """What the heatmap controls chose: the method, the class whose score it explains (its name
+    and its column in the model's output), the opacity."""
 
     method: str
     target: str
     alpha: float
+    index: int = 0
 
 
-def heatmap_ui(heatmap_class: str, key: str, photo: str = "") -> HeatmapChoice:
-    """Which class's score the heatmap explains (the class the probability points to first) and
-    its opacity. `photo` (see `photo_id`) keys the class choice, so a new photo starts on its own class."""
-    other = LABELS[1 - LABELS.index(heatmap_class)]
+def heatmap_ui(heatmap_class: str, key: str, photo: str = "", classes: tuple[str, ...] = tuple(LABELS),
+               method: str = "Grad-CAM", names: dict[str, str] | None = None) -> HeatmapChoice:
+    """Which class's score the heatmap explains (first the class the probability points to) and
+    its opacity. `photo` (see `photo_id`) keys the class choice, so a new photo starts on its own
+    class. Two classes are a radio, more (a diagnosis model's) a select box; `names` shows a
+    class code by its name ("mel" -> "melanoma")."""
+    names = names or {}
+    order = [heatmap_class, *[c for c in classes if c != heatmap_class]]
+    label = "Heatmap of what raised the score of"
+    widget_key = f"{key}_target_{photo}" if photo else f"{key}_target"
+    shown = lambda t: (f"{names.get(t, t)} (where the probability points)" if t == heatmap_class  # noqa: E731
+                       else names.get(t, t))
     c1, c2 = st.columns(2)
-    target = c1.radio("Heatmap of what raised the score of", [heatmap_class, other], horizontal=True,
-                      key=f"{key}_target_{photo}" if photo else f"{key}_target",
-                      format_func=lambda t: f"{t} (where the probability points)" if t == heatmap_class else t)
+    if len(order) == 2:
+        target = c1.radio(label, order, horizontal=True, key=widget_key, format_func=shown)
+    else:
+        target = c1.selectbox(label, order, key=widget_key, format_func=shown)
     alpha = c2.slider("Heatmap opacity", 0.0, 1.0, 0.45, 0.05, key=f"{key}_alpha")
-    return HeatmapChoice(next(iter(HEATMAP_METHODS)), target, alpha)
+    return HeatmapChoice(method, target, alpha, list(classes).index(target))
 
 
-def heatmap_cached(model_path: str, image: np.ndarray, choice: HeatmapChoice) -> np.ndarray:
-    """The heatmap (float (S, S) in [0, 1]) of `choice` for one model input, cached."""
-    if HEATMAP_METHODS[choice.method] == "grad_cam":
-        return grad_cam_cached(model_path, image, choice.target)
-    raise ValueError(f"Unknown heatmap method {choice.method!r}.")
+def heatmap_cached(model_path: str, image: np.ndarray, choice: HeatmapChoice) -> np.ndarray | None:
+    """The heatmap (float (S, S) in [0, 1]) of `choice` for one model input, cached; None when
+    the method does not fit the model."""
+    method = HEATMAP_METHODS[choice.method]
+    if method == "gradcam":
+        return grad_cam_cached(model_path, image, choice.index)
+    with st.spinner(f"Computing {choice.method} ..."):
+        return method_map_cached(model_path, image, choice.index, method)
 
 
 def layer_groups(model, names: list[str]) -> dict[str, dict[str, list[str]]]:

@@ -29,7 +29,7 @@ def warm_up() -> None:
     from skinml.app.data_ui import demo_dir
     from skinml.app.explain_ui import example_images, predict_cached
 
-    options = model_options()
+    options = model_options(task="binary")  # the clinician page's first choice
     if not options:
         server_log().info("no model to warm up")
         return

@@ -35,7 +35,7 @@ def prepare_input(model: keras.Model, image: np.ndarray) -> np.ndarray:
     image = np.asarray(image)
     if image.dtype != np.uint8:
         image = np.clip(np.asarray(image, dtype="float32") * 255 + 0.5, 0, 255).astype(np.uint8)
-    height, width = model.input_shape[1:3]
+    height, width = model.inputs[0].shape[1:3]  # the image input (a metadata model has a second one)
     if image.shape[:2] != (height, width):
         image = np.asarray(Image.fromarray(image).resize((width, height), Image.Resampling.BILINEAR))
     return (image.astype("float32") / 255.0)[None]

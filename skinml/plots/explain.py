@@ -1,4 +1,5 @@
-"""Plotly figures for the explanation trust report (they return figures, never call st.*).
+"""Plotly figures for the explanation trust report and a diagnosis model's answer (they return
+figures, never call st.*).
 """
 
 from __future__ import annotations
@@ -25,4 +26,24 @@ def plot_perturbation_curves(report: dict, kind: str = "deletion") -> go.Figure:
     fig.update_layout(title=f"{kind.capitalize()} curves on {report['n']} held-out images ({better})",
                       xaxis_title=f"% of pixels {verb}", yaxis_title="probability of the explained class",
                       yaxis_range=[0, 1], height=420)
+    return fig
+
+
+def plot_diagnoses(ranked: list[dict]) -> go.Figure:
+    """A horizontal bar per diagnosis, most probable on top, labelled in whole percents
+    (`skinml.predict.format_probability`): `ranked` is `PredictionResult.ranked()`
+    ([{"class", "name", "probability"}]). Probabilities, never a verdict."""
+    import pandas as pd
+
+    from skinml.plots import as_text
+    from skinml.predict import format_probability
+
+    rows = ranked[::-1]  # plotly draws the first bar at the bottom
+    names = as_text(pd.Series([r["name"] for r in rows], dtype=str)).tolist()
+    fig = go.Figure(go.Bar(x=[100 * r["probability"] for r in rows], y=names,
+                           orientation="h", text=[format_probability(r["probability"]) for r in rows],
+                           textposition="outside", marker_color="#4c78a8", hoverinfo="skip"))
+    fig.update_layout(title="The model's probability of each diagnosis (not a diagnosis)",
+                      xaxis_title="probability (%)", xaxis_range=[0, 105], height=60 + 40 * len(rows),
+                      margin=dict(l=10, r=10, t=50, b=40))
     return fig
