@@ -249,3 +249,51 @@ def test_calibration_chart_counts_whole_images():
     fig = plot_reliability(rng.integers(0, 2, 1005), np.full(1005, 0.55) + rng.normal(0, 0.001, 1005))
     axis = fig.layout.yaxis2
     assert axis.range[0] == 0 and axis.dtick >= 1 and float(axis.dtick).is_integer() and axis.tickformat == "d"
+
+
+# ---------------------------------------------------------------- the diagnosis task
+
+def test_train_page_trains_the_diagnosis_task_with_images_and_metadata(tmp_path, monkeypatch, demo_dir):
+    """The page trained benign/malignant only: the task choice reaches config.json with its model,
+    and the estimate (a few timed steps of the two-input model) and the plan keep working."""
+    import json
+
+    from skinml.app import train_ui
+
+    monkeypatch.setattr(train_ui, "resume_training", lambda run_dir: Path(run_dir))  # no process
+    at = _page("2_Train_classifier.py", tmp_path, monkeypatch, demo_dir)
+    at.radio(key="train_task").set_value("diagnosis (7 classes)").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "skinml_resnet_meta" not in at.selectbox(key="train_model").options  # it needs the metadata task
+    assert at.selectbox(key="train_mon_diagnosis").value == "val_balanced_accuracy"
+    at.radio(key="train_task").set_value("diagnosis from image + metadata").run()
+    assert any("skinml_resnet_meta" in m.value for m in at.markdown)
+    at.select_slider(key="train_size_skinml_resnet_meta").set_value(32)
+    at.select_slider(key="train_batch_skinml_resnet_meta").set_value(8).run()
+    plan = next(m.value for m in at.markdown if "training images" in m.value)
+    assert "of 8 per epoch" in plan
+    next(b for b in at.button if b.label.startswith("Estimate the time")).click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "measured here just now" in next(m.value for m in at.markdown if "training images" in m.value)
+    at.text_input(key="train_run_name").set_value("dx-meta")
+    at.button(key="train_start").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    config = json.loads((tmp_path / "dx-meta" / "config.json").read_text())
+    assert (config["task"], config["model"], config["monitor"]) == ("diagnosis", "skinml_resnet_meta",
+                                                                      "val_balanced_accuracy")
+    table = next(df.value for df in at.dataframe if "task" in df.value)
+    assert table.loc[table["run"] == "dx-meta", "task"].iloc[0] == "diagnosis"
+
+
+def test_diagnosis_split_on_the_training_page_counts_the_images_a_run_trains_on(demo_dir):
+    """The plan's image count is the diagnosis task's train split (every usable image of one of the
+    seven classes, unbalanced), not the balanced benign/malignant split."""
+    from skinml.app.data_ui import folder_stamp, load_split
+    from skinml.cnn.config import TrainConfig
+    from skinml.cnn.splits import load_splits
+    from skinml.data.policy import DataPolicy
+
+    split, _ = load_split(str(demo_dir), folder_stamp(str(demo_dir)), DataPolicy(), True, 0, task="diagnosis")
+    run = load_splits(TrainConfig(data=str(demo_dir), task="diagnosis"))
+    assert sorted(split.loc[split["split"] == "train", "isic_id"]) == sorted(run.loc[run["split"] == "train",
+                                                                                      "isic_id"])
