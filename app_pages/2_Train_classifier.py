@@ -31,7 +31,7 @@ st.caption(f"Runs are saved in {plain(runs_root())} (set SKINML_RUNS to change i
 st.subheader("New run")
 st.markdown(f"Data: **`{data}`** · rules: **{session.rules_text(rules)}** (both set on Home and Data).")
 task, fixed_model = task_ui()
-model = model_ui(fixed=fixed_model)
+model = model_ui(fixed=fixed_model, task=task)
 config = settings_ui(data, model, task=task)
 config = dataclasses.replace(config, exclude=session.exclude_rules(rules), dermoscopic_only=rules.dermoscopic_only)
 try:

@@ -19,17 +19,19 @@ from pathlib import Path
 import streamlit as st
 
 from skinml.app import mtime_stamp, show_error
-from skinml.cnn.classifier import SHIPPED_DIR, Classifier, load_classifier
+from skinml.cnn.classifier import DIAGNOSIS_DIR, SHIPPED_DIR, Classifier, load_classifier
 from skinml.errors import SkinmlError
 
 MODEL_ENV = "SKINML_MODEL"
 SHIPPED = "shipped model"
+SHIPPED_DIAGNOSIS = "shipped diagnosis model"
 UNTRAINED = "untrained:"  # prefix of the registry's architectures with random weights (page 4)
 UNTRAINED_SIZE = 128
 
 
-def model_options(untrained: bool = False) -> dict[str, str]:
-    """{label: path} of the models the pages offer; `untrained` adds the registry's architectures."""
+def model_options(untrained: bool = False, shipped_diagnosis: bool = False) -> dict[str, str]:
+    """{label: path} of the models the pages offer; `untrained` adds the registry's architectures,
+    `shipped_diagnosis` the shipped diagnosis model (skinml/assets/diagnosis) when it is installed."""
     from skinml.runs import list_runs
 
     options = {}
@@ -37,6 +39,8 @@ def model_options(untrained: bool = False) -> dict[str, str]:
         options[f"{MODEL_ENV}: {os.environ[MODEL_ENV]}"] = os.environ[MODEL_ENV]
     if (SHIPPED_DIR / "model.keras").exists():
         options[SHIPPED] = str(SHIPPED_DIR)
+    if shipped_diagnosis and (DIAGNOSIS_DIR / "model.keras").exists():
+        options[SHIPPED_DIAGNOSIS] = str(DIAGNOSIS_DIR)
     runs = list_runs(kind="classifier")
     for row in runs[runs["status"] == "finished"].itertuples():
         if (Path(row.path) / "model" / "model.keras").exists():
@@ -76,9 +80,10 @@ def load_model(path: str | Path) -> Classifier:
     return _load(path, 0 if path.startswith(UNTRAINED) else files_stamp(path))
 
 
-def choose_model_ui(key: str = "model", untrained: bool = False) -> tuple[str, Classifier] | None:
+def choose_model_ui(key: str = "model", untrained: bool = False,
+                    shipped_diagnosis: bool = False) -> tuple[str, Classifier] | None:
     """A model picker; returns (path, classifier), or None after saying why there is none."""
-    options = model_options(untrained)
+    options = model_options(untrained, shipped_diagnosis)
     if not options:
         st.info("No trained model yet. Train one (`python train/train_classifier.py` or the training "
                 f"page), or point `{MODEL_ENV}` at a classifier folder.")

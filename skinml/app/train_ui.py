@@ -79,15 +79,28 @@ def task_ui(key: str = "train") -> tuple[str, str | None]:
     return TASK_CHOICES[label]
 
 
-def model_ui(key: str = "train", fixed: str | None = None) -> str:
+def models_for(task: str) -> list[str]:
+    """The image-only architectures a run of `task` can train: every one for benign/malignant,
+    those whose builder takes `classes` (a softmax head) for the diagnosis task."""
+    import inspect
+
+    return sorted((n for n, build in MODELS.items() if n not in METADATA_MODELS
+                   and (task == "binary" or "classes" in inspect.signature(build).parameters)),
+                  key=lambda n: (not n.startswith("skinml"), n))
+
+
+def model_ui(key: str = "train", fixed: str | None = None, task: str = "binary") -> str:
     """The model picker (outside the settings form, so its defaults follow the choice); `fixed`
     (a task that needs one architecture) names the model instead of offering a choice."""
     if fixed:
         st.markdown(f"Model: **`{fixed}`** (images and the patient's metadata; missing values are "
                     "encoded as missing)")
         return fixed
-    names = sorted((n for n in MODELS if n not in METADATA_MODELS), key=lambda n: (not n.startswith("skinml"), n))
-    return st.selectbox("Model", names, key=f"{key}_model",
+    names = models_for(task)
+    if task != "binary":
+        st.caption(f"The diagnosis task needs a softmax head: {', '.join(names)} "
+                   f"{'has' if len(names) == 1 else 'have'} one (the thesis's CNNs end in one sigmoid unit).")
+    return st.selectbox("Model", names, key=f"{key}_model" + ("" if task == "binary" else f"_{task}"),
                         help="thesis_*: the thesis's five CNNs (their settings start from the thesis's "
                              "recipe); skinml_*: our stronger designs, trained from scratch; "
                              "efficientnetb0_imagenet: transfer learning, needs internet once for its "
