@@ -77,6 +77,14 @@ def diagnosis_split_table(split: pd.DataFrame) -> pd.DataFrame:
     return table.assign(total=table.sum(axis=1)).astype(int)
 
 
+def diagnosis_left_out(kept: pd.DataFrame) -> dict[str, int]:
+    """Usable images per diagnosis name that is none of the seven classes ("(none given)" for no
+    diagnosis), most first: what the diagnosis task leaves out."""
+    from skinml.data.policy import diagnosis_summary
+
+    return diagnosis_summary(kept)[1]
+
+
 def union_table(table: pd.DataFrame) -> pd.DataFrame | None:
     """Per folder of a joined dataset: its layout, its rows, the rows of the union that come
     from it (the row with the most metadata wins where folders share an ISIC id); None for
@@ -125,14 +133,19 @@ def dataset_options() -> dict[str, str]:
 
 
 def choose_dataset_ui(key: str = "dataset") -> str | None:
-    """A choice of known folders plus a path box; returns the folder, or None after an error."""
+    """A choice of known folders plus a path box (several folders joined by os.pathsep are read as
+    one dataset); returns the choice, or None after an error."""
     options = dataset_options()
     labels = list(options)
     current = data_dir()
     index = next((k for k, label in enumerate(labels) if options[label] == current), 0)
     label = st.selectbox("Dataset", labels, index=index, key=f"{key}_choice")
     typed = st.text_input("... or a folder path", value="", key=f"{key}_path",
-                          placeholder="/path/to/isic-download (any of the five layouts)")
+                          placeholder=f"/path/to/isic-download (any of the five layouts); several folders as one "
+                                      f"dataset: /path/a{os.pathsep}/path/b",
+                          help=f"Folders joined by '{os.pathsep}' are read as one dataset, joined on the ISIC id: "
+                               "an image found in several folders counts once, and the row with the most "
+                               "metadata is kept.")
     root = typed.strip() or options[label]
     error = open_folder(root)
     if error:

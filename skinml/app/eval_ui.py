@@ -57,7 +57,9 @@ def saved_class_predictions(path: str | Path, split: str, classes: list[str]) ->
 def _folder_predictions(model_path: str, stamp: int, data_dir: str, split: str) -> tuple[dict, pd.DataFrame]:
     classifier = load_model(model_path)
     bar = st.progress(0.0, text="Predicting every image of the folder ...")
-    report = evaluate_classifier(classifier, data_dir, split, tta=classifier.tta, n_boot=1000,
+    from skinml.app.data_ui import folders_of
+
+    report = evaluate_classifier(classifier, folders_of(data_dir), split, tta=classifier.tta, n_boot=1000,
                                  on_progress=lambda f, logs: bar.progress(f, text=f"Predicted {logs['images']:,} "
                                                                           "images ..."))
     bar.empty()
