@@ -313,3 +313,27 @@ def test_data_page_counts_the_diagnosis_split_of_one_folder(problem_dir):
                                          "total": 15}
     assert any("Patients / lesions in more than one split of it: 0" in c.value for c in at.caption)
     assert not any("read as one dataset" in m.value for m in at.markdown)
+
+
+def test_the_diagnosis_split_is_the_one_a_run_trains_on_on_the_page_and_in_data_scan(tmp_path):
+    """`data scan` split only the images of the seven classes, a run splits every usable image
+    and then drops the others: with images of other diagnoses the two tables differed. The page,
+    the scan and the run now count the same images per split and class."""
+    from skinml.cnn.config import TrainConfig
+    from skinml.cnn.splits import load_splits
+    from skinml.data import scan_dataset
+    from skinml.data.synthetic import write_demo_dataset
+
+    root = write_demo_dataset(tmp_path / "with-scc", n=60, size=32, seed=1)
+    table = pd.read_csv(root / "metadata.csv")
+    table.loc[::5, "diagnosis"] = "squamous cell carcinoma"
+    table.to_csv(root / "metadata.csv", index=False)
+    run = load_splits(TrainConfig(data=str(root), task="diagnosis"))
+    trained = pd.crosstab(run["split"], run["dx"])
+    scanned = pd.DataFrame(scan_dataset(root)["diagnosis_splits"]).T
+    at = run_page("app_pages/1_Data.py", root)
+    assert_clean(at)
+    shown = next(df.value for df in at.dataframe if "vasc" in df.value)
+    for split in ("train", "val", "test"):
+        for dx in trained.columns:
+            assert scanned.loc[split, dx] == shown.loc[split, dx] == trained.loc[split, dx], (split, dx)

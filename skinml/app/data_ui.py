@@ -57,13 +57,14 @@ def load_sizes(root: str, stamp: int) -> pd.DataFrame:
 def load_split(root: str, stamp: int, policy: DataPolicy, balance: bool, seed: int, task: str = "binary"):
     """The policy's table split as a training run of `task` splits it: (table, left_out).
 
-    binary: balanced (optional), stratified by label. diagnosis: every usable image, stratified
-    by diagnosis class (`dx` column), then only the images of one of the seven classes (as
-    `skinml.cnn.splits.load_splits` does for a run)."""
+    binary: balanced (optional), stratified by label. diagnosis: `data.policy.diagnosis_split`
+    (every usable image split, stratified by diagnosis class, then only the images of one of
+    the seven; a `dx` column), as `skinml.cnn.splits.load_splits` does for a run."""
+    from skinml.data.policy import diagnosis_split
+
     kept, left_out = data.apply_policy(_load_table(root, stamp), policy)
     if task == "diagnosis":
-        split = data.split_grouped(kept.assign(dx=data.diagnosis_class(kept)), seed=seed, stratify="dx")
-        return split[split["dx"].isin(data.DIAGNOSIS_CLASSES)], left_out
+        return diagnosis_split(kept, seed), left_out
     chosen = data.balance(kept, seed) if balance else kept
     return data.split_grouped(chosen, seed=seed), left_out
 
