@@ -350,6 +350,24 @@ def test_evaluate_page_shows_a_diagnosis_model_in_its_classes(diagnosis_run, mon
     assert metric(at, "balanced accuracy") == f"{test['balanced_accuracy']:.3f}"  # the same images, one answer
 
 
+def test_train_page_shows_a_diagnosis_run_by_its_own_measures(diagnosis_run, monkeypatch, demo_dir):
+    """A diagnosis run's curves showed AUC (a binary figure it has not): its validation balanced
+    accuracy instead; the runs table names its task and test balanced accuracy."""
+    import json
+
+    from skinml.runs import read_json
+
+    at = _page("2_Train_classifier.py", diagnosis_run, monkeypatch, demo_dir)
+    assert not at.exception, [e.value for e in at.exception]
+    history = next(json.loads(c.proto.spec) for c in at.get("plotly_chart") if "validation" in c.proto.spec)
+    titles = [a["text"] for a in history["layout"]["annotations"]]
+    assert titles == ["loss", "accuracy", "balanced_accuracy"]
+    table = next(df.value for df in at.dataframe if "task" in df.value)
+    row = table[table["run"] == "dx"].iloc[0]
+    test = read_json(diagnosis_run / "dx" / "metrics.json")["test"]
+    assert row["task"] == "diagnosis" and row["test_balanced_accuracy"] == pytest.approx(test["balanced_accuracy"])
+
+
 def test_evaluate_page_offers_the_shipped_diagnosis_model(diagnosis_run, monkeypatch, demo_dir, tmp_path):
     import shutil
 

@@ -179,7 +179,9 @@ def run_view(run_dir: str | Path) -> None:
     if note:
         st.warning(note)
     if len(history):
-        st.plotly_chart(plot_history(history, best_epoch=state.get("best_epoch")), width="stretch",
+        curves = ("loss", "accuracy", "balanced_accuracy") if config.get("task") == "diagnosis" \
+            else ("loss", "accuracy", "auc")
+        st.plotly_chart(plot_history(history, curves, best_epoch=state.get("best_epoch")), width="stretch",
                         key=f"history_{run_dir.name}_{len(history)}")
     else:
         st.caption("No complete epoch yet: the first one includes reading the images and compiling the model.")
