@@ -15,9 +15,16 @@ if root is None:
     st.stop()
 stamp = ui.folder_stamp(root)
 table = ui.load_table(root)
-st.caption(f"Layout **{table.attrs['layout']}** ({data.LAYOUTS[table.attrs['layout']]}) · "
+layout = table.attrs["layout"]
+st.caption(f"Layout **{plain(layout)}** ({data.LAYOUTS.get(layout, 'several folders read as one')}) · "
            f"{table.attrs['n_files']:,} image files · {len(table):,} metadata rows · "
            f"{len(table.attrs['problems'])} problems")
+union = ui.union_table(table)
+if union is not None:
+    st.markdown(f"**{len(union)} folders read as one dataset**, joined on the ISIC id: "
+                f"**{table.attrs['merged']:,} images** were found in more than one folder and count once (the row "
+                "with the most metadata is kept; an image file beats a missing one).")
+    st.dataframe(union, hide_index=True, width="stretch")
 
 st.subheader("Rules")
 policy = ui.policy_ui(table, start=session.current_rules())
@@ -74,6 +81,15 @@ with tab_split:
         st.metric("Patients / lesions in more than one split", overlap,
                   help="Grouped by patient, else lesion, else image: must be 0 (the thesis split "
                        "per image, which leaks lesions between train and test).")
+        st.markdown("**The diagnosis task's split** (images per split and HAM10000 class: every usable image of "
+                    "one of the seven diagnoses, no balancing, stratified by diagnosis, the seed above)")
+        dx_split, _ = ui.load_split(root, stamp, policy, False, split_seed, task="diagnosis")
+        st.dataframe(ui.diagnosis_split_table(dx_split), width="stretch")
+        others = ui.diagnosis_left_out(kept)
+        if others:
+            st.caption("Left out of the diagnosis task (none of the seven): "
+                       + plain(", ".join(f"{n:,} {name}" for name, n in others.items())))
+        st.caption(f"Patients / lesions in more than one split of it: {data.group_overlap(dx_split)}")
 
 with tab_problems:
     problems = pd.DataFrame(table.attrs["problems"])

@@ -16,6 +16,7 @@ from skinml.app.train_ui import (
     runs_table,
     settings_ui,
     stop_training,
+    task_ui,
     thesis_reference,
 )
 from skinml.data.policy import DataPolicy
@@ -29,12 +30,13 @@ st.caption(f"Runs are saved in {plain(runs_root())} (set SKINML_RUNS to change i
 
 st.subheader("New run")
 st.markdown(f"Data: **`{data}`** · rules: **{session.rules_text(rules)}** (both set on Home and Data).")
-model = model_ui()
-config = settings_ui(data, model)
+task, fixed_model = task_ui()
+model = model_ui(fixed=fixed_model, task=task)
+config = settings_ui(data, model, task=task)
 config = dataclasses.replace(config, exclude=session.exclude_rules(rules), dermoscopic_only=rules.dermoscopic_only)
 try:
     labelled = DataPolicy(dermoscopic_only=rules.dermoscopic_only, exclude=rules.exclude)  # benign, malignant
-    split, _ = load_split(data, folder_stamp(data), labelled, config.balance, config.seed)
+    split, _ = load_split(data, folder_stamp(data), labelled, config.balance, config.seed, task=config.task)
     n_train = int((split["split"] == "train").sum())
     if config.max_images:
         n_train = min(n_train, round(config.max_images * n_train / max(1, len(split))))
@@ -93,7 +95,9 @@ if c2.button("Resume", disabled=status not in ("stopped", "interrupted", "failed
         show_error(exc)
 
 st.subheader("Comparison")
-st.caption("Like the thesis's table (validation accuracy, sensitivity, best epoch), plus AUC.")
+st.caption("Like the thesis's table (validation accuracy, sensitivity, best epoch), plus AUC; diagnosis runs "
+           "add their test balanced accuracy and macro AUC (their 95% interval in test_auc_95%).")
 st.dataframe(runs.drop(columns=["path"]), hide_index=True, width="stretch",
              column_config={c: st.column_config.NumberColumn(format="%.3f")
-                            for c in ("val_accuracy", "val_sensitivity", "val_auc", "test_auc", "test_accuracy")})
+                            for c in ("val_accuracy", "val_sensitivity", "val_auc", "test_auc", "test_accuracy",
+                                      "test_balanced_accuracy", "test_macro_auc")})

@@ -270,3 +270,70 @@ def test_streamlit_app_is_a_server_that_warms_up_when_imported():
     namespace = runpy.run_path(str(REPO / "streamlit_app.py"))  # what `streamlit run` does: no page run
     app = namespace["app"]
     assert isinstance(app, st.App) and app._user_lifespan is server.lifespan
+
+
+def test_data_page_reads_several_folders_as_one_and_splits_by_diagnosis(tmp_path):
+    """Folders joined by os.pathsep were refused (one folder only) and the page split by label only:
+    it shows what the union merged (an image in both folders counted once, the richer row kept)
+    and the diagnosis task's split, train/val/test by class."""
+    import os
+
+    from skinml.data import DIAGNOSIS_CLASSES
+    from skinml.data.synthetic import write_demo_dataset
+
+    poorer = write_demo_dataset(tmp_path / "poorer", n=20, size=32, seed=1)  # the first 20 of the richer folder
+    table = pd.read_csv(poorer / "metadata.csv")
+    table.assign(sex="", age_approx="").to_csv(poorer / "metadata.csv", index=False)
+    richer = write_demo_dataset(tmp_path / "richer", n=30, size=32, seed=1)
+    table = pd.read_csv(richer / "metadata.csv")
+    table.loc[25, ["diagnosis", "benign_malignant"]] = ["squamous cell carcinoma", "malignant"]  # none of the seven
+    table.to_csv(richer / "metadata.csv", index=False)
+    at = run_page("app_pages/1_Data.py", poorer)
+    joined = f"{poorer}{os.pathsep}{richer}"
+    at.text_input(key="dataset_path").set_value(joined).run()
+    assert_clean(at)
+    assert at.session_state["data_dir"] == joined  # the session's dataset: every page reads the union
+    assert not at.error
+    assert any("2 folders read as one dataset" in m.value and "**20 images** were found in more than one" in m.value
+               for m in at.markdown)
+    union = next(df.value for df in at.dataframe if "kept in the union" in df.value)
+    assert list(union["images"]) == [20, 30] and list(union["kept in the union"]) == [0, 30]
+    dx = next(df.value for df in at.dataframe if "vasc" in df.value)
+    assert list(dx.index) == ["train", "val", "test", "total"] and list(dx.columns) == [*DIAGNOSIS_CLASSES, "total"]
+    assert dx.loc["total", "total"] == 29 and dx.loc["total", "nv"] > 0 and dx.loc["total", "vasc"] == 0
+    assert dx.loc[["train", "val", "test"], "total"].sum() == 29
+    assert any("none of the seven" in c.value and "1 squamous cell carcinoma" in text(c.value) for c in at.caption)
+
+
+def test_data_page_counts_the_diagnosis_split_of_one_folder(problem_dir):
+    at = run_page("app_pages/1_Data.py", problem_dir)
+    assert_clean(at)
+    dx = next(df.value for df in at.dataframe if "vasc" in df.value)
+    assert dx.loc["total"].to_dict() == {"mel": 6, "nv": 7, "bcc": 1, "akiec": 0, "bkl": 1, "df": 0, "vasc": 0,
+                                         "total": 15}
+    assert any("Patients / lesions in more than one split of it: 0" in c.value for c in at.caption)
+    assert not any("read as one dataset" in m.value for m in at.markdown)
+
+
+def test_the_diagnosis_split_is_the_one_a_run_trains_on_on_the_page_and_in_data_scan(tmp_path):
+    """`data scan` split only the images of the seven classes, a run splits every usable image
+    and then drops the others: with images of other diagnoses the two tables differed. The page,
+    the scan and the run now count the same images per split and class."""
+    from skinml.cnn.config import TrainConfig
+    from skinml.cnn.splits import load_splits
+    from skinml.data import scan_dataset
+    from skinml.data.synthetic import write_demo_dataset
+
+    root = write_demo_dataset(tmp_path / "with-scc", n=60, size=32, seed=1)
+    table = pd.read_csv(root / "metadata.csv")
+    table.loc[::5, "diagnosis"] = "squamous cell carcinoma"
+    table.to_csv(root / "metadata.csv", index=False)
+    run = load_splits(TrainConfig(data=str(root), task="diagnosis"))
+    trained = pd.crosstab(run["split"], run["dx"])
+    scanned = pd.DataFrame(scan_dataset(root)["diagnosis_splits"]).T
+    at = run_page("app_pages/1_Data.py", root)
+    assert_clean(at)
+    shown = next(df.value for df in at.dataframe if "vasc" in df.value)
+    for split in ("train", "val", "test"):
+        for dx in trained.columns:
+            assert scanned.loc[split, dx] == shown.loc[split, dx] == trained.loc[split, dx], (split, dx)

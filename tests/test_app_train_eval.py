@@ -249,3 +249,155 @@ def test_calibration_chart_counts_whole_images():
     fig = plot_reliability(rng.integers(0, 2, 1005), np.full(1005, 0.55) + rng.normal(0, 0.001, 1005))
     axis = fig.layout.yaxis2
     assert axis.range[0] == 0 and axis.dtick >= 1 and float(axis.dtick).is_integer() and axis.tickformat == "d"
+
+
+# ---------------------------------------------------------------- the diagnosis task
+
+def test_train_page_trains_the_diagnosis_task_with_images_and_metadata(tmp_path, monkeypatch, demo_dir):
+    """The page trained benign/malignant only: the task choice reaches config.json with its model,
+    and the estimate (a few timed steps of the two-input model) and the plan keep working."""
+    import json
+
+    from skinml.app import train_ui
+
+    monkeypatch.setattr(train_ui, "resume_training", lambda run_dir: Path(run_dir))  # no process
+    at = _page("2_Train_classifier.py", tmp_path, monkeypatch, demo_dir)
+    at.radio(key="train_task").set_value("diagnosis (7 classes)").run()
+    assert not at.exception, [e.value for e in at.exception]
+    offered = at.selectbox(key="train_model_diagnosis").options
+    assert "skinml_resnet" in offered and "skinml_resnet_meta" not in offered  # that one: image + metadata
+    assert not any(name.startswith("thesis") for name in offered)  # one sigmoid unit: no diagnosis head
+    assert at.selectbox(key="train_mon_diagnosis").value == "val_balanced_accuracy"
+    at.radio(key="train_task").set_value("diagnosis from image + metadata").run()
+    assert any("skinml_resnet_meta" in m.value for m in at.markdown)
+    at.select_slider(key="train_size_skinml_resnet_meta").set_value(32)
+    at.select_slider(key="train_batch_skinml_resnet_meta").set_value(8).run()
+    plan = next(m.value for m in at.markdown if "training images" in m.value)
+    assert "of 8 per epoch" in plan
+    next(b for b in at.button if b.label.startswith("Estimate the time")).click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "measured here just now" in next(m.value for m in at.markdown if "training images" in m.value)
+    at.text_input(key="train_run_name").set_value("dx-meta")
+    at.button(key="train_start").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    config = json.loads((tmp_path / "dx-meta" / "config.json").read_text())
+    assert (config["task"], config["model"], config["monitor"]) == ("diagnosis", "skinml_resnet_meta",
+                                                                      "val_balanced_accuracy")
+    table = next(df.value for df in at.dataframe if "task" in df.value)
+    assert table.loc[table["run"] == "dx-meta", "task"].iloc[0] == "diagnosis"
+
+
+def test_diagnosis_split_on_the_training_page_counts_the_images_a_run_trains_on(demo_dir):
+    """The plan's image count is the diagnosis task's train split (every usable image of one of the
+    seven classes, unbalanced), not the balanced benign/malignant split."""
+    from skinml.app.data_ui import folder_stamp, load_split
+    from skinml.cnn.config import TrainConfig
+    from skinml.cnn.splits import load_splits
+    from skinml.data.policy import DataPolicy
+
+    split, _ = load_split(str(demo_dir), folder_stamp(str(demo_dir)), DataPolicy(), True, 0, task="diagnosis")
+    run = load_splits(TrainConfig(data=str(demo_dir), task="diagnosis"))
+    assert sorted(split.loc[split["split"] == "train", "isic_id"]) == sorted(run.loc[run["split"] == "train",
+                                                                                      "isic_id"])
+
+
+@pytest.fixture(scope="module")
+def diagnosis_run(demo_dir, tmp_path_factory):
+    """A finished tiny diagnosis run (skinml_resnet, 32 px, 1 epoch) in its own runs folder."""
+    from skinml.cnn.config import TrainConfig
+    from skinml.cnn.train import fit_classifier
+
+    runs = tmp_path_factory.mktemp("dxruns")
+    fit_classifier(TrainConfig(data=str(demo_dir), task="diagnosis", model="skinml_resnet", image_size=32, epochs=1,
+                               batch_size=8, augment="none", run_dir=str(runs / "dx")))
+    return runs
+
+
+def _chart_titles(at: AppTest) -> list[str]:
+    import json
+
+    return [json.loads(c.proto.spec).get("layout", {}).get("title", {}).get("text", "")
+            for c in at.get("plotly_chart")]
+
+
+def test_evaluate_page_shows_a_diagnosis_model_in_its_classes(diagnosis_run, monkeypatch, demo_dir):
+    """The page read every model as benign/malignant: a diagnosis run shows its confusion matrix of
+    the seven classes, ROC and sensitivity per class, balanced accuracy and macro AUC with their
+    intervals, and the AUC of its p(malignant), on its saved splits and on a folder."""
+    from skinml.runs import read_json
+
+    at = _page("3_Evaluate.py", diagnosis_run, monkeypatch, demo_dir)
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.slider  # no threshold: the most probable class
+    test = read_json(diagnosis_run / "dx" / "metrics.json")["test"]
+    assert metric(at, "balanced accuracy") == f"{test['balanced_accuracy']:.3f}"
+    low, high = test["intervals"]["balanced_accuracy"]
+    assert any(f"95% interval {low:.2f} to {high:.2f}" in c.value for c in at.caption)
+    assert metric(at, "macro AUC") == f"{test['macro_auc']:.3f}"
+    assert metric(at, "p(malignant) AUC") == f"{test['malignant_auc']:.3f}"
+    titles = _chart_titles(at)
+    for title in ("Confusion matrix (counts)", "Confusion matrix (share of each true class)",
+                  "ROC per class (one against the rest)", "Sensitivity per class", "ROC of p(malignant)"):
+        assert any(t.startswith(title) for t in titles), (title, titles)
+    per_class = next(df.value for df in at.dataframe if "class" in df.value)
+    assert list(per_class["class"]) == ["mel", "nv", "bcc", "akiec", "bkl", "df", "vasc"]
+    at.radio[0].set_value("validation split").run()
+    assert not at.exception
+    at.radio[0].set_value("the data folder").run()
+    next(b for b in at.button if b.label == "Predict the folder").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("test part" in c.value for c in at.caption)  # its own training data: the test split
+    assert metric(at, "balanced accuracy") == f"{test['balanced_accuracy']:.3f}"  # the same images, one answer
+
+
+def test_train_page_shows_a_diagnosis_run_by_its_own_measures(diagnosis_run, monkeypatch, demo_dir):
+    """A diagnosis run's curves showed AUC (a binary figure it has not): its validation balanced
+    accuracy instead; the runs table names its task and test balanced accuracy."""
+    import json
+
+    from skinml.runs import read_json
+
+    at = _page("2_Train_classifier.py", diagnosis_run, monkeypatch, demo_dir)
+    assert not at.exception, [e.value for e in at.exception]
+    history = next(json.loads(c.proto.spec) for c in at.get("plotly_chart") if "validation" in c.proto.spec)
+    titles = [a["text"] for a in history["layout"]["annotations"]]
+    assert titles == ["loss", "accuracy", "balanced_accuracy"]
+    table = next(df.value for df in at.dataframe if "task" in df.value)
+    row = table[table["run"] == "dx"].iloc[0]
+    test = read_json(diagnosis_run / "dx" / "metrics.json")["test"]
+    assert row["task"] == "diagnosis" and row["test_balanced_accuracy"] == pytest.approx(test["balanced_accuracy"])
+
+
+def test_evaluate_page_offers_the_shipped_diagnosis_model(diagnosis_run, monkeypatch, demo_dir, tmp_path):
+    import shutil
+
+    from skinml.app import classifiers
+
+    shipped = tmp_path / "diagnosis"
+    shutil.copytree(diagnosis_run / "dx" / "model", shipped)
+    shutil.copy(diagnosis_run / "dx" / "predictions.csv", shipped)
+    monkeypatch.setattr(classifiers, "DIAGNOSIS_DIR", shipped)
+    at = _page("3_Evaluate.py", tmp_path / "no-runs", monkeypatch, demo_dir)
+    assert classifiers.SHIPPED_DIAGNOSIS in at.selectbox[0].options
+    at.selectbox[0].set_value(classifiers.SHIPPED_DIAGNOSIS).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(m.label == "balanced accuracy" for m in at.metric)
+
+
+def test_multiclass_figures_count_and_share_each_class():
+    import numpy as np
+
+    from skinml.plots.multiclass import plot_class_sensitivity, plot_confusion_classes, plot_roc_per_class
+
+    cm = [[3, 1, 0], [0, 0, 0], [2, 0, 2]]
+    names = ["a", "<b>", "c"]
+    counts, shares = plot_confusion_classes(cm, names), plot_confusion_classes(cm, names, normalised=True)
+    assert list(counts.data[0].text[0]) == ["3", "1", "0"] and list(shares.data[0].text[2]) == ["50%", "0%", "50%"]
+    assert list(shares.data[0].text[1]) == ["0%"] * 3 and counts.data[0].x[1] == "&lt;b&gt;"  # shown, not markup
+    y = np.array([0, 0, 1, 1, 2, 2])
+    p = np.eye(3)[[0, 1, 1, 1, 2, 0]] * 0.8 + 0.2 / 3
+    roc = plot_roc_per_class(y, p, ["a", "b", "c"])
+    assert [t.name.split(" ")[0] for t in roc.data] == ["chance", "a", "b", "c"]
+    bars = plot_class_sensitivity([{"class": "a", "n": 2, "sensitivity": 0.5}, {"class": "b", "n": 0,
+                                                                                   "sensitivity": None}], 0.5)
+    assert list(bars.data[0].x) == ["a"] and bars.data[0].text[0] == "50% of 2"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -16,21 +17,35 @@ from skinml.errors import DataError
 AUGMENT_STRENGTHS = ("thesis", "light", "strong")
 
 
+def folders_of(root: str | Path) -> list[str]:
+    """The folders of a dataset choice: one, or several joined by os.pathsep (read as one dataset)."""
+    return [f.strip() for f in str(root).split(os.pathsep) if f.strip()]
+
+
 def folder_stamp(root: str) -> int:
-    """Changes when the folder or its metadata changes, so the cache re-reads it."""
-    return mtime_stamp([Path(root), *(Path(root) / n for n in ("metadata.csv", "HAM10000_metadata.csv", "images"))])
+    """Changes when a folder or its metadata changes, so the cache re-reads it."""
+    return mtime_stamp([path for folder in folders_of(root) for path in
+                        (Path(folder), *(Path(folder) / n for n in ("metadata.csv", "HAM10000_metadata.csv",
+                                                                    "images")))])
 
 
 @st.cache_data(show_spinner="Reading and checking the images ...", max_entries=8)
 def _load_table(root: str, stamp: int) -> pd.DataFrame:
-    return data.load_dataset(root)
+    folders = folders_of(root)
+    return data.load_datasets(folders) if len(folders) > 1 else data.load_dataset(folders[0])
 
 
 def load_table(root: str | Path) -> pd.DataFrame:
-    """`data.load_dataset` cached per folder (attrs: layout, problems, ...); DataError (a sentence)
-    for a folder outside the server's data roots or one that cannot be read."""
-    settings.check_data_folder(root)
-    return _load_table(str(root), folder_stamp(str(root)))
+    """`data.load_dataset` (several folders joined by os.pathsep: `data.load_datasets`, one row per
+    ISIC id) cached per choice (attrs: layout, problems, and for several folders `folders` and
+    `merged`); DataError (a sentence) for a folder outside the server's data roots or one that
+    cannot be read."""
+    folders = folders_of(root)
+    if not folders:
+        settings.check_data_folder("")  # the sentence that asks for a folder
+    for folder in folders:
+        settings.check_data_folder(folder)
+    return _load_table(os.pathsep.join(folders), folder_stamp(os.pathsep.join(folders)))
 
 
 @st.cache_data(max_entries=8)
@@ -39,11 +54,47 @@ def load_sizes(root: str, stamp: int) -> pd.DataFrame:
 
 
 @st.cache_data(max_entries=32)
-def load_split(root: str, stamp: int, policy: DataPolicy, balance: bool, seed: int):
-    """The policy's table balanced (optional) and split: (table, left_out)."""
+def load_split(root: str, stamp: int, policy: DataPolicy, balance: bool, seed: int, task: str = "binary"):
+    """The policy's table split as a training run of `task` splits it: (table, left_out).
+
+    binary: balanced (optional), stratified by label. diagnosis: `data.policy.diagnosis_split`
+    (every usable image split, stratified by diagnosis class, then only the images of one of
+    the seven; a `dx` column), as `skinml.cnn.splits.load_splits` does for a run."""
+    from skinml.data.policy import diagnosis_split
+
     kept, left_out = data.apply_policy(_load_table(root, stamp), policy)
+    if task == "diagnosis":
+        return diagnosis_split(kept, seed), left_out
     chosen = data.balance(kept, seed) if balance else kept
     return data.split_grouped(chosen, seed=seed), left_out
+
+
+def diagnosis_split_table(split: pd.DataFrame) -> pd.DataFrame:
+    """Images per split (rows train, val, test, total) and diagnosis class (columns, the seven
+    in DIAGNOSIS_CLASSES order, then total) of a `load_split(..., task="diagnosis")` table."""
+    table = pd.crosstab(split["split"], split["dx"]).reindex(index=list(data.SPLITS),
+                                                             columns=list(data.DIAGNOSIS_CLASSES), fill_value=0)
+    table.loc["total"] = table.sum()
+    return table.assign(total=table.sum(axis=1)).astype(int)
+
+
+def diagnosis_left_out(kept: pd.DataFrame) -> dict[str, int]:
+    """Usable images per diagnosis name that is none of the seven classes ("(none given)" for no
+    diagnosis), most first: what the diagnosis task leaves out."""
+    from skinml.data.policy import diagnosis_summary
+
+    return diagnosis_summary(kept)[1]
+
+
+def union_table(table: pd.DataFrame) -> pd.DataFrame | None:
+    """Per folder of a joined dataset: its layout, its rows, the rows of the union that come
+    from it (the row with the most metadata wins where folders share an ISIC id); None for
+    one folder."""
+    folders = table.attrs.get("folders")
+    if not folders or len(folders) < 2:
+        return None
+    return pd.DataFrame([{"folder": f["root"], "layout": f["layout"], "images": f["n_images"],
+                          "kept in the union": f["n_kept"]} for f in folders])
 
 
 @st.cache_data(show_spinner="Writing the built-in synthetic demo ...")
@@ -83,14 +134,19 @@ def dataset_options() -> dict[str, str]:
 
 
 def choose_dataset_ui(key: str = "dataset") -> str | None:
-    """A choice of known folders plus a path box; returns the folder, or None after an error."""
+    """A choice of known folders plus a path box (several folders joined by os.pathsep are read as
+    one dataset); returns the choice, or None after an error."""
     options = dataset_options()
     labels = list(options)
     current = data_dir()
     index = next((k for k, label in enumerate(labels) if options[label] == current), 0)
     label = st.selectbox("Dataset", labels, index=index, key=f"{key}_choice")
     typed = st.text_input("... or a folder path", value="", key=f"{key}_path",
-                          placeholder="/path/to/isic-download (any of the five layouts)")
+                          placeholder=f"/path/to/isic-download (any of the five layouts); several folders as one "
+                                      f"dataset: /path/a{os.pathsep}/path/b",
+                          help=f"Folders joined by '{os.pathsep}' are read as one dataset, joined on the ISIC id: "
+                               "an image found in several folders counts once, and the row with the most "
+                               "metadata is kept.")
     root = typed.strip() or options[label]
     error = open_folder(root)
     if error:

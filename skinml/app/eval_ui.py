@@ -1,4 +1,5 @@
-"""Streamlit pieces of the evaluation page: cached predictions and the threshold view.
+"""Streamlit pieces of the evaluation page: cached predictions, the threshold view (benign/malignant)
+and the multi-class view (a diagnosis model).
 
 The classifier itself comes from `skinml.app.classifiers` (the dashboard's one model cache).
 """
@@ -11,10 +12,13 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from skinml.app import plain
 from skinml.app.classifiers import files_stamp, load_model
 from skinml.evaluation import evaluate_classifier
 from skinml.metrics import binary as ev
+from skinml.metrics.multiclass import evaluate_multiclass
 from skinml.plots import eval as plots_eval
+from skinml.plots import multiclass as plots_multiclass
 
 
 def has_saved_predictions(path: str | Path) -> bool:
@@ -35,11 +39,27 @@ def saved_predictions(path: str | Path, split: str) -> tuple[np.ndarray, np.ndar
     return part["y"].to_numpy(), part["p"].to_numpy()
 
 
+def saved_class_predictions(path: str | Path, split: str, classes: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(y int (N,) class index, p float (N, C) class probabilities in the order of `classes`) of one
+    split ("val" or "test") of a diagnosis model's predictions.csv (its `p_<class>` columns)."""
+    from skinml.errors import ModelError
+
+    table = _read_predictions(str(path), files_stamp(path))
+    missing = [f"p_{c}" for c in classes if f"p_{c}" not in table]
+    if missing:
+        raise ModelError(f"{Path(path) / 'predictions.csv'} has no {', '.join(missing)} column: it was not "
+                         "written by a diagnosis run. Finish the run again to rewrite it.")
+    part = table[table["split"] == split]
+    return part["y"].to_numpy().astype(int), part[[f"p_{c}" for c in classes]].to_numpy(dtype=float)
+
+
 @st.cache_data(max_entries=8, show_spinner=False)
 def _folder_predictions(model_path: str, stamp: int, data_dir: str, split: str) -> tuple[dict, pd.DataFrame]:
     classifier = load_model(model_path)
     bar = st.progress(0.0, text="Predicting every image of the folder ...")
-    report = evaluate_classifier(classifier, data_dir, split, tta=classifier.tta, n_boot=1000,
+    from skinml.app.data_ui import folders_of
+
+    report = evaluate_classifier(classifier, folders_of(data_dir), split, tta=classifier.tta, n_boot=1000,
                                  on_progress=lambda f, logs: bar.progress(f, text=f"Predicted {logs['images']:,} "
                                                                           "images ..."))
     bar.empty()
@@ -101,3 +121,68 @@ def threshold_view_ui(y: np.ndarray, p: np.ndarray, saved_threshold: float, meta
             st.dataframe(groups, hide_index=True, width="stretch")
             st.plotly_chart(plots_eval.plot_subgroups(groups), width="stretch", key=f"{key}_groups")
     return threshold
+
+
+@st.cache_data(max_entries=16, show_spinner="Bootstrapping the 95% intervals ...")
+def multiclass_report(y: np.ndarray, p: np.ndarray, classes: tuple[str, ...], malignant: tuple[str, ...],
+                      n_boot: int = 500) -> dict:
+    """`skinml.metrics.multiclass.evaluate_multiclass` of (y, p), cached (the intervals take a
+    few seconds on a large split)."""
+    return evaluate_multiclass(y, p, list(classes), list(malignant), n_boot=n_boot)
+
+
+def _interval(report: dict, key: str) -> str:
+    low, high = (report.get("intervals") or {}).get(key, (None, None))
+    return "" if low is None else f"95% interval {low:.2f} to {high:.2f}"
+
+
+def multiclass_view_ui(y: np.ndarray, p: np.ndarray, classes, malignant, key: str = "eval") -> dict:
+    """Every figure of a diagnosis model on one set of images: balanced accuracy and macro AUC
+    with their 95% bootstrap intervals, the derived p(malignant) AUC, the confusion matrix
+    (counts and row shares), ROC per class (one against the rest), sensitivity per class and
+    the per-class table. `y` int (N,) class indices, `p` float (N, C). Returns the report."""
+    report = multiclass_report(np.asarray(y).astype(int), np.asarray(p, dtype=float), tuple(classes),
+                               tuple(malignant))
+    rare = [f"{r['class']} ({r['n']})" for r in report["per_class"] if 0 < r["n"] < 10]
+    if rare:
+        st.warning(plain(f"Few images of {', '.join(rare)}: their sensitivity and AUC are very uncertain, and so "
+                         "is the balanced accuracy that averages them (see its interval)."))
+    absent = [r["class"] for r in report["per_class"] if r["n"] == 0]
+    if absent:
+        st.caption(plain(f"No image of {', '.join(absent)} here: balanced accuracy and macro AUC average the "
+                         "other classes."))
+    cols = st.columns(4)
+    cols[0].metric("balanced accuracy", _fmt(report["balanced_accuracy"]),
+                   help="Mean sensitivity over the classes (ISIC 2018 Task 3's measure). "
+                        + _interval(report, "balanced_accuracy"))
+    cols[0].caption(_interval(report, "balanced_accuracy"))
+    cols[1].metric("macro AUC", _fmt(report["macro_auc"]), help="Mean one-against-the-rest AUC over the classes.")
+    cols[1].caption(_interval(report, "macro_auc"))
+    cols[2].metric("p(malignant) AUC", _fmt(report.get("malignant_auc")),
+                   help="p(malignant) = the sum of the probabilities of " + plain(", ".join(malignant))
+                        + ": its AUC against the benign/malignant truth, comparable with a binary model's AUC.")
+    cols[2].caption("p(malignant) = " + plain(" + ".join(malignant)))
+    cols[3].metric("accuracy", _fmt(report["accuracy"]), help="Share of images whose most probable class is right: "
+                                                              "dominated by the commonest class (nevi).")
+    cols[3].caption(f"{report['n']:,} images · calibration error {_fmt(report['ece'])}")
+    c1, c2 = st.columns(2)
+    with c1:
+        counts, shares = st.tabs(["counts", "normalised (share of each true class)"])
+        counts.plotly_chart(plots_multiclass.plot_confusion_classes(report["confusion"], classes), width="stretch",
+                            key=f"{key}_mc_cm")
+        shares.plotly_chart(plots_multiclass.plot_confusion_classes(report["confusion"], classes, normalised=True),
+                            width="stretch", key=f"{key}_mc_cmn")
+    c2.plotly_chart(plots_multiclass.plot_roc_per_class(y, p, classes), width="stretch", key=f"{key}_mc_roc")
+    c1, c2 = st.columns(2)
+    c1.plotly_chart(plots_multiclass.plot_class_sensitivity(report["per_class"], report["balanced_accuracy"]),
+                    width="stretch", key=f"{key}_mc_sens")
+    if report.get("malignant_auc") is not None:
+        columns = [list(classes).index(c) for c in malignant]
+        c2.plotly_chart(plots_eval.plot_roc(np.isin(y, columns).astype(int), np.asarray(p)[:, columns].sum(axis=1),
+                                            title="ROC of p(malignant) (sum of the malignant classes)"),
+                        width="stretch", key=f"{key}_mc_malignant")
+    st.markdown("**Per class** (one against the rest; sensitivity and specificity of the most probable class)")
+    st.dataframe(pd.DataFrame(report["per_class"]), hide_index=True, width="stretch",
+                 column_config={c: st.column_config.NumberColumn(format="%.3f")
+                                for c in ("sensitivity", "specificity", "auc")})
+    return report

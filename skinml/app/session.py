@@ -8,6 +8,7 @@ training settings, the GAN pages and the runs they start.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import streamlit as st
@@ -47,7 +48,8 @@ def exclude_rules(policy: DataPolicy) -> tuple[str, ...]:
 
 def sidebar_ui(slot=None) -> None:
     """The session's dataset and rules in the sidebar (in `slot`, an `st.sidebar.empty()`, when given)."""
-    folder = Path(current_dataset())
+    folders = [Path(f) for f in current_dataset().split(os.pathsep) if f]
     rules = rules_text(current_rules())
-    (slot or st.sidebar).caption(f"**Dataset:** {folder.name}  \n`{folder}`  \n**Rules:** {rules}  \n"
-                                 "Change them on Home or Data.")
+    name = " + ".join(f.name for f in folders)
+    (slot or st.sidebar).caption(f"**Dataset:** {name}  \n" + "  \n".join(f"`{f}`" for f in folders)
+                                 + f"  \n**Rules:** {rules}  \nChange them on Home or Data.")

@@ -19,12 +19,20 @@ import streamlit as st
 from skinml import runs, settings
 from skinml.app import RUN_STATUS_ICONS, plain, session_id
 from skinml.cnn.config import AUGMENTS, OPTIMIZERS, SCHEDULES, THESIS_SETTINGS, TrainConfig
-from skinml.cnn.models import MODELS, PRETRAINED
+from skinml.cnn.models import METADATA_MODELS, MODELS, PRETRAINED
 from skinml.errors import ModelError
 from skinml.runs import list_runs, load_history, new_run_dir, read_json, run_status, write_json
 
 ENTRY_POINT = Path(__file__).resolve().parents[2] / "train" / "train_classifier.py"
-MONITORS = ("val_auc", "val_accuracy", "val_sensitivity", "val_loss")
+MONITORS = {"binary": ("val_auc", "val_accuracy", "val_sensitivity", "val_loss"),
+            "diagnosis": ("val_balanced_accuracy", "val_accuracy", "val_loss")}
+META_MODEL = sorted(METADATA_MODELS)[0]  # skinml_resnet_meta: images and the patient's age, sex and site
+# What the task choice means: (TrainConfig.task, the model it fixes or None for the model picker).
+TASK_CHOICES = {
+    "benign / malignant": ("binary", None),
+    "diagnosis (7 classes)": ("diagnosis", None),
+    "diagnosis from image + metadata": ("diagnosis", META_MODEL),
+}
 
 
 def launch_training(config: TrainConfig) -> Path:
@@ -61,18 +69,46 @@ def stop_training(run_dir: str | Path, wait_s: float = 10.0) -> bool:
     return runs.stop(run_dir, by=session_id(), wait_s=wait_s)
 
 
-def model_ui(key: str = "train") -> str:
-    """The model picker (outside the settings form, so its defaults follow the choice)."""
-    names = sorted(MODELS, key=lambda n: (not n.startswith("skinml"), n))
-    return st.selectbox("Model", names, key=f"{key}_model",
+def task_ui(key: str = "train") -> tuple[str, str | None]:
+    """The task picker: (TrainConfig.task, the model the choice fixes, or None)."""
+    label = st.radio("Task", list(TASK_CHOICES), horizontal=True, key=f"{key}_task",
+                     help="benign / malignant: one probability (p(malignant)) and a threshold. diagnosis: the "
+                          "seven HAM10000 classes (mel, nv, bcc, akiec, bkl, df, vasc), best epoch by balanced "
+                          "accuracy; images of other diagnoses are left out. image + metadata: the diagnosis "
+                          f"task with {META_MODEL}, which also reads the patient's age, sex and body site.")
+    return TASK_CHOICES[label]
+
+
+def models_for(task: str) -> list[str]:
+    """The image-only architectures a run of `task` can train: every one for benign/malignant,
+    those whose builder takes `classes` (a softmax head) for the diagnosis task."""
+    import inspect
+
+    return sorted((n for n, build in MODELS.items() if n not in METADATA_MODELS
+                   and (task == "binary" or "classes" in inspect.signature(build).parameters)),
+                  key=lambda n: (not n.startswith("skinml"), n))
+
+
+def model_ui(key: str = "train", fixed: str | None = None, task: str = "binary") -> str:
+    """The model picker (outside the settings form, so its defaults follow the choice); `fixed`
+    (a task that needs one architecture) names the model instead of offering a choice."""
+    if fixed:
+        st.markdown(f"Model: **`{fixed}`** (images and the patient's metadata; missing values are "
+                    "encoded as missing)")
+        return fixed
+    names = models_for(task)
+    if task != "binary":
+        st.caption(f"The diagnosis task needs a softmax head: {', '.join(names)} "
+                   f"{'has' if len(names) == 1 else 'have'} one (the thesis's CNNs end in one sigmoid unit).")
+    return st.selectbox("Model", names, key=f"{key}_model" + ("" if task == "binary" else f"_{task}"),
                         help="thesis_*: the thesis's five CNNs (their settings start from the thesis's "
                              "recipe); skinml_*: our stronger designs, trained from scratch; "
                              "efficientnetb0_imagenet: transfer learning, needs internet once for its "
                              "ImageNet weights.")
 
 
-def settings_ui(data_dir: str, model: str, key: str = "train") -> TrainConfig:
-    """Widgets for a TrainConfig of `model`; the thesis models start from the thesis's recipe."""
+def settings_ui(data_dir: str, model: str, key: str = "train", task: str = "binary") -> TrainConfig:
+    """Widgets for a TrainConfig of `model` for `task`; the thesis models start from the thesis's recipe."""
     base = dataclasses.replace(TrainConfig(), **THESIS_SETTINGS) if model.startswith("thesis") else TrainConfig()
     if model in PRETRAINED:  # fine-tuning: ImageNet size, small learning rate
         base = dataclasses.replace(base, image_size=224, learning_rate=1e-4, warmup_epochs=1)
@@ -93,12 +129,17 @@ def settings_ui(data_dir: str, model: str, key: str = "train") -> TrainConfig:
         smoothing = c2.slider("Label smoothing", 0.0, 0.3, base.label_smoothing, 0.05, key=f"{key}_ls_{model}")
         weights = c2.selectbox("Class weights", ("balanced", "none"), ("balanced", "none").index(base.class_weight),
                                key=f"{key}_cw_{model}")
-        monitor = c3.selectbox("Best epoch by", MONITORS, key=f"{key}_mon",
-                               help="The thesis used validation accuracy; AUC is the better default.")
+        monitor = c3.selectbox("Best epoch by", MONITORS[task], key=f"{key}_mon_{task}",
+                               help="The thesis used validation accuracy; AUC is the better default."
+                               if task == "binary" else "Balanced accuracy (ISIC 2018 Task 3's measure) weighs "
+                                                        "every diagnosis the same, rare ones included.")
         patience = c3.number_input("Early-stopping patience (epochs)", 1, 500, base.patience, key=f"{key}_pat_{model}")
-        target = c3.slider("Threshold for validation sensitivity (0 = 0.5)", 0.0, 0.99, 0.0, 0.01, key=f"{key}_sens")
+        target = 0.0
+        if task == "binary":  # a diagnosis model has no threshold
+            target = c3.slider("Threshold for validation sensitivity (0 = 0.5)", 0.0, 0.99, 0.0, 0.01,
+                               key=f"{key}_sens")
         seed = c3.number_input("Seed", 0, 10_000, 0, key=f"{key}_seed")
-    return TrainConfig(data=data_dir, model=model, image_size=int(image_size), epochs=int(epochs),
+    return TrainConfig(data=data_dir, task=task, model=model, image_size=int(image_size), epochs=int(epochs),
                        batch_size=int(batch), optimizer=optimizer, learning_rate=float(lr), schedule=schedule,
                        warmup_epochs=base.warmup_epochs, weight_decay=base.weight_decay, augment=augment,
                        label_smoothing=float(smoothing), class_weight=weights, monitor=monitor,
@@ -138,7 +179,9 @@ def run_view(run_dir: str | Path) -> None:
     if note:
         st.warning(note)
     if len(history):
-        st.plotly_chart(plot_history(history, best_epoch=state.get("best_epoch")), width="stretch",
+        curves = ("loss", "accuracy", "balanced_accuracy") if config.get("task") == "diagnosis" \
+            else ("loss", "accuracy", "auc")
+        st.plotly_chart(plot_history(history, curves, best_epoch=state.get("best_epoch")), width="stretch",
                         key=f"history_{run_dir.name}_{len(history)}")
     else:
         st.caption("No complete epoch yet: the first one includes reading the images and compiling the model.")
@@ -199,14 +242,20 @@ def runs_table() -> pd.DataFrame:
         test = (read_json(Path(path) / "metrics.json", {}) or {}).get("test") or {}
         rules = DataPolicy(dermoscopic_only=bool(config.get("dermoscopic_only", True)),
                            exclude=tuple(tuple(r.split("=", 1)) for r in config.get("exclude", ())))
-        low, high = (test.get("intervals") or {}).get("auc", (None, None))
-        extra.append({"data": Path(config.get("data") or "default folder").name, "rules": rules_text(rules),
+        diagnosis = config.get("task") == "diagnosis"
+        low, high = (test.get("intervals") or {}).get("macro_auc" if diagnosis else "auc", (None, None))
+        folders = [Path(f).name for f in (config.get("data") or "").split(os.pathsep) if f]
+        extra.append({"task": "diagnosis" if diagnosis else "benign / malignant",
+                      "data": " + ".join(folders) or "default folder", "rules": rules_text(rules),
                       "test_images": test.get("n"),
-                      "test_auc_95%": f"{low:.2f} to {high:.2f}" if low is not None else None})
-    extra = pd.DataFrame(extra, columns=["data", "rules", "test_images", "test_auc_95%"], index=runs.index)
+                      "test_auc_95%": f"{low:.2f} to {high:.2f}" if low is not None else None,
+                      "test_balanced_accuracy": test.get("balanced_accuracy") if diagnosis else None,
+                      "test_macro_auc": test.get("macro_auc") if diagnosis else None})
+    columns = ["task", "data", "rules", "test_images", "test_auc_95%", "test_balanced_accuracy", "test_macro_auc"]
+    extra = pd.DataFrame(extra, columns=columns, index=runs.index)
     table = pd.concat([runs, extra], axis=1)
-    return table[[c for c in ("run", "model", "status", "data", "rules", "epochs", "best_epoch") if c in table]
-                 + [c for c in table if c not in ("run", "model", "status", "data", "rules", "epochs", "best_epoch")]]
+    first = ("run", "task", "model", "status", "data", "rules", "epochs", "best_epoch")
+    return table[[c for c in first if c in table] + [c for c in table if c not in first]]
 
 
 def small_sample_note(test: dict) -> str:
@@ -216,6 +265,10 @@ def small_sample_note(test: dict) -> str:
 
     if not test.get("n"):
         return ""
+    if "per_class" in test:  # a diagnosis run: its rare classes
+        rare = [f"{r['class']} ({r['n']})" for r in test["per_class"] if r.get("n", 0) < 10]
+        return (f"Few test images of {', '.join(rare)}: the sensitivity and AUC of these classes are very "
+                "uncertain, and so is the balanced accuracy that averages them.") if rare else ""
     n_malignant = int(test.get("n_malignant", 0))
     interval = (test.get("intervals") or {}).get("auc")
     return small_sample_warning(n_malignant, int(test["n"]) - n_malignant, test.get("auc"), interval)

@@ -79,10 +79,18 @@ def measure_speed(config: TrainConfig, steps: int = 3) -> Speed:
     from skinml.cnn.train import build_compiled_model
 
     keras.utils.set_random_seed(0)
+    from skinml.cnn.splits import targets, uses_metadata
+    from skinml.data.policy import DIAGNOSIS_CLASSES
+
     model = build_compiled_model(config)
     rng = np.random.default_rng(0)
     x = rng.random((config.batch_size, config.image_size, config.image_size, 3), dtype="float32")
-    y = (rng.random(config.batch_size) > 0.5).astype("float32")
+    classes = len(DIAGNOSIS_CLASSES) if config.task == "diagnosis" else 2
+    y = targets(config, rng.integers(0, classes, config.batch_size))  # 0/1, or one-hot rows
+    if uses_metadata(config):  # the image + metadata model takes both inputs
+        from skinml.data.tabular import METADATA_FEATURES
+
+        x = {"image": x, "metadata": rng.random((config.batch_size, len(METADATA_FEATURES)), dtype="float32")}
     model.train_on_batch(x, y)
     start = time.perf_counter()
     for _ in range(steps):

@@ -217,6 +217,15 @@ def diagnosis_summary(df: pd.DataFrame) -> tuple[dict[str, int], dict[str, int]]
     return classes, {name: int(n) for name, n in names.value_counts().items()}
 
 
+def diagnosis_split(kept: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """The diagnosis task's split of the usable rows `kept`, as a run makes it (`prepare(...,
+    balance=False, stratify="dx")`, then only the rows of one of the seven classes): every row
+    split, grouped, stratified by its class (rows of no class form a stratum of their own), then
+    the rows of no class dropped. Adds `dx` and `split` columns."""
+    out = split_grouped(kept.assign(dx=diagnosis_class(kept)), seed=seed, stratify="dx")
+    return out[out["dx"].isin(DIAGNOSIS_CLASSES)]
+
+
 def scan_dataset(root, policy: DataPolicy = DataPolicy(),
                  on_progress: OnProgress | None = None, balance: bool = True,
                  seed: int = 0) -> dict:
@@ -228,8 +237,8 @@ def scan_dataset(root, policy: DataPolicy = DataPolicy(),
     folders (per folder: root, layout, n_images, n_kept) and merged (rows found in more than
     one folder and kept once: the row with the most metadata); diagnoses (usable images
     per diagnosis class), diagnoses_left_out (diagnosis name -> usable images that are none
-    of the seven), diagnosis_splits (split -> class -> n: the diagnosis task's split, every
-    usable image with a class, grouped by lesion, stratified by diagnosis) and
+    of the seven), diagnosis_splits (split -> class -> n: the diagnosis task's split,
+    `diagnosis_split`: the images a diagnosis run trains, validates and tests on) and
     diagnosis_group_overlap.
     """
     start = time.perf_counter()
@@ -239,9 +248,7 @@ def scan_dataset(root, policy: DataPolicy = DataPolicy(),
     split = split_grouped(_balance(kept, seed) if balance else kept, seed=seed)
     problems = df.attrs["problems"]
     classes, others = diagnosis_summary(kept)
-    with_class = kept.assign(dx=diagnosis_class(kept))
-    with_class = with_class[with_class["dx"] != ""]
-    dx_split = split_grouped(with_class, seed=seed, stratify="dx")
+    dx_split = diagnosis_split(kept, seed)
     dx_table = pd.crosstab(dx_split["split"], dx_split["dx"]).reindex(
         index=list(SPLITS), columns=list(DIAGNOSIS_CLASSES), fill_value=0)
     folders = df.attrs.get("folders") or [{"root": df.attrs["root"], "layout": df.attrs["layout"],
