@@ -31,6 +31,15 @@ def demo_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def ham10000() -> Path:
+    """HAM10000 as distributed, in ../shared/data, or skip."""
+    path = SHARED_DATA / "ham10000"
+    if not (path / "HAM10000_metadata.csv").exists():
+        pytest.skip("real data (../shared/data/ham10000) is not on this machine")
+    return path
+
+
+@pytest.fixture(scope="session")
 def isic_sample() -> Path:
     """The real ISIC sample of ../shared/data, or skip."""
     path = SHARED_DATA / "isic-sample"

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from skinml.cnn.classifier import SHIPPED_DIR, load_classifier
+from skinml.cnn.classifier import DIAGNOSIS_DIR, SHIPPED_DIR, load_classifier
 from skinml.gan.models import SHIPPED_CGAN, SHIPPED_GAN, load_generator
 
 CARD_SECTIONS = ("## Description", "## Intended use and limitations", "## Training data",
@@ -72,6 +72,43 @@ def test_shipped_classifier_reproduces_its_card_on_the_test_split(isic_sample):
     assert report["split"] == "test" and report["n"] == card["n"]
     assert report["auc"] == pytest.approx(card["auc"], abs=0.01)
     assert report["threshold"] == pytest.approx(load_classifier().threshold)
+
+
+def test_shipped_diagnosis_model_loads_with_its_classes_and_card():
+    clf = load_classifier(task="diagnosis")
+    assert clf.path == DIAGNOSIS_DIR and clf.task == "diagnosis"
+    assert sum(f.stat().st_size for f in DIAGNOSIS_DIR.iterdir()) < 20 * 2**20
+    assert list(clf.classes) == ["mel", "nv", "bcc", "akiec", "bkl", "df", "vasc"]
+    assert set(clf.malignant_classes) == {"mel", "bcc", "akiec"}
+    for section in CARD_SECTIONS + ("## Evaluation", "per subgroup"):
+        assert section in clf.card
+    test = clf.metrics["test"]
+    assert test["n"] > 500 and test["balanced_accuracy"] > 2 / 7  # chance is 1/7
+
+
+@pytest.mark.realdata
+def test_shipped_diagnosis_model_repeats_its_recorded_answers_on_real_held_out_images(ham10000):
+    """On up to 8 test images of each diagnosis (HAM10000's own files; the model trained on a
+    128 px JPEG pack of them, so a few points of difference are expected), the class
+    probabilities it gives now are the ones its run recorded, and its most probable class is
+    right far more often than chance."""
+    import pandas as pd
+
+    from skinml.images.decode import load_image
+    from skinml.metrics.multiclass import balanced_accuracy
+
+    clf = load_classifier(task="diagnosis")
+    recorded = pd.read_csv(DIAGNOSIS_DIR / "predictions.csv", dtype={"isic_id": str})
+    test = recorded[recorded["split"] == "test"]
+    pick = pd.concat([test[test["y"] == k].head(8) for k in range(len(clf.classes))])
+    files = {p.stem: p for p in ham10000.glob("HAM10000_images_part_*/*.jpg")}
+    pick = pick[pick["isic_id"].isin(files)]
+    images = np.stack([load_image(files[i], clf.image_size, clf.resize) for i in pick["isic_id"]])
+    p = clf.predict_classes(images.astype("float32") / 255, tta=clf.tta)
+    columns = [f"p_{c}" for c in clf.classes]
+    assert np.mean(np.abs(p - pick[columns].to_numpy())) < 0.03
+    assert np.mean(p.argmax(axis=1) == pick[columns].to_numpy().argmax(axis=1)) > 0.85
+    assert balanced_accuracy(pick["y"], p) > 0.35
 
 
 @pytest.mark.parametrize("folder,conditional", [(SHIPPED_GAN, False), (SHIPPED_CGAN, True)])
