@@ -69,6 +69,20 @@ def test_only_folders_under_the_data_roots_open(shared_and_private):
         settings.check_data_folder(shared / "nope")
 
 
+@pytest.mark.parametrize("typed", ["nul", "too long", "loop"])
+def test_a_path_no_folder_can_have_is_a_sentence_not_a_crash(shared_and_private, typed):
+    """A NUL byte or a 5,000-character name in the folder box was a ValueError/OSError: Home showed an
+    error id, the Data and Train GAN pages Streamlit's own exception box."""
+    shared, _ = shared_and_private
+    (shared / "loop").symlink_to(shared / "loop")
+    path = {"nul": f"{shared}/class\x00/etc", "too long": f"{shared}/{'a' * 5000}", "loop": shared / "loop"}[typed]
+    with pytest.raises(DataError) as caught:
+        settings.check_data_folder(path)
+    assert "\x00" not in str(caught.value) and len(str(caught.value)) < 400
+    with pytest.raises(DataError):
+        settings.inside_data_roots(path)  # what the Train GAN page checks
+
+
 def test_default_data_roots(monkeypatch, tmp_path):
     monkeypatch.delenv("SKINML_DATA_ROOTS")
     monkeypatch.setenv("SKINML_CACHE", str(tmp_path / "cache"))
@@ -231,5 +245,7 @@ def test_streamlit_config_is_safe_for_a_shared_server():
     assert not unknown, f"options this Streamlit does not know: {unknown}"
     assert options["browser.gatherUsageStats"] is False
     assert options["client.showErrorDetails"] == "none" and options["client.toolbarMode"] == "minimal"
-    assert {".venv", "runs"} <= set(options["server.folderWatchBlacklist"])
+    # a server runs fixed code: no file watcher at all (it watched .venv and runs/, "Inotify queue overflowed")
+    assert options["server.fileWatcherType"] == "none" and options["server.runOnSave"] is False
+    assert options["server.headless"] is True
     assert options["server.maxUploadSize"] * 1_000_000 <= settings.MAX_IMAGE_FILE_BYTES

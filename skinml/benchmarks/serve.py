@@ -74,11 +74,13 @@ def peak_memory_mb(pid: int) -> float:
 
 
 async def first_answer(browser, url: str) -> float:
-    """Seconds from opening the clinician's page to its first probability (the example photo)."""
+    """Seconds from opening the clinician's page to its first probability (the example photo: the
+    page opens on its uploader, so the benchmark chooses "Example", as a visitor would)."""
     context = await browser.new_context()
     page = await context.new_page()
     start = time.perf_counter()
     await page.goto(f"{url}/{PAGE}")
+    await page.get_by_text("Example", exact=True).first.click(timeout=300_000)
     await page.get_by_text("Probability of malignancy").first.wait_for(timeout=300_000)
     seconds = time.perf_counter() - start
     await context.close()
@@ -90,8 +92,7 @@ async def visitor(browser, url: str, photos: list[Path]) -> list[tuple[str, str,
     context = await browser.new_context()
     page = await context.new_page()
     await page.goto(f"{url}/{PAGE}")
-    await page.get_by_text("Probability of malignancy").first.wait_for(timeout=600_000)
-    await page.get_by_text("Upload a file").first.click()
+    await page.locator("input[type=file]").first.wait_for(state="attached", timeout=600_000)  # it opens on the uploader
     answers = []
     for photo in photos:
         start = time.perf_counter()
