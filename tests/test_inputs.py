@@ -121,6 +121,25 @@ def test_dataset_images_count_the_decoders_memory_too(tmp_path):
         load_image(path, 32)
 
 
+@pytest.mark.parametrize("fmt", ["EPS", "JPEG2000", "PPM", "SGI", "DDS", "TGA", "QOI"])
+def test_an_upload_reaches_only_the_photo_decoders(fmt):
+    """Pillow opens some 40 formats: an uploaded EPS went to the EPS plugin (Ghostscript, where it is
+    installed), a JPEG 2000, SGI or DDS file to decoders no photo needs. Only the formats the page
+    names are decoded; the rest are "not an image" before any decoder sees them."""
+    import io
+
+    from skinml.images.upload import read_image
+
+    if fmt == "EPS":
+        data = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 64 64\nnewpath 0 0 moveto 64 64 lineto stroke\n"
+    else:
+        buf = io.BytesIO()
+        Image.fromarray(make_lesion(True, 64, seed=2)).save(buf, fmt)
+        data = buf.getvalue()
+    with pytest.raises(ImageError, match="is not an image"):
+        read_image(data, f"x.{fmt.lower()}")
+
+
 def test_decoded_size_counts_channels_and_bytes_per_channel():
     from skinml.data.readers import decoded_bytes
 

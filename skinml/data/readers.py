@@ -371,7 +371,7 @@ def decoder_bytes(image: Image.Image) -> int:
     (2 bytes each, per component at its sampling) whatever scale it is decoded at; a WebP is decoded
     to RGBA and copied about WEBP_DECODE_COPIES times. 0 for other formats (see `decoded_bytes`)."""
     width, height = image.size
-    if image.format == "JPEG" and image.info.get("progressive"):
+    if image.format in ("JPEG", "MPO") and image.info.get("progressive"):
         layers = [(h, v) for _, h, v, *_ in getattr(image, "layer", None) or []] \
             or [(1, 1)] * len(image.getbands())
         h_max, v_max = max(h for h, _ in layers), max(v for _, v in layers)

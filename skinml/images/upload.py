@@ -29,6 +29,10 @@ MAX_PIXELS = 100_000_000  # width x height above which a file is refused (decomp
 MIN_SIDE = 32             # px on the short side
 MAX_ASPECT = 8.0          # long side / short side
 MAX_SIDE = 1024           # longest side of the returned image: plenty for a 256 px model and a page
+# The only decoders an upload reaches (Pillow's names; the JPEG one also opens a camera's MPO). Any
+# other format Pillow knows is refused as "not an image" before a decoder sees it: EPS would be
+# handed to Ghostscript, and rarer decoders (JPEG 2000, SGI, DDS, ...) are more surface, not photos.
+UPLOAD_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "BMP", "DIB", "GIF")
 
 # First bytes of files people upload by mistake, and what to call them.
 _NOT_IMAGES = [
@@ -89,7 +93,7 @@ def read_image(data: bytes, name: str = "", max_side: int = MAX_SIDE) -> Image.I
     try:
         with warnings.catch_warnings():  # Pillow only warns between 89 and 179 megapixels
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))  # reads the header only
+            image = Image.open(io.BytesIO(data), formats=UPLOAD_FORMATS)  # reads the header only
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise _too_large(label) from None
     except DECODE_ERRORS:
@@ -97,7 +101,7 @@ def read_image(data: bytes, name: str = "", max_side: int = MAX_SIDE) -> Image.I
                          "Please upload a photo (JPEG, PNG, WebP, TIFF, BMP or GIF).") from None
     check_size(image.size, label)
     check_decoder_memory(image, label)  # before `draft`: a progressive JPEG's cost is its full size
-    if image.format == "JPEG":  # decode at 1/2, 1/4 or 1/8 scale straight from the DCT
+    if image.format in ("JPEG", "MPO"):  # decode at 1/2, 1/4 or 1/8 scale straight from the DCT
         scale = max(image.size) / max_side
         if scale > 1:
             image.draft("RGB", (int(image.width / scale), int(image.height / scale)))
@@ -136,7 +140,7 @@ def check_decoder_memory(image: Image.Image, label: str = "The image") -> None:
     a progressive JPEG holds all its coefficients, a WebP several RGBA copies), whatever the scale."""
     needed = decoder_bytes(image)
     if needed > settings.MAX_DECODER_BYTES:
-        kind = "a progressive JPEG" if image.format == "JPEG" else "a WebP image"
+        kind = "a WebP image" if image.format == "WEBP" else "a progressive JPEG"
         raise ImageError(f"{label} is {kind} of {image.width}x{image.height} px: decoding it would take "
                          f"{needed / 1e6:,.0f} MB of memory, more than the {settings.MAX_DECODER_BYTES / 1e6:,.0f} MB "
                          "accepted. Please upload a smaller photo (or a baseline JPEG).")
