@@ -28,6 +28,8 @@ MAX_WALK_ENTRIES = 200_000           # files and folders a dataset folder's walk
 MAX_IMAGE_FILE_BYTES = 50_000_000    # an image file (upload, CLI argument, dataset image)
 MAX_DECODED_BYTES = 100_000_000      # width x height x channels x bytes per channel of a decoded image
 MAX_DECODER_BYTES = 250_000_000    # what a decoder needs besides the pixels: a progressive JPEG's coefficients, a WebP's copies
+MAX_RECORD_BYTES = 1_000_000        # one JSON record of the old archive layout (an ISIC record is a few kB)
+MAX_METADATA_FIELDS = 2_000         # different fields in a folder's JSON records: more is not a dataset
 MAX_TABLE_BYTES = 256_000_000        # a metadata table (metadata.csv, HAM10000_metadata.csv, a JSON record)
 HOME_DATA = Path("~/skinml-data")    # the data folder under the user's home, a default root
 

@@ -214,16 +214,42 @@ def _read_ham(root: Path, index: dict) -> tuple[pd.DataFrame, list[dict]]:
     return raw, []
 
 
+def _fields(record: dict, prefix: str = "") -> Iterator[str]:
+    """The column names `pd.json_normalize` makes of a record (nested keys joined with '.')."""
+    for key, value in record.items():
+        if isinstance(value, dict):
+            yield from _fields(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}"
+
+
 def _read_archive_json(root: Path, index: dict) -> tuple[pd.DataFrame, list[dict]]:
-    records, problems = [], []
+    """The JPG + JSON layout. Bounded like the other readers: a record of at most MAX_RECORD_BYTES,
+    MAX_TABLE_BYTES of JSON in all and MAX_METADATA_FIELDS different fields (a folder of arbitrary
+    JSON files, such as /usr, made a table of thousands of columns: 11.5 GB in 5 minutes)."""
+    records, problems, fields, total = [], [], set(), 0
     for path in (p for p in _walk(root) if p.suffix == ".json"):
         try:
-            record = json.loads(settings.read_file(path, settings.MAX_TABLE_BYTES, DataError))
+            data = settings.read_file(path, settings.MAX_RECORD_BYTES, DataError)
+            total += len(data)
+            if total > settings.MAX_TABLE_BYTES:
+                raise DataError(f"{root} holds more than {settings.MAX_TABLE_BYTES / 1e6:,.0f} MB of JSON files: "
+                                "more than a dataset's records. Choose the folder of one dataset.")
+            record = json.loads(data)
             if not isinstance(record, dict):
                 raise ValueError("not a JSON object")
-        except (DataError, ValueError) as exc:
+            fields.update(_fields(record))
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested thousands deep
             problems.append(_problem("unreadable metadata", path=path, detail=str(exc)[:200]))
             continue
+        except DataError as exc:
+            if total > settings.MAX_TABLE_BYTES:
+                raise
+            problems.append(_problem("unreadable metadata", path=path, detail=str(exc)[:200]))
+            continue
+        if len(fields) > settings.MAX_METADATA_FIELDS:
+            raise DataError(f"The JSON files under {root} have more than {settings.MAX_METADATA_FIELDS:,} different "
+                            "fields: they are not the records of an ISIC dataset. Choose the folder of one dataset.")
         image = next((p for p in index.get(path.stem, []) if p.parent == path.parent), "")
         records.append({**record, "_stem": path.stem, "_image": str(image)})
     raw = pd.json_normalize(records) if records else pd.DataFrame(columns=["_stem", "_image"])
