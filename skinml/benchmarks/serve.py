@@ -80,7 +80,7 @@ async def first_answer(browser, url: str) -> float:
     page = await context.new_page()
     start = time.perf_counter()
     await page.goto(f"{url}/{PAGE}")
-    await page.locator('label[data-baseweb="radio"]', has_text="Example").first.click(timeout=300_000)
+    await page.get_by_role("radio", name="Example").first.check(force=True, timeout=300_000)  # the input is visually hidden
     await page.get_by_text("Probability of malignancy").first.wait_for(timeout=300_000)
     seconds = time.perf_counter() - start
     await context.close()
