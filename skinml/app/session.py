@@ -49,5 +49,7 @@ def sidebar_ui(slot=None) -> None:
     """The session's dataset and rules in the sidebar (in `slot`, an `st.sidebar.empty()`, when given)."""
     folder = Path(current_dataset())
     rules = rules_text(current_rules())
-    (slot or st.sidebar).caption(f"**Dataset:** {folder.name}  \n`{folder}`  \n**Rules:** {rules}  \n"
+    from skinml.app import plain  # the rules quote metadata values (an excluded source) and the folder's name
+
+    (slot or st.sidebar).caption(f"**Dataset:** {plain(folder.name)}  \n{plain(folder)}  \n**Rules:** {plain(rules)}  \n"
                                  "Change them on Home or Data.")
