@@ -29,7 +29,7 @@ st.caption(f"Runs are saved in {plain(runs_root())} (set SKINML_RUNS to change i
            "process: leaving this page or closing the tab does not stop it.")
 
 st.subheader("New run")
-st.markdown(f"Data: **`{data}`** · rules: **{session.rules_text(rules)}** (both set on Home and Data).")
+st.markdown(f"Data: **{plain(data)}** · rules: **{plain(session.rules_text(rules))}** (both set on Home and Data).")
 task, fixed_model = task_ui()
 model = model_ui(fixed=fixed_model, task=task)
 config = settings_ui(data, model, task=task)

@@ -31,14 +31,14 @@ if diagnosis:
                + (", reading the patient's age, sex and site too" if classifier.uses_metadata else "")
                + f". Its p(malignant) is the sum of {plain(', '.join(malignant))}.")
 else:
-    st.caption(f"`{classifier.info.get('name', '?')}` at {classifier.image_size} px ({classifier.resize}), "
+    st.caption(f"{plain(classifier.info.get('name', '?'))} at {classifier.image_size} px ({classifier.resize}), "
                f"saved threshold {classifier.threshold:.0%} ({classifier.info.get('threshold_rule', 'threshold')}).")
 
 options = (["test split (held out)", "validation split"] if has_saved_predictions(path) else []) + ["the data folder"]
 where = st.radio("Evaluate on", options, horizontal=True)
 meta = None
 if where == "the data folder":
-    st.caption(f"Data folder: `{data_dir()}`. The model's own test split when this is its training data, "
+    st.caption(f"Data folder: {plain(data_dir())}. The model's own test split when this is its training data, "
                "else every " + ("image of one of its diagnoses" if diagnosis else "labelled image")
                + ". Each image is predicted "
                + ("as the mean of its eight flips and quarter turns, as the model's threshold was fitted and as "

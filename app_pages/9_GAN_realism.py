@@ -6,7 +6,7 @@ import json
 import streamlit as st
 
 from skinml.app import gan_ui as ui
-from skinml.app import session, setup_page, show_error
+from skinml.app import plain, session, setup_page, show_error
 from skinml.app.data_ui import has_synthetic_images, load_table
 from skinml.errors import SkinmlError
 from skinml.plots.gan import plot_image_pairs, plot_pca_overlay
@@ -19,7 +19,7 @@ gen = ui.generator_ui(conditional=False, key="real_gen")
 data = session.current_dataset()
 synthetic = has_synthetic_images(load_table(data))
 n = st.slider("Images of each kind", 20, 400, 60, step=20, key="real_n")
-st.caption(f"Real images: a random sample of the session's dataset `{data}`"
+st.caption(f"Real images: a random sample of the session's dataset {plain(data)}"
            + (" (the built-in demo: synthetic drawings, not real lesions)." if synthetic else "."))
 
 try:

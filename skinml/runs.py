@@ -143,7 +143,7 @@ def check_run_name(name: str) -> str:
 
     A run is always a folder directly under the runs root: no path, no '..', nothing hidden.
     """
-    if not RUN_NAME.match(name or "") or ".." in name:
+    if not RUN_NAME.fullmatch(name or "") or ".." in name:  # fullmatch: "$" alone lets a final newline through
         raise SkinmlError(f"'{name}' cannot name a run: use letters, digits, '.', '_' and '-' only "
                           "(at most 100, no folders).")
     return name

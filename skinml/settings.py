@@ -27,6 +27,10 @@ from skinml.errors import DataError, SkinmlError
 MAX_WALK_ENTRIES = 200_000           # files and folders a dataset folder's walk visits at most
 MAX_IMAGE_FILE_BYTES = 50_000_000    # an image file (upload, CLI argument, dataset image)
 MAX_DECODED_BYTES = 100_000_000      # width x height x channels x bytes per channel of a decoded image
+# What a decoder needs besides the pixels: a progressive JPEG's coefficients, a WebP's copies.
+MAX_DECODER_BYTES = 250_000_000
+MAX_RECORD_BYTES = 1_000_000        # one JSON record of the old archive layout (an ISIC record is a few kB)
+MAX_METADATA_FIELDS = 2_000         # different fields in a folder's JSON records: more is not a dataset
 MAX_TABLE_BYTES = 256_000_000        # a metadata table (metadata.csv, HAM10000_metadata.csv, a JSON record)
 HOME_DATA = Path("~/skinml-data")    # the data folder under the user's home, a default root
 
@@ -83,22 +87,37 @@ def inside_data_roots(path: str | Path) -> Path:
     text = str(path).strip()
     if not text:
         raise DataError("Type the path of a folder that holds a dataset.")
-    resolved = Path(text).expanduser().resolve()
+    try:  # a NUL byte, an over-long name or a loop of links is a typing error, not a bug
+        resolved = Path(text).expanduser().resolve()
+        resolved.exists()  # raises for a name too long for the file system
+    except (ValueError, OSError, RuntimeError):
+        raise DataError(f"{_shown(text)} is not a path a folder can have: type the path of a folder "
+                        "that holds a dataset.") from None
     roots = data_roots()
     if not any(resolved.is_relative_to(root) for root in roots):
         shown = ", ".join(str(root) for root in roots if root.is_dir()) or "none exists yet"
-        raise DataError(f"{text} is outside the data folders this server shares ({shown}): "
+        raise DataError(f"{_shown(text)} is outside the data folders this server shares ({shown}): "
                         "choose a dataset inside one of them, or ask the teacher to add it "
                         "(SKINML_DATA_ROOTS).")
     return resolved
+
+
+def _shown(text: str, limit: int = 120) -> str:
+    """`text` as a message may quote it: control characters as escapes, at most `limit` characters."""
+    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return shown if len(shown) <= limit else shown[:limit] + "..."
 
 
 def check_data_folder(path: str | Path) -> Path:
     """The resolved folder `path` when it is a folder under one of `data_roots()`, else DataError."""
     folder = inside_data_roots(path)
     text = str(path).strip()
-    if not folder.is_dir():
-        raise DataError(f"{text} is not a folder: type the path of a folder that holds a dataset.")
+    try:
+        is_folder = folder.is_dir()
+    except OSError:  # a name too long for the file system, a folder that cannot be listed
+        is_folder = False
+    if not is_folder:
+        raise DataError(f"{_shown(text)} is not a folder: type the path of a folder that holds a dataset.")
     return folder
 
 

@@ -211,6 +211,22 @@ def test_metadata_values_are_shown_as_text_not_markup(tmp_path):
     assert "<a " not in rendered(usable) and "attribution = " + link in text(usable)
 
 
+def test_the_sidebar_shows_an_excluded_source_as_text(tmp_path):
+    """Excluding a source whose name was `![t](http://host/x.png)` put that image in the sidebar of every
+    page (the rules are drawn there as Markdown), so the visitor's browser fetched the host."""
+    root = make_isic_cli(tmp_path / "hostile-sidebar", "new")
+    meta = pd.read_csv(root / "metadata.csv", dtype=str, keep_default_na=False)
+    image = "![t](http://evil.example/x.png)"
+    meta["attribution"] = image
+    meta.to_csv(root / "metadata.csv", index=False)
+    at = run_page("streamlit_app.py", root)
+    at.switch_page("app_pages/1_Data.py").run()
+    at.multiselect(key="policy_sources").set_value([image]).run()
+    assert_clean(at)
+    (caption,) = [c.value for c in at.sidebar.caption if "Rules" in c.value]
+    assert "<img" not in rendered(caption) and "attribution = " + image in text(caption)
+
+
 def csv_folder(root: Path, content: bytes) -> Path:
     make_isic_cli(root, "new")
     (root / "metadata.csv").write_bytes(content)

@@ -85,6 +85,61 @@ def test_an_upload_costs_bounded_memory_whatever_its_size(tmp_path, name, width,
         assert extra_mb < 30, f"{name}: +{extra_mb:.0f} MB for a refused file"
 
 
+def write_plain(path: Path, width: int, height: int, **save) -> Path:
+    """A one-colour RGB image of any size in the format of `path`'s suffix (small on disk)."""
+    Image.new("RGB", (width, height), (200, 120, 90)).save(path, **save)
+    return path
+
+
+@pytest.mark.parametrize("name, width, height, save, accepted", [
+    # a progressive JPEG keeps every DCT coefficient of the full image (2 bytes each) whatever the
+    # scale it is decoded at: a 951 kB 9000x9000 4:4:4 file cost +469 MB, though read "reduced"
+    ("progressive-444-81mp.jpg", 9000, 9000, dict(progressive=True, subsampling=0, quality=90), False),
+    ("progressive-420-81mp.jpg", 9000, 9000, dict(progressive=True, quality=90), True),  # 243 MB of coefficients
+    # Pillow decodes a WebP to RGBA and copies it about four times: 58 kB, 5700x5700, cost +498 MB
+    ("rgb-32mp.webp", 5700, 5700, dict(quality=80), False),
+    ("rgb-12mp.webp", 4000, 3000, dict(quality=80), True),  # a phone photo as WebP
+])
+def test_progressive_jpegs_and_webp_cost_bounded_memory_too(tmp_path, name, width, height, save, accepted):
+    path = write_plain(tmp_path / name, width, height, **save)
+    extra_mb, outcome = peak_upload_memory(path)
+    if accepted:
+        assert outcome.startswith("read 1024x"), outcome
+        assert extra_mb < 300, f"{name}: +{extra_mb:.0f} MB"
+    else:
+        assert outcome.startswith("refused: 'upload.png' is a") and "decoding it would take" in outcome, outcome
+        assert extra_mb < 30, f"{name}: +{extra_mb:.0f} MB for a refused file"
+
+
+def test_dataset_images_count_the_decoders_memory_too(tmp_path):
+    from skinml.data.readers import check_image
+    from skinml.images.decode import load_image
+
+    path = write_plain(tmp_path / "p.jpg", 9000, 9000, progressive=True, subsampling=0, quality=90)
+    assert check_image(path)[0] == "image too large"
+    with pytest.raises(ImageError, match="too large to decode"):
+        load_image(path, 32)
+
+
+@pytest.mark.parametrize("fmt", ["EPS", "JPEG2000", "PPM", "SGI", "DDS", "TGA", "QOI"])
+def test_an_upload_reaches_only_the_photo_decoders(fmt):
+    """Pillow opens some 40 formats: an uploaded EPS went to the EPS plugin (Ghostscript, where it is
+    installed), a JPEG 2000, SGI or DDS file to decoders no photo needs. Only the formats the page
+    names are decoded; the rest are "not an image" before any decoder sees them."""
+    import io
+
+    from skinml.images.upload import read_image
+
+    if fmt == "EPS":
+        data = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 64 64\nnewpath 0 0 moveto 64 64 lineto stroke\n"
+    else:
+        buf = io.BytesIO()
+        Image.fromarray(make_lesion(True, 64, seed=2)).save(buf, fmt)
+        data = buf.getvalue()
+    with pytest.raises(ImageError, match="is not an image"):
+        read_image(data, f"x.{fmt.lower()}")
+
+
 def test_decoded_size_counts_channels_and_bytes_per_channel():
     from skinml.data.readers import decoded_bytes
 

@@ -39,7 +39,8 @@ def test_read_json_of_a_damaged_file_is_the_default(tmp_path):
     assert runs.read_json(tmp_path / "ok.json") == {"epoch": 3}
 
 
-@pytest.mark.parametrize("name", ["../../etc", "/tmp/x", "a/b", ".hidden", "", "x" * 101, "a..b", "run name"])
+@pytest.mark.parametrize("name", ["../../etc", "/tmp/x", "a/b", ".hidden", "", "x" * 101, "a..b", "run name",
+                                  "run\n", "a\n../../x"])  # "$" alone let a final newline through
 def test_a_run_name_cannot_leave_the_runs_folder(name, tmp_path):
     with pytest.raises(SkinmlError):
         runs.run_dir_named(name, tmp_path)

@@ -50,6 +50,8 @@ def sidebar_ui(slot=None) -> None:
     """The session's dataset and rules in the sidebar (in `slot`, an `st.sidebar.empty()`, when given)."""
     folders = [Path(f) for f in current_dataset().split(os.pathsep) if f]
     rules = rules_text(current_rules())
-    name = " + ".join(f.name for f in folders)
-    (slot or st.sidebar).caption(f"**Dataset:** {name}  \n" + "  \n".join(f"`{f}`" for f in folders)
-                                 + f"  \n**Rules:** {rules}  \nChange them on Home or Data.")
+    from skinml.app import plain  # the rules quote metadata values (an excluded source) and the folders' names
+
+    name = " + ".join(plain(f.name) for f in folders)
+    (slot or st.sidebar).caption(f"**Dataset:** {name}  \n" + "  \n".join(plain(f) for f in folders)
+                                 + f"  \n**Rules:** {plain(rules)}  \nChange them on Home or Data.")

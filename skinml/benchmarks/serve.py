@@ -74,11 +74,14 @@ def peak_memory_mb(pid: int) -> float:
 
 
 async def first_answer(browser, url: str) -> float:
-    """Seconds from opening the clinician's page to its first probability (the example photo)."""
+    """Seconds from opening the clinician's page to its first probability (the example photo: the
+    page opens on its uploader, so the benchmark chooses "Example", as a visitor would)."""
     context = await browser.new_context()
     page = await context.new_page()
     start = time.perf_counter()
     await page.goto(f"{url}/{PAGE}")
+    example = page.get_by_role("radio", name="Example").first
+    await example.check(force=True, timeout=300_000)  # the input is visually hidden
     await page.get_by_text("Probability of malignancy").first.wait_for(timeout=300_000)
     seconds = time.perf_counter() - start
     await context.close()
@@ -90,8 +93,7 @@ async def visitor(browser, url: str, photos: list[Path]) -> list[tuple[str, str,
     context = await browser.new_context()
     page = await context.new_page()
     await page.goto(f"{url}/{PAGE}")
-    await page.get_by_text("Probability of malignancy").first.wait_for(timeout=600_000)
-    await page.get_by_text("Upload a file").first.click()
+    await page.locator("input[type=file]").first.wait_for(state="attached", timeout=600_000)  # it opens on the uploader
     answers = []
     for photo in photos:
         start = time.perf_counter()
@@ -123,6 +125,8 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def run(args) -> int:
+    from skinml.predict import format_probability  # imports TensorFlow: only when the benchmark runs
+
     if not Path(CHROMIUM).exists():
         print(f"{CHROMIUM} is absent: apt-get install chromium (Debian's package, driven by Playwright)")
         return 1
@@ -155,7 +159,9 @@ def run(args) -> int:
     uploads = [(name, seconds, p) for name, seconds, p in logged if name]
     server_seconds = [seconds for _, seconds, _ in uploads]
     waited = [seconds for _, _, seconds in answers]
-    shown_ok = sum(abs(float(shown.rstrip("%")) / 100 - expected[name]) <= 0.0005 + 1e-9 for name, shown, _ in answers)
+    # whole percents; predict's JSON has 4 decimals, so at a x.5% boundary either rounding is the same answer
+    shown_ok = sum(shown in {format_probability(expected[name] + d) for d in (-5e-5, 0.0, 5e-5)}
+                   for name, shown, _ in answers)
     logged_ok = sum(abs(p - expected[name]) <= 1e-4 for name, _, p in uploads)
     print(f"{args.visitors} visitors x {args.photos} photos (600x450 JPEG), {os.cpu_count()} CPU cores, "
           f"model: {args.model or 'shipped'}")
@@ -168,6 +174,6 @@ def run(args) -> int:
     print(f"  server CPU: {cpu / max(1, len(answers)):.2f} CPU-seconds per upload (page runs included); "
           f"machine load average {load:.1f} on {os.cpu_count()} cores at the end")
     print(f"  server peak memory: {warm_memory:.0f} MB once warm, {peak:.0f} MB at the end")
-    print(f"  answers equal to `python -m skinml predict --tta`: {shown_ok}/{len(answers)} shown (to 0.1%), "
+    print(f"  answers equal to `python -m skinml predict --tta`: {shown_ok}/{len(answers)} shown (as the page rounds), "
           f"{logged_ok}/{len(uploads)} logged (to 1e-4)")
     return 0 if shown_ok == len(answers) == len(photos) else 1

@@ -214,16 +214,42 @@ def _read_ham(root: Path, index: dict) -> tuple[pd.DataFrame, list[dict]]:
     return raw, []
 
 
+def _fields(record: dict, prefix: str = "") -> Iterator[str]:
+    """The column names `pd.json_normalize` makes of a record (nested keys joined with '.')."""
+    for key, value in record.items():
+        if isinstance(value, dict):
+            yield from _fields(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}"
+
+
 def _read_archive_json(root: Path, index: dict) -> tuple[pd.DataFrame, list[dict]]:
-    records, problems = [], []
+    """The JPG + JSON layout. Bounded like the other readers: a record of at most MAX_RECORD_BYTES,
+    MAX_TABLE_BYTES of JSON in all and MAX_METADATA_FIELDS different fields (a folder of arbitrary
+    JSON files, such as /usr, made a table of thousands of columns: 11.5 GB in 5 minutes)."""
+    records, problems, fields, total = [], [], set(), 0
     for path in (p for p in _walk(root) if p.suffix == ".json"):
         try:
-            record = json.loads(settings.read_file(path, settings.MAX_TABLE_BYTES, DataError))
+            data = settings.read_file(path, settings.MAX_RECORD_BYTES, DataError)
+            total += len(data)
+            if total > settings.MAX_TABLE_BYTES:
+                raise DataError(f"{root} holds more than {settings.MAX_TABLE_BYTES / 1e6:,.0f} MB of JSON files: "
+                                "more than a dataset's records. Choose the folder of one dataset.")
+            record = json.loads(data)
             if not isinstance(record, dict):
                 raise ValueError("not a JSON object")
-        except (DataError, ValueError) as exc:
+            fields.update(_fields(record))
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested thousands deep
             problems.append(_problem("unreadable metadata", path=path, detail=str(exc)[:200]))
             continue
+        except DataError as exc:
+            if total > settings.MAX_TABLE_BYTES:
+                raise
+            problems.append(_problem("unreadable metadata", path=path, detail=str(exc)[:200]))
+            continue
+        if len(fields) > settings.MAX_METADATA_FIELDS:
+            raise DataError(f"The JSON files under {root} have more than {settings.MAX_METADATA_FIELDS:,} different "
+                            "fields: they are not the records of an ISIC dataset. Choose the folder of one dataset.")
         image = next((p for p in index.get(path.stem, []) if p.parent == path.parent), "")
         records.append({**record, "_stem": path.stem, "_image": str(image)})
     raw = pd.json_normalize(records) if records else pd.DataFrame(columns=["_stem", "_image"])
@@ -362,13 +388,32 @@ def decoded_bytes(image: Image.Image) -> int:
     return image.width * image.height * len(mode.bands) * channel_bytes
 
 
+WEBP_DECODE_COPIES = 4  # Pillow's WebP decoder peaks at about four RGBA copies of the image (measured 3.8-4.2)
+
+
+def decoder_bytes(image: Image.Image) -> int:
+    """The memory decoding `image` takes at its peak when that is more than its pixels, from its header
+    (call it before `draft`): a progressive JPEG keeps every DCT coefficient of the full-size image
+    (2 bytes each, per component at its sampling) whatever scale it is decoded at; a WebP is decoded
+    to RGBA and copied about WEBP_DECODE_COPIES times. 0 for other formats (see `decoded_bytes`)."""
+    width, height = image.size
+    if image.format in ("JPEG", "MPO") and image.info.get("progressive"):
+        layers = [(h, v) for _, h, v, *_ in getattr(image, "layer", None) or []] \
+            or [(1, 1)] * len(image.getbands())
+        h_max, v_max = max(h for h, _ in layers), max(v for _, v in layers)
+        return sum(-(-width * h // h_max) * -(-height * v // v_max) * 2 for h, v in layers)
+    if image.format == "WEBP":
+        return width * height * 4 * WEBP_DECODE_COPIES
+    return 0
+
+
 def check_image(path: str | Path) -> tuple[str, int, int]:
     """Decode one image: (problem reason or "", width, height).
 
     A JPEG is decoded at 1/8 scale (`draft`): every byte is still read and entropy-decoded,
     so truncation and corruption are caught, at a fraction of the full decode's cost. A file
-    over MAX_IMAGE_FILE_BYTES, or one that would take more than MAX_DECODED_BYTES decoded,
-    is "image too large" and is not decoded.
+    over MAX_IMAGE_FILE_BYTES, or one that would take more than MAX_DECODED_BYTES decoded (or
+    a decoder more than MAX_DECODER_BYTES: `decoder_bytes`), is "image too large" and is not decoded.
     """
     try:
         size = os.path.getsize(path)
@@ -378,6 +423,8 @@ def check_image(path: str | Path) -> tuple[str, int, int]:
             return "image too large", 0, 0
         with Image.open(path) as image:
             width, height = image.size
+            if decoder_bytes(image) > settings.MAX_DECODER_BYTES:
+                return "image too large", 0, 0
             if image.format == "JPEG":
                 image.draft("RGB", (max(1, width // 8), max(1, height // 8)))
             if decoded_bytes(image) > settings.MAX_DECODED_BYTES:

@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image
 
 from skinml import settings
-from skinml.data.readers import decoded_bytes
+from skinml.data.readers import decoded_bytes, decoder_bytes
 from skinml.errors import ImageError
 
 RESIZE_MODES = ("squash", "crop")
@@ -51,6 +51,9 @@ def load_image(source, size: int = 256, resize: str = "squash") -> np.ndarray:
             img = source
         else:
             img = Image.open(io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source)
+            if decoder_bytes(img) > settings.MAX_DECODER_BYTES:  # a large progressive JPEG or WebP
+                raise ImageError(f"{name} is too large to decode ({img.width}x{img.height} px, "
+                                 f"{'progressive ' if img.format == 'JPEG' else ''}{img.format}).")
             if img.format == "JPEG":
                 # Same scale as the tf.data path: short side stays >= size.
                 img.draft("RGB", (size, size))

@@ -7,7 +7,8 @@ file named on the command line with the same rules, never waiting on a pipe or a
 
 Memory stays bounded whatever the file: at most MAX_IMAGE_FILE_BYTES are read, and an image
 that would take more than MAX_DECODED_BYTES once decoded (width x height x channels x bytes
-per channel, known from its header) is refused before it is decoded. A large JPEG is decoded
+per channel, known from its header) is refused before it is decoded, and so is one whose decoder
+would need more than MAX_DECODER_BYTES (a large progressive JPEG or WebP). A large JPEG is decoded
 reduced, and a large image of any kind is reduced before it is converted to 8-bit RGB.
 """
 
@@ -20,7 +21,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from skinml import settings
-from skinml.data.readers import decoded_bytes
+from skinml.data.readers import decoded_bytes, decoder_bytes
 from skinml.errors import ImageError
 from skinml.images.decode import DECODE_ERRORS
 
@@ -28,6 +29,10 @@ MAX_PIXELS = 100_000_000  # width x height above which a file is refused (decomp
 MIN_SIDE = 32             # px on the short side
 MAX_ASPECT = 8.0          # long side / short side
 MAX_SIDE = 1024           # longest side of the returned image: plenty for a 256 px model and a page
+# The only decoders an upload reaches (Pillow's names; the JPEG one also opens a camera's MPO). Any
+# other format Pillow knows is refused as "not an image" before a decoder sees it: EPS would be
+# handed to Ghostscript, and rarer decoders (JPEG 2000, SGI, DDS, ...) are more surface, not photos.
+UPLOAD_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "BMP", "DIB", "GIF")
 
 # First bytes of files people upload by mistake, and what to call them.
 _NOT_IMAGES = [
@@ -88,14 +93,15 @@ def read_image(data: bytes, name: str = "", max_side: int = MAX_SIDE) -> Image.I
     try:
         with warnings.catch_warnings():  # Pillow only warns between 89 and 179 megapixels
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))  # reads the header only
+            image = Image.open(io.BytesIO(data), formats=UPLOAD_FORMATS)  # reads the header only
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise _too_large(label) from None
     except DECODE_ERRORS:
         raise ImageError(f"{label} is not an image: it looks like {describe_bytes(data)}. "
                          "Please upload a photo (JPEG, PNG, WebP, TIFF, BMP or GIF).") from None
     check_size(image.size, label)
-    if image.format == "JPEG":  # decode at 1/2, 1/4 or 1/8 scale straight from the DCT
+    check_decoder_memory(image, label)  # before `draft`: a progressive JPEG's cost is its full size
+    if image.format in ("JPEG", "MPO"):  # decode at 1/2, 1/4 or 1/8 scale straight from the DCT
         scale = max(image.size) / max_side
         if scale > 1:
             image.draft("RGB", (int(image.width / scale), int(image.height / scale)))
@@ -127,6 +133,17 @@ def check_decoded_size(image: Image.Image, label: str = "The image") -> None:
                          f"{needed / 1e6:,.0f} MB of memory once decoded, more than the "
                          f"{settings.MAX_DECODED_BYTES / 1e6:,.0f} MB accepted. Please upload a smaller photo "
                          "(or a JPEG).")
+
+
+def check_decoder_memory(image: Image.Image, label: str = "The image") -> None:
+    """Raise ImageError when decoding `image` would take more than MAX_DECODER_BYTES (`decoder_bytes`:
+    a progressive JPEG holds all its coefficients, a WebP several RGBA copies), whatever the scale."""
+    needed = decoder_bytes(image)
+    if needed > settings.MAX_DECODER_BYTES:
+        kind = "a WebP image" if image.format == "WEBP" else "a progressive JPEG"
+        raise ImageError(f"{label} is {kind} of {image.width}x{image.height} px: decoding it would take "
+                         f"{needed / 1e6:,.0f} MB of memory, more than the {settings.MAX_DECODER_BYTES / 1e6:,.0f} MB "
+                         "accepted. Please upload a smaller photo (or a baseline JPEG).")
 
 
 def check_size(size: tuple[int, int], label: str = "The image") -> None:
