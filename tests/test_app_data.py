@@ -144,6 +144,7 @@ def test_data_page_augmentation_preview(demo_dir):
     assert "original" in captions and "augmented 7" in captions
 
 
+@pytest.mark.slow
 @pytest.mark.realdata
 def test_data_page_on_isic_sample(isic_sample):
     at = run_page("app_pages/1_Data.py", isic_sample)

@@ -255,6 +255,7 @@ def test_calibration_chart_counts_whole_images():
 
 # ---------------------------------------------------------------- the diagnosis task
 
+@pytest.mark.slow
 def test_train_page_trains_the_diagnosis_task_with_images_and_metadata(tmp_path, monkeypatch, demo_dir):
     """The page trained benign/malignant only: the task choice reaches config.json with its model,
     and the estimate (a few timed steps of the two-input model) and the plan keep working."""

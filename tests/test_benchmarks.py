@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from skinml.cli import main
 
 
+@pytest.mark.slow
 def test_gan_benchmark_prints_our_step_against_both_plain_loops(capsys):
     assert main(["bench", "gan", "--models", "thesis_dcgan", "--image-size", "16", "--steps", "2"]) == 0
     out = capsys.readouterr().out

@@ -99,6 +99,7 @@ def test_sizes(capsys, demo_dir):
     assert "64 x 64" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 @pytest.mark.realdata
 def test_real_isic_sample_scan(isic_sample):
     """The real entry point, as a user types it."""

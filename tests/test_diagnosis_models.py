@@ -31,6 +31,7 @@ def _images(n: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).random((n, SIZE, SIZE, 3)).astype("float32")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(METADATA_MODELS))
 @pytest.mark.parametrize("classes", [1, 7])
 def test_metadata_model_trains_a_step_with_missing_values_and_round_trips(name, classes, tmp_path):
@@ -144,6 +145,7 @@ def meta_run(pack, tmp_path_factory):
     return fit_classifier(config)
 
 
+@pytest.mark.slow
 def test_the_core_loop_trains_the_metadata_model_on_a_pack(meta_run, pack):
     from skinml.images.pack import read_index
     from skinml.runs import read_json, run_status
@@ -161,6 +163,7 @@ def test_the_core_loop_trains_the_metadata_model_on_a_pack(meta_run, pack):
     assert p.shape == (4, 7) and np.allclose(p.sum(axis=1), 1)
 
 
+@pytest.mark.slow
 def test_a_diagnosis_run_on_a_dataset_folder_reads_arrays(demo_dir, tmp_path):
     """tf.data feeds 0/1 labels only: the diagnosis task's one-hot rows go through the array feed."""
     from skinml.cnn.config import TrainConfig
@@ -187,6 +190,7 @@ def test_a_pack_smaller_than_the_run_is_a_sentence(pack):
         split_images(config, load_splits(config))
 
 
+@pytest.mark.slow
 def test_an_ensemble_of_metadata_models_is_refused(meta_run, tmp_path):
     from skinml.cnn.finish import finish_ensemble
 
@@ -219,6 +223,7 @@ def run_cli(capsys, *args) -> tuple[int, str, str]:
     return code, out, err
 
 
+@pytest.mark.slow
 def test_predict_diagnosis_json(meta_run, photo, capsys):
     code, out, _ = run_cli(capsys, "predict", photo, "--model", meta_run, "--task", "diagnosis", "--json",
                            "--age", "45", "--sex", "female", "--site", "back", "--tta")
@@ -249,7 +254,7 @@ def test_predict_upload_gives_a_heatmap_for_the_most_probable_diagnosis(diagnosi
     from skinml.predict import predict_upload, reading
 
     result = predict_upload(load_classifier(diagnosis_model), photo.read_bytes(), "x.jpg", tta=False)
-    assert result.heatmap.shape == (SIZE, SIZE) and result.label is None and result.threshold is None
+    assert result.heatmap.shape == (SIZE, SIZE) and result.threshold_side is None and result.threshold is None
     assert "not a diagnosis" in reading(result) and "add up to" in reading(result)
 
 

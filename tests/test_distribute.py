@@ -43,6 +43,7 @@ print(json.dumps({"n": [n1, n2],
 '''
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["jax", "tensorflow"])
 def test_one_step_on_two_devices_equals_one_step_on_one(backend):
     pytest.importorskip(backend)

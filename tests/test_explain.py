@@ -214,6 +214,7 @@ def test_every_method_peaks_on_the_planted_patch(patch_model, method):
     assert hits >= 9, f"{method}: the peak fell on the patch in only {hits} of 10 images"
 
 
+@pytest.mark.slow
 def test_methods_explain_an_ensemble_through_both_members():
     keras.utils.set_random_seed(0)
     members = [build_model("skinml_resnet", image_size=32) for _ in range(2)]

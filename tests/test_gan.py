@@ -52,6 +52,7 @@ def test_unknown_gan_name():
         build_gan("nope", image_size=16)
 
 
+@pytest.mark.slow
 def test_generate_cli_and_gan_augment_at_tiny_scale(tmp_path, demo_dir):
     from skinml.cli import main
 

@@ -65,6 +65,7 @@ def test_npz_jpeg_packing(tmp_path, tiny_npz):
     assert back.shape == images.shape and np.abs(back.astype(int) - images).mean() < 4
 
 
+@pytest.mark.slow
 def test_resume_after_a_kill(tiny_npz, tmp_path):
     run = tmp_path / "run"
     cmd = [sys.executable, str(REPO / "train" / "train_gan.py")]

@@ -21,7 +21,11 @@ from skinml.errors import ModelError  # noqa: E402
 SIZE = 32
 
 
-@pytest.mark.parametrize("name", sorted(set(MODELS) - METADATA_MODELS))  # those: tests/test_diagnosis_models.py
+SLOW_MODELS = {"efficientnetb0_imagenet", "skinml_separable"}  # 20-60 s each here: `pytest -m slow` runs them
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW_MODELS else n  # metadata
+                                  for n in sorted(set(MODELS) - METADATA_MODELS)])  # models: test_diagnosis_models.py
 def test_model_builds_trains_and_round_trips(name, tmp_path):
     keras.utils.set_random_seed(0)
     offline = {"weights": None} if name in PRETRAINED else {}  # no downloads in tests

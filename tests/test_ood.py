@@ -41,6 +41,7 @@ def test_fit_reference_threshold_is_the_quantile():
     assert np.mean(score_stats(stats, reference) > reference["threshold"]) == pytest.approx(0.1, abs=0.01)
 
 
+@pytest.mark.slow
 @pytest.mark.realdata
 def test_rarely_fires_on_held_out_dermoscopy(isic_sample):
     from PIL import Image

@@ -32,6 +32,7 @@ def test_precision_recall():
     assert p == 0.0 and r == 0.0
 
 
+@pytest.mark.slow
 def test_two_sample_test_is_about_half_on_two_halves_of_one_real_set(lesions):
     out = quality.two_sample_test(lesions[:60], lesions[60:], size=32, epochs=5)
     assert 0.3 <= out["accuracy"] <= 0.7 and out["n_test"] == 60

@@ -39,6 +39,7 @@ def pack_runs(pack, tmp_path_factory):
             for seed in (0, 1)]
 
 
+@pytest.mark.slow
 def test_a_run_on_a_pack_is_finished_and_two_seeds_make_an_ensemble(pack_runs, tmp_path):
     import keras
 
@@ -64,6 +65,7 @@ def test_a_run_on_a_pack_is_finished_and_two_seeds_make_an_ensemble(pack_runs, t
     np.testing.assert_allclose(got, mean_logit / temperature, rtol=1e-3, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_an_ensemble_of_runs_on_different_splits_is_refused(pack_runs, demo_dir, tmp_path):
     from skinml.cnn.finish import finish_ensemble
     from skinml.cnn.train import fit_classifier
@@ -77,6 +79,7 @@ def test_an_ensemble_of_runs_on_different_splits_is_refused(pack_runs, demo_dir,
         finish_ensemble(pack_runs[:1], tmp_path / "ensemble")
 
 
+@pytest.mark.slow
 def test_the_diagnosis_task_trains_and_is_measured_per_class(pack, tmp_path):
     from skinml.cnn.classifier import load_classifier
     from skinml.cnn.train import fit_classifier
@@ -112,6 +115,7 @@ def test_the_time_budget_plans_the_epochs_that_fit():
     assert plan_epochs(TrainConfig(epochs=7), done=1, seconds_so_far=1e6, recent=[1]) == 7  # no budget
 
 
+@pytest.mark.slow
 def test_a_run_stops_at_its_time_budget(pack, tmp_path):
     from skinml.cnn.train import fit_classifier
     from skinml.runs import read_json

@@ -62,6 +62,7 @@ def test_shipped_classifier_ranks_real_malignant_above_benign_and_repeats_its_re
     assert roc_auc_score(pick["y"], p) > 0.8
 
 
+@pytest.mark.slow
 @pytest.mark.realdata
 def test_shipped_classifier_reproduces_its_card_on_the_test_split(isic_sample):
     """`skinml evaluate` on the training folder finds the held-out test split and its figures."""

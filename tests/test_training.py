@@ -91,6 +91,7 @@ def _sha(path: Path) -> str:
 EPOCHS = 30
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_finishes_and_keeps_the_best(demo_dir, tmp_path):
     from skinml.runs import load_history, run_status
 
