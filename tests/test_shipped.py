@@ -89,23 +89,25 @@ def test_shipped_diagnosis_model_loads_with_its_classes_and_card():
 
 @pytest.mark.realdata
 def test_shipped_diagnosis_model_repeats_its_recorded_answers_on_real_held_out_images(ham10000):
-    """On up to 8 test images of each diagnosis (HAM10000's own files; the model trained on a
-    128 px JPEG pack of them, so a few points of difference are expected), the class
-    probabilities it gives now are the ones its run recorded, and its most probable class is
-    right far more often than chance."""
+    """On up to 8 test images of each diagnosis (HAM10000's own files and metadata; the model
+    trained on a 128 px JPEG pack of them, so a few points of difference are expected), the
+    class probabilities it gives now are the ones its run recorded, and its most probable class
+    is right far more often than chance."""
     import pandas as pd
 
+    from skinml.data.readers import load_dataset
     from skinml.images.decode import load_image
     from skinml.metrics.multiclass import balanced_accuracy
 
     clf = load_classifier(task="diagnosis")
     recorded = pd.read_csv(DIAGNOSIS_DIR / "predictions.csv", dtype={"isic_id": str})
     test = recorded[recorded["split"] == "test"]
+    table = load_dataset(ham10000).drop_duplicates("isic_id").set_index("isic_id")
     pick = pd.concat([test[test["y"] == k].head(8) for k in range(len(clf.classes))])
-    files = {p.stem: p for p in ham10000.glob("HAM10000_images_part_*/*.jpg")}
-    pick = pick[pick["isic_id"].isin(files)]
-    images = np.stack([load_image(files[i], clf.image_size, clf.resize) for i in pick["isic_id"]])
-    p = clf.predict_classes(images.astype("float32") / 255, tta=clf.tta)
+    pick = pick[pick["isic_id"].isin(table.index)]
+    rows = table.loc[pick["isic_id"]].reset_index()
+    images = np.stack([load_image(path, clf.image_size, clf.resize) for path in rows["image_path"]])
+    p = clf.predict_classes(images.astype("float32") / 255, tta=clf.tta, metadata=rows if clf.uses_metadata else None)
     columns = [f"p_{c}" for c in clf.classes]
     assert np.mean(np.abs(p - pick[columns].to_numpy())) < 0.03
     assert np.mean(p.argmax(axis=1) == pick[columns].to_numpy().argmax(axis=1)) > 0.85
