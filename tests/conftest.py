@@ -30,19 +30,21 @@ def demo_dir(tmp_path_factory) -> Path:
     return write_demo_dataset(tmp_path_factory.mktemp("demo"), n=60, size=64, seed=1)
 
 
+def shared_folder(name: str, table: str) -> Path:
+    """The folder `name` of the real data (../shared/data or SKINML_SHARED_DATA) holding `table`, or skip."""
+    path = SHARED_DATA / name
+    if not (path / table).exists():
+        pytest.skip(f"real data ({path}) is not on this machine: set SKINML_SHARED_DATA to your copy")
+    return path
+
+
 @pytest.fixture(scope="session")
 def ham10000() -> Path:
-    """HAM10000 as distributed, in ../shared/data, or skip."""
-    path = SHARED_DATA / "ham10000"
-    if not (path / "HAM10000_metadata.csv").exists():
-        pytest.skip("real data (../shared/data/ham10000) is not on this machine")
-    return path
+    """HAM10000 as distributed."""
+    return shared_folder("ham10000", "HAM10000_metadata.csv")
 
 
 @pytest.fixture(scope="session")
 def isic_sample() -> Path:
-    """The real ISIC sample of ../shared/data, or skip."""
-    path = SHARED_DATA / "isic-sample"
-    if not (path / "metadata.csv").exists():
-        pytest.skip("real data (../shared/data/isic-sample) is not on this machine")
-    return path
+    """The real ISIC sample."""
+    return shared_folder("isic-sample", "metadata.csv")
