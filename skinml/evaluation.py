@@ -12,7 +12,7 @@ import os
 import numpy as np
 import pandas as pd
 
-from skinml.data.policy import diagnosis_class, labels_of, split_fingerprint
+from skinml.data.policy import diagnosis_class, folders_of, labels_of, split_fingerprint
 from skinml.errors import DataError
 from skinml.metrics.binary import evaluate_predictions
 
@@ -48,10 +48,6 @@ def predict_table(classifier, df: pd.DataFrame, tta: bool = False, batch_size: i
 
 # ---------------------------------------------------------------- a classifier on a folder
 
-def _roots(root) -> list:
-    return list(root) if isinstance(root, (list, tuple)) else [root]
-
-
 def evaluation_table(classifier, root, split: str = "auto") -> tuple[pd.DataFrame, str]:
     """The rows of `root` (a folder, or a list of folders read as one) to evaluate
     `classifier` on, and the split actually used.
@@ -76,7 +72,7 @@ def evaluation_table(classifier, root, split: str = "auto") -> tuple[pd.DataFram
     policy = DataPolicy(exclude=exclude, dermoscopic_only=bool(data.get("dermoscopic_only", True)))
     seed = int(data.get("seed", 0))
     stratify = "dx" if diagnosis else "benign_malignant"
-    roots = _roots(root)
+    roots = folders_of(root)
 
     def with_class(table: pd.DataFrame) -> pd.DataFrame:
         if not diagnosis:
@@ -126,7 +122,7 @@ def evaluate_classifier(classifier, root, split: str = "auto", tta: bool = False
     """
     table, used = evaluation_table(classifier, root, split)
     where = {"task": classifier.task, "split": used, "model": str(classifier.path),
-             "data": ", ".join(map(str, _roots(root)))}
+             "data": ", ".join(map(str, folders_of(root)))}
     if classifier.task != "diagnosis":
         y = labels_of(table)
         p = predict_table(classifier, table, tta=tta, on_progress=on_progress)

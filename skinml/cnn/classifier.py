@@ -19,7 +19,6 @@ SHIPPED_DIR = ASSETS / "classifier"
 DIAGNOSIS_DIR = ASSETS / "diagnosis"  # the shipped diagnosis model, once the lead ships it
 SHIPPED = {"binary": SHIPPED_DIR, "diagnosis": DIAGNOSIS_DIR}
 TASKS = tuple(SHIPPED)
-CLASSES = LABELS  # a binary model's two columns
 
 
 @dataclass
@@ -55,7 +54,7 @@ class Classifier:
     @property
     def classes(self) -> tuple[str, ...]:
         """The columns of `predict_classes`: ("benign", "malignant"), or the diagnoses."""
-        return tuple(self.info.get("classes") or CLASSES)
+        return tuple(self.info.get("classes") or LABELS)  # a binary model: (benign, malignant)
 
     @property
     def malignant_classes(self) -> tuple[str, ...]:

@@ -178,7 +178,7 @@ def split_fingerprint(df: pd.DataFrame, split: str) -> str:
     return hashlib.sha1("\n".join(ids).encode()).hexdigest()
 
 
-def _roots(root) -> list:
+def folders_of(root) -> list:
     """One folder, or several (a list, or one string of folders joined by os.pathsep)."""
     if isinstance(root, str):
         return root.split(os.pathsep)
@@ -193,7 +193,7 @@ def prepare(root, policy: DataPolicy = DataPolicy(), balance: bool = True,
     as in PATH): several are joined on the ISIC id (`load_datasets`). The returned table has
     a `split` column, stratified by the column `stratify`; `attrs` also holds `left_out`.
     """
-    roots = _roots(root)
+    roots = folders_of(root)
     df = load_datasets(roots, on_progress) if len(roots) > 1 else load_dataset(roots[0], on_progress)
     kept, left_out = apply_policy(df, policy)
     if balance:
@@ -242,7 +242,7 @@ def scan_dataset(root, policy: DataPolicy = DataPolicy(),
     diagnosis_group_overlap.
     """
     start = time.perf_counter()
-    roots = _roots(root)
+    roots = folders_of(root)
     df = load_datasets(roots, on_progress) if len(roots) > 1 else load_dataset(roots[0], on_progress)
     kept, left_out = apply_policy(df, policy)
     split = split_grouped(_balance(kept, seed) if balance else kept, seed=seed)

@@ -239,15 +239,10 @@ SUBGROUPS = {"sex": "sex", "age band": "age_approx", "anatomic site": "anatom_si
              "Fitzpatrick type": "fitzpatrick_skin_type", "source": "attribution"}
 
 
-def subgroup_table(meta: pd.DataFrame, y, p, threshold: float = 0.5, min_count: int = 1) -> pd.DataFrame:
-    """Figures per subgroup (sex, age band, anatomic site, Fitzpatrick type, source where known).
-
-    `meta` has one row per prediction, in order, with the data table's columns. Returns
-    columns: group, value, n, n_malignant, auc, accuracy, sensitivity, specificity,
-    balanced_accuracy. Unknown values are left out; a group with one value is skipped.
-    """
-    y, p = _arrays(y, p)
-    rows = []
+def subgroups(meta: pd.DataFrame, min_count: int = 1):
+    """(group, value, boolean mask over the rows of `meta`) for each known value of each SUBGROUPS
+    column with at least `min_count` rows; ages in bands, unknown values left out, a column with
+    one known value skipped."""
     for group, column in SUBGROUPS.items():
         if column not in meta.columns:
             continue
@@ -258,10 +253,20 @@ def subgroup_table(meta: pd.DataFrame, y, p, threshold: float = 0.5, min_count: 
             continue
         for value in known:
             hit = values == value
-            if hit.sum() < min_count:
-                continue
-            rows.append({"group": group, "value": value, "n": int(hit.sum()),
-                         "n_malignant": int(y[hit].sum()), **headline(y[hit], p[hit], threshold)})
+            if hit.sum() >= min_count:
+                yield group, value, hit
+
+
+def subgroup_table(meta: pd.DataFrame, y, p, threshold: float = 0.5, min_count: int = 1) -> pd.DataFrame:
+    """Figures per subgroup (sex, age band, anatomic site, Fitzpatrick type, source where known).
+
+    `meta` has one row per prediction, in order, with the data table's columns. Returns
+    columns: group, value, n, n_malignant, auc, accuracy, sensitivity, specificity,
+    balanced_accuracy. Unknown values are left out; a group with one value is skipped.
+    """
+    y, p = _arrays(y, p)
+    rows = [{"group": group, "value": value, "n": int(hit.sum()), "n_malignant": int(y[hit].sum()),
+             **headline(y[hit], p[hit], threshold)} for group, value, hit in subgroups(meta, min_count)]
     columns = ["group", "value", "n", "n_malignant", *HEADLINE]
     return pd.DataFrame(rows, columns=columns)
 

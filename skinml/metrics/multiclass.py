@@ -14,7 +14,7 @@ import numpy as np
 from sklearn import metrics as skm
 
 from skinml.errors import DataError
-from skinml.metrics.binary import SUBGROUPS, age_band, json_ready, normalise_confusion, write_csv
+from skinml.metrics.binary import json_ready, normalise_confusion, subgroups, write_csv
 
 # ISIC 2018 Task 3's columns, in the order of skinml.data.DIAGNOSIS_CLASSES.
 ISIC2018_COLUMNS = ("MEL", "NV", "BCC", "AKIEC", "BKL", "DF", "VASC")
@@ -118,19 +118,12 @@ def subgroup_rows(meta, y, p, malignant_columns: list[int], min_count: int = 20)
     y, p = _arrays(y, p)
     truth, p_malignant = np.isin(y, malignant_columns), p[:, malignant_columns].sum(axis=1)
     rows = []
-    for group, column in SUBGROUPS.items():
-        if column not in meta.columns:
-            continue
-        values = (age_band(meta[column]) if column == "age_approx" else meta[column].fillna("").astype(str)).to_numpy()
-        for value in sorted(set(values) - {"", "nan", "unknown"}):
-            hit = values == value
-            if hit.sum() < min_count:
-                continue
-            auc = None
-            if truth[hit].any() and not truth[hit].all():
-                auc = float(skm.roc_auc_score(truth[hit], p_malignant[hit]))
-            rows.append({"group": group, "value": value, "n": int(hit.sum()),
-                         "balanced_accuracy": balanced_accuracy(y[hit], p[hit]), "malignant_auc": auc})
+    for group, value, hit in subgroups(meta, min_count):
+        auc = None
+        if truth[hit].any() and not truth[hit].all():
+            auc = float(skm.roc_auc_score(truth[hit], p_malignant[hit]))
+        rows.append({"group": group, "value": value, "n": int(hit.sum()),
+                     "balanced_accuracy": balanced_accuracy(y[hit], p[hit]), "malignant_auc": auc})
     return rows
 
 
