@@ -14,10 +14,12 @@ from skinml.predict import (
     HEATMAP_MEANING,
     SPREAD_MEANING,
     build_summary_html,
+    disagreement,
     format_probability,
     format_spread,
     heatmap_is_empty,
     heatmap_on_photo,
+    metadata_sentence,
     reading,
     seen_sentence,
     side_sentence,
@@ -29,7 +31,9 @@ picked = ui.choose_image_ui("try_image", camera=True, dataset=False, upload_firs
 with st.expander("Model"):
     chosen = choose_model_ui("try_model", task="binary")
     diagnosis = choose_model_ui("try_diagnosis_model", task="diagnosis", optional=True)
-with st.expander("About the patient (optional: only a model trained with age, sex and site reads them)"):
+reads = {task: m[1].uses_metadata for task, m in (("binary", chosen), ("diagnosis", diagnosis)) if m}
+said = "; ".join(f"the {task} model {'reads' if r else 'does not read'} them" for task, r in reads.items())
+with st.expander(f"About the patient (optional{': ' + said if said else ''})"):
     try:
         patient = ui.patient_ui("try_patient")
     except SkinmlError as exc:
@@ -49,14 +53,16 @@ except SkinmlError as exc:
 
 if result.ood.fired:
     st.error("### ⚠️ This does not look like a dermoscopy image\n" + "\n".join(f"- {w}" for w in result.ood.warnings[1:])
-             + "\n\nThe model only learned from dermoscopy images (taken through a dermoscope, close up, "
-               "evenly lit): it gives such a photo no side of its threshold.")
+             + "\n\nThe models only learned from dermoscopy images (taken through a dermoscope, close up, "
+               "evenly lit): such a photo gets no side of the threshold and no heatmap, and their numbers are "
+               "tucked away below.")
 if result.seen:
     st.warning(seen_sentence(result.seen), icon="🎓")
 for warning in result.warnings[len(result.ood.warnings) + bool(result.seen):]:
     st.warning(warning)
 
-figures = st.expander("The model's number anyway (it means little here)") if result.ood.fired else st.container()
+fired = result.ood.fired
+figures = st.expander("The models' numbers anyway (they mean little here)") if fired else st.container()
 with figures:
     c1, c2, c3 = st.columns(3)
     c1.metric("Probability of malignancy", format_probability(result.p_malignant),
@@ -67,50 +73,62 @@ with figures:
                    "page says, never a diagnosis.")
     c3.metric("Spread (8 flips and turns)", format_spread(result.uncertainty), help=SPREAD_MEANING)
     st.markdown(side_sentence(result))
+    if result.patient or (dx and dx.patient):
+        st.caption(metadata_sentence(result))
 st.info(reading(result, clf.metrics))
 st.caption(SPREAD_MEANING)
+conflict = dx and disagreement(result, dx)
+if conflict:
+    st.warning(conflict, icon="⚖️")
 
 if dx:
-    st.subheader("Diagnoses, as a seven-class model ranks them")
-    d1, d2 = st.columns([3, 2])
-    d1.plotly_chart(plot_diagnoses(dx.ranked()), key="try_diagnoses_chart")
-    d2.metric("p(malignant), the binary model", format_probability(result.p_malignant))
-    d2.metric("p(malignant), the diagnosis model", format_probability(dx.p_malignant),
-              help="The sum of the probabilities of its malignant diagnoses (melanoma, basal cell carcinoma, "
-                   "actinic keratosis / intraepithelial carcinoma). Two models trained apart: where they "
-                   "disagree, neither is the answer.")
-    d2.caption(f"Model: {plain(dx.model_name or diagnosis[1].model.name)}, version {plain(dx.model_version)}."
-               + (" It reads the patient's age, sex and site." if dx.metadata_used else
-                  " It reads the image alone."))
-    for warning in dx.warnings:
-        if warning not in result.warnings:
-            st.warning(warning)
-    st.info(reading(dx, diagnosis[1].metrics))
+    with figures:
+        st.subheader("Diagnoses, as a seven-class model ranks them")
+        d1, d2 = st.columns([3, 2])
+        d1.plotly_chart(plot_diagnoses(dx.ranked()), key="try_diagnoses_chart")
+        d2.metric("p(malignant), the binary model", format_probability(result.p_malignant))
+        d2.metric("p(malignant), the diagnosis model", format_probability(dx.p_malignant),
+                  help="The sum of the probabilities of its malignant diagnoses (melanoma, basal cell carcinoma, "
+                       "actinic keratosis / intraepithelial carcinoma). Two models trained apart: where they "
+                       "disagree, neither is the answer.")
+        d2.caption(f"Model: {plain(dx.model_name or diagnosis[1].model.name)}, version {plain(dx.model_version)}. "
+                   + metadata_sentence(dx))
+        for warning in dx.warnings:
+            if warning not in result.warnings:
+                st.warning(warning)
+        st.info(reading(dx, diagnosis[1].metrics))
 
 best, trust = ui.trust_for(model_path)
 method = ui.heatmap_method(best)
 st.subheader(f"Where the model looked ({method})")
-choice = ui.heatmap_ui(result.heatmap_class, key="try", photo=ui.photo_id(data), method=method)
-if clf.uses_metadata:
-    heat = None
-    st.info("This model also reads the patient's age, sex and site: heatmaps explain models that read the image "
-            "alone, so none is drawn.")
-elif choice.method == "Grad-CAM" and choice.target == result.heatmap_class:
-    heat = result.heatmap
+choice = heat = None
+if fired:
+    st.info("No heatmap is drawn: it would explain a number that means little for a photo that does not look "
+            "like dermoscopy.")
+elif clf.uses_metadata:
+    st.info("The binary model also reads the patient's age, sex and site: heatmaps explain models that read the "
+            "image alone, so none is drawn.")
 else:
-    heat = ui.heatmap_cached(model_path, result.model_input, choice)
-    if heat is None:  # the measured method does not fit this architecture
-        choice = replace(choice, method="Grad-CAM")
+    choice = ui.heatmap_ui(result.heatmap_class, key="try", photo=ui.photo_id(data), method=method)
+    if ui.HEATMAP_METHODS[choice.method] == result.heatmap_method and choice.target == result.heatmap_class:
+        heat = result.heatmap  # the map of the downloaded summary
+    else:
         heat = ui.heatmap_cached(model_path, result.model_input, choice)
+        if heat is None:  # the measured method does not fit this architecture
+            choice = replace(choice, method="Grad-CAM")
+            heat = ui.heatmap_cached(model_path, result.model_input, choice)
+a, b = st.columns(2)
+a.image(result.image, caption=plain(name), width="stretch")
 if heat is not None:
-    a, b = st.columns(2)
-    a.image(result.image, caption=plain(name), width="stretch")
     if heatmap_is_empty(heat):
-        b.info(f"{choice.method} is empty for the {choice.target} score: no region of this photo raised it.")
+        b.info(f"{choice.method} is flat for the {choice.target} score: no region of this photo moved it more "
+               "than another.")
     else:
         b.image(heatmap_on_photo(result, heat, choice.alpha),
-                caption=f"{choice.method} for the {choice.target} score: red = most influence", width="stretch")
-if trust and choice.method == method:
+                caption=f"{choice.method} for the {choice.target} score: red = its strongest tenth", width="stretch")
+if choice is None:
+    pass
+elif trust and choice.method == method:
     st.caption(f"Why {method}: of the methods measured for this model it pointed inside the lesion most often. "
                + plain(trust))
 elif trust:
@@ -119,9 +137,11 @@ else:
     st.caption(HEATMAP_MEANING + " Its methods have not been measured against lesion outlines for this model "
                "(`python -m skinml explain-eval --save`), so Grad-CAM is shown.")
 
-st.download_button("Download a summary (HTML)", build_summary_html(result, clf.metrics),
+notes = [conflict] if conflict else []
+st.download_button("Download a summary (HTML)", build_summary_html(result, clf.metrics, notes=notes),
                    file_name="skinml-summary.html", mime="text/html", key="try_download")
 if dx:
-    st.download_button("Download the diagnosis model's summary (HTML)", build_summary_html(dx, diagnosis[1].metrics),
+    st.download_button("Download the diagnosis model's summary (HTML)",
+                       build_summary_html(dx, diagnosis[1].metrics, notes=notes),
                        file_name="skinml-diagnosis-summary.html", mime="text/html", key="try_download_diagnosis")
 st.caption(f"Model: {result.model_name or clf.model.name}, version {result.model_version}.")

@@ -5,9 +5,10 @@
 p(malignant) (the mean over the eight flips and quarter turns), their spread, which side of
 the model's saved threshold it falls (none for a photo that does not look like dermoscopy),
 the dermoscopy check's warnings, whether the model trained on this very photo, and a
-Grad-CAM heatmap. A diagnosis model gives the probability of each of its diagnoses, ranked,
-and p(malignant) as the sum over the malignant ones; it has no threshold. Never a diagnosis:
-see `skinml.DISCLAIMER`.
+heatmap by the method measured best for the model (`heatmap_method_of`; Grad-CAM when it has
+not been measured), none for a photo that does not look like dermoscopy. A diagnosis model
+gives the probability of each of its diagnoses, ranked, and p(malignant) as the sum over the
+malignant ones; it has no threshold. Never a diagnosis: see `skinml.DISCLAIMER`.
 
 Figures for people go through `format_probability` and `format_spread`: whole percents,
 never closer to 0% or 100% than 1%, because a model calibrated on a few hundred validation
@@ -30,7 +31,8 @@ from skinml import DISCLAIMER
 from skinml.cnn.classifier import Classifier, predict_views
 from skinml.cnn.seen import Seen, find_seen
 from skinml.data.diagnoses import CLASS_NAMES
-from skinml.explain.gradcam import grad_cam, overlay_heatmap
+from skinml.explain.gradcam import overlay_heatmap
+from skinml.explain.trust import METHODS, best_method, method_maps
 from skinml.images.decode import centre_box, load_image
 from skinml.images.upload import read_image
 from skinml.ood.detector import OODResult, check_image
@@ -38,6 +40,8 @@ from skinml.ood.detector import OODResult, check_image
 DISPLAY_SIDE = 512       # longest side of the image kept in a result (for pages and summaries)
 WIDE_SPREAD = 0.10       # TTA standard deviation above which the answer is called unstable
 NEAR_THRESHOLD = 0.05    # |p - threshold| below which the answer is called borderline
+DISAGREEMENT = 0.30      # p(malignant) of the binary and the diagnosis model this far apart: a warning
+RED_SHARE = 0.10         # the strongest tenth of a heatmap shows red (`heatmap_for_display`)
 PROBABILITY_FLOOR = 0.01  # probabilities below it read "below 1%", above 1 - it "above 99%"
 THRESHOLD_SIDES = ("below threshold", "above threshold")  # "above" means p >= threshold
 
@@ -45,8 +49,8 @@ SPREAD_MEANING = ("The spread says how far the probability moves when the same p
                   "(eight views): how steady the model's answer is on this photo. It is not a confidence "
                   "interval of the diagnosis, and not the chance that the model is right: a model can be "
                   "steadily wrong.")
-HEATMAP_MEANING = ("The heatmap (Grad-CAM) shows which parts of the image moved the model's score the most; "
-                   "it is not a map of the lesion.")
+HEATMAP_MEANING = ("The heatmap shows which parts of the image moved the model's score the most, its strongest "
+                   "tenth in red; it is not a map of the lesion.")
 
 
 def format_probability(p: float) -> str:
@@ -85,9 +89,11 @@ class PredictionResult:
     (1,), p for each test-time view; `uncertainty`: their standard deviation (the spread);
     `threshold_side`: "above threshold" when p_malignant >= threshold, else "below threshold",
     None when the photo does not look like dermoscopy (never a diagnosis); `heatmap_class`:
-    the class whose score Grad-CAM explains ("malignant" above the threshold, "benign"
+    the class whose score the heatmap explains ("malignant" above the threshold, "benign"
     below; a diagnosis model's most probable class); `heatmap`: float (S, S) in [0, 1], or
-    None; `seen`: the training image this photo is, or None.
+    None (a photo that does not look like dermoscopy, a model that reads metadata);
+    `heatmap_method`: its id in `skinml.explain.trust.METHODS`; `seen`: the training image
+    this photo is, or None.
     Diagnosis model (`task` "diagnosis"): `classes` and `class_probabilities` (float (C,), the
     mean over the views); `threshold` and `threshold_side` are None. `patient`: the age, sex
     and site given (None when none); `metadata_used`: whether the model read them.
@@ -103,6 +109,7 @@ class PredictionResult:
     heatmap_class: str
     ood: OODResult
     heatmap: np.ndarray | None = None
+    heatmap_method: str = "gradcam"
     model_name: str = ""
     model_version: str = ""
     resize: str = "squash"
@@ -179,13 +186,19 @@ def predict_upload(classifier: Classifier, data: bytes, name: str = "", tta: boo
         task=classifier.task, classes=classifier.classes if diagnosis else (),
         class_probabilities=probabilities if diagnosis else None,
         malignant_classes=classifier.malignant_classes, patient=given, metadata_used=classifier.uses_metadata)
-    if heatmap and not classifier.uses_metadata:  # Grad-CAM reads image-only models
-        result.heatmap = (classifier.with_model(grad_cam, x, class_index=top) if diagnosis
-                          else classifier.with_model(grad_cam, x, target=heatmap_class))
+    if heatmap and not classifier.uses_metadata and not ood.fired:  # heatmaps explain image-only models
+        index = top if diagnosis else classifier.classes.index(heatmap_class)
+        result.heatmap_method = heatmap_method_of(classifier)
+        try:
+            result.heatmap = method_maps(classifier, x, index, [result.heatmap_method])[
+                METHODS[result.heatmap_method][0]]
+        except ValueError:  # the measured method does not fit this architecture
+            result.heatmap_method = "gradcam"
+            result.heatmap = method_maps(classifier, x, index, ["gradcam"])["Grad-CAM"]
     result.warnings = list(ood.warnings)
     if given and not classifier.uses_metadata:
-        result.warnings.append("This model was trained on images alone: the age, sex and site given did not "
-                               "change its answer.")
+        result.warnings.append(f"The {model_word(result)} reads the image alone: the age, sex and site given did "
+                               "not change its answer.")
     if result.seen:
         result.warnings.append(seen_sentence(result.seen))
     if tta and result.uncertainty > WIDE_SPREAD:
@@ -195,6 +208,53 @@ def predict_upload(classifier: Classifier, data: bytes, name: str = "", tta: boo
         result.warnings.append("The probability is close to the model's threshold: a small change in the "
                                "photo could put it on the other side.")
     return result
+
+
+def heatmap_method_of(classifier: Classifier) -> str:
+    """The id (a key of `skinml.explain.trust.METHODS`) of the heatmap drawn for this model: the
+    one its `explanations.json` measured best, Grad-CAM when it has none."""
+    return best_method(classifier) or "gradcam"
+
+
+def model_word(result: PredictionResult) -> str:
+    """Which of the clinician's two models gave a result, in words: "binary model (name)"."""
+    name = f" ({result.model_name})" if result.model_name else ""
+    return f"{'diagnosis' if result.task == 'diagnosis' else 'binary'} model{name}"
+
+
+def metadata_sentence(result: PredictionResult) -> str:
+    """What the model of `result` did with the patient's age, sex and site, naming it; always true."""
+    model = model_word(result)
+    if not result.metadata_used:
+        return (f"The {model} reads the image alone"
+                + (": the age, sex and site given did not change its answer." if result.patient else "."))
+    if result.patient:
+        given = ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}"
+                          for k, v in result.patient.items() if v is not None)
+        return f"The {model} reads the patient's age, sex and site: its answer used the {given} given."
+    return (f"The {model} reads the patient's age, sex and site: none were given, so it answered with them "
+            "unknown; giving them can change its answer.")
+
+
+def disagreement(binary: PredictionResult, dx: PredictionResult) -> str | None:
+    """A warning when the binary and the diagnosis model disagree strongly, else None.
+
+    Strongly: their p(malignant) lie DISAGREEMENT or more apart, or the binary model is below its
+    threshold while the diagnosis model's most probable diagnosis is a malignant one. None for a
+    photo that does not look like dermoscopy (neither number means much there).
+    """
+    if binary.ood.fired or dx.ood.fired or binary.task == dx.task:
+        return None
+    top = dx.ranked()[0]
+    below = binary.threshold_side == THRESHOLD_SIDES[0]
+    if abs(binary.p_malignant - dx.p_malignant) < DISAGREEMENT and not (below and top["class"] in dx.malignant_classes):
+        return None
+    side = "below" if below else "at or above"
+    return (f"The two models disagree: the binary model gives p(malignant) {format_probability(binary.p_malignant)} "
+            f"({side} its threshold of {binary.threshold:.0%}), the diagnosis model "
+            f"{format_probability(dx.p_malignant)}, its most probable diagnosis {top['name']} "
+            f"({format_probability(top['probability'])}). They were trained apart, and where they disagree neither "
+            "is the answer: this photo needs a dermatologist's eye.")
 
 
 def _given(patient: pd.DataFrame | None) -> dict | None:
@@ -234,14 +294,17 @@ def reading(result: PredictionResult, metrics: dict | None = None) -> str:
                      f"{test['sensitivity']:.0%} of the malignant lesions and cleared {test['specificity']:.0%} "
                      f"of the benign ones: it misses some cancers and raises false alarms.")
     else:
-        text += (". This photo does not look like the dermoscopy images it learned from, so the number means "
-                 "little and no side of the threshold is given.")
+        text = ("This photo does not look like the dermoscopy images the binary model learned from, so its "
+                "probability means little and no side of the threshold is given.")
     if result.seen:
         text += " " + seen_sentence(result.seen)
     return text + " Only a dermatologist can examine a lesion; this is not a diagnosis."
 
 
 def _diagnosis_reading(result: PredictionResult, metrics: dict | None) -> str:
+    if result.ood.fired:
+        return ("This photo does not look like the dermoscopy images the diagnosis model learned from, so its "
+                "probabilities mean little. Only a dermatologist can examine a lesion; this is not a diagnosis.")
     test = (metrics or {}).get("test") or {}
     text = ("The model spreads its probability over seven diagnoses: " + ", ".join(
         f"{d['name']} {format_probability(d['probability'])}" for d in result.ranked()[:3]) + ", the others less. "
@@ -251,20 +314,37 @@ def _diagnosis_reading(result: PredictionResult, metrics: dict | None) -> str:
         text += (f" On {test.get('n', 'its')} held-out test images its most probable diagnosis was right for "
                  f"{test['balanced_accuracy']:.0%} of the images of a diagnosis, on average over the seven: "
                  "it is often wrong, most of all for the rare diagnoses.")
-    if result.ood.fired:
-        text += " This photo does not look like the dermoscopy images it learned from, so the numbers mean little."
     if result.seen:
         text += " " + seen_sentence(result.seen)
     return text + " Only a dermatologist can examine a lesion; this is not a diagnosis."
 
 
+def heatmap_for_display(heatmap: np.ndarray) -> np.ndarray | None:
+    """A heatmap float (S, S) rescaled for people: its strongest tenth (RED_SHARE) at 1 (red), the
+    rest in proportion below, float32 in [0, 1]; None when the map is flat (one value all over).
+
+    A method normalised by its single largest value (integrated gradients: a few specks) would
+    otherwise draw a nearly uniform blue under a caption that says "red = most influence".
+    """
+    heat = np.asarray(heatmap, "float32")
+    low, high = float(heat.min()), float(heat.max())
+    if high - low <= 1e-6:
+        return None
+    top = float(np.quantile(heat, 1 - RED_SHARE))
+    scale = top - low if top > low else high - low
+    return np.clip((heat - low) / scale, 0, 1).astype("float32")
+
+
 def heatmap_on_photo(result: PredictionResult, heatmap: np.ndarray, alpha: float = 0.45) -> np.ndarray:
     """The heatmap over the displayed photo, at the photo's size and aspect: uint8 (h, w, 3).
 
-    A model that squashed the photo saw all of it, so the heatmap is stretched back; one that
+    The map is rescaled by `heatmap_for_display` (a flat map is drawn as it is). A model that
+    squashed the photo saw all of it, so the heatmap is stretched back; one that
     cropped saw the centred square only, so the heatmap covers that square and nothing else.
     """
     photo = result.image
+    scaled = heatmap_for_display(heatmap)
+    heatmap = heatmap if scaled is None else scaled
     if result.resize != "crop":
         return overlay_heatmap(photo, heatmap, alpha)
     left, top, right, bottom = centre_box(photo.shape[1], photo.shape[0])
@@ -275,8 +355,9 @@ def heatmap_on_photo(result: PredictionResult, heatmap: np.ndarray, alpha: float
 
 
 def heatmap_is_empty(heatmap: np.ndarray | None) -> bool:
-    """True when Grad-CAM found no region that raises the class's score (a map of zeros)."""
-    return heatmap is not None and float(np.max(heatmap)) <= 0
+    """True when the map shows nothing: no region raised the class's score (a map of zeros, as
+    Grad-CAM gives), or every pixel has the same value."""
+    return heatmap is not None and (float(np.max(heatmap)) <= 0 or heatmap_for_display(heatmap) is None)
 
 
 def _png_data_uri(image: np.ndarray) -> str:
@@ -294,21 +375,36 @@ def _answer_rows(result: PredictionResult, side: str) -> str:
             f"<tr><td>Position against the threshold</td><td>{side}</td></tr>")
 
 
-def build_summary_html(result: PredictionResult, metrics: dict | None = None, made: datetime | None = None) -> str:
+def build_summary_html(result: PredictionResult, metrics: dict | None = None, made: datetime | None = None,
+                       notes: list[str] | tuple[str, ...] = ()) -> str:
     """A self-contained HTML page (images inline) summarising one result, for download: when
     (`made`, default now), which model, the page's figures, the photo and its heatmap at the
-    same size, and the cautions."""
+    same size (the page's method and scale), and the cautions; `notes` are further warnings
+    (the two models' disagreement). A photo that does not look like dermoscopy gets its
+    warnings first and the figures after them, under a heading that says they mean little."""
     esc = html.escape
     made = made or datetime.now()
     heat = ""
     if result.heatmap is not None and not heatmap_is_empty(result.heatmap):
+        label = METHODS.get(result.heatmap_method, ("Grad-CAM",))[0]
         heat = (f'<figure><img src="{_png_data_uri(heatmap_on_photo(result, result.heatmap))}" '
-                f'alt="Grad-CAM heatmap"><figcaption>Grad-CAM for the {esc(result.heatmap_class)} score '
-                "(red = most influence)</figcaption></figure>")
-    items = "".join(f"<li>{esc(w)}</li>" for w in result.warnings) or "<li>None.</li>"
+                f'alt="{esc(label)} heatmap"><figcaption>{esc(label)} for the {esc(result.heatmap_class)} score '
+                "(red = its strongest tenth)</figcaption></figure>")
+    items = "".join(f"<li>{esc(w)}</li>" for w in [*result.warnings, *notes]) or "<li>None.</li>"
     side = (f"{'at or above' if result.threshold_side == THRESHOLD_SIDES[1] else 'below'} the model's threshold"
             if result.threshold_side else "not given: the photo does not look like dermoscopy")
     spread = format_spread(result.uncertainty) if len(result.views) > 1 else "not measured (one view)"
+    probability = format_probability(result.p_malignant)
+    shown = probability if result.ood.fired else f"<b>{probability}</b>"
+    table = f"""<table><tr><td>Probability of malignancy</td><td>{shown}</td></tr>
+<tr><td>Spread over 8 flips and turns</td><td>{spread}</td></tr>
+{_answer_rows(result, side)}
+<tr><td>Looks like dermoscopy</td><td>{'no' if result.ood.fired else 'yes'}</td></tr>
+<tr><td>A photo the model learned from</td><td>{esc(seen_sentence(result.seen)) or 'not that we can tell'}</td></tr>
+</table>"""
+    warnings = f'<h2>Warnings</h2><div class="warn"><ul>{items}</ul></div>'
+    body = (f"{warnings}\n<h2>The model's numbers anyway (they mean little here)</h2>\n{table}" if result.ood.fired
+            else f"{table}\n{warnings}")
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>skinml summary</title>
 <style>body{{font-family:sans-serif;max-width:900px;margin:2em auto;padding:0 1em}}
 figure{{display:inline-block;width:45%;margin:4px;vertical-align:top}} figure img{{width:100%}}
@@ -320,13 +416,7 @@ td{{padding:2px 8px;vertical-align:top}} .warn{{background:#fff3cd;padding:.5em 
 <b>{esc(result.model_name or 'classifier')}</b>, version {esc(result.model_version)}.</p>
 <figure><img src="{_png_data_uri(result.image)}" alt="the photo"><figcaption>the photo</figcaption></figure>
 {heat}
-<table><tr><td>Probability of malignancy</td><td><b>{format_probability(result.p_malignant)}</b></td></tr>
-<tr><td>Spread over 8 flips and turns</td><td>{spread}</td></tr>
-{_answer_rows(result, side)}
-<tr><td>Looks like dermoscopy</td><td>{'no' if result.ood.fired else 'yes'}</td></tr>
-<tr><td>A photo the model learned from</td><td>{esc(seen_sentence(result.seen)) or 'not that we can tell'}</td></tr>
-</table>
-<h2>Warnings</h2><div class="warn"><ul>{items}</ul></div>
+{body}
 <h2>Reading</h2><p>{esc(reading(result, metrics))}</p>
 <h2>Caution</h2><p>{esc(SPREAD_MEANING)}</p><p>{esc(HEATMAP_MEANING)}</p>
 <p><small>{esc(DISCLAIMER)}</small></p></body></html>"""

@@ -285,8 +285,9 @@ def plan_ui(config: TrainConfig, n_train: int, key: str = "train") -> None:
     text = (f"**{plan.n_train:,} training images** · {per_epoch} of {config.batch_size} per epoch · "
             f"{plan.epochs} epochs = {plan.batches:,} batches")
     if plan.seconds is not None:
-        text += (f" · **about {_duration(plan.seconds)}** on this machine ({plan.source}; the first epoch also "
-                 "reads the images, and early stopping may end it sooner)")
+        text += (f" · **about {_duration(plan.seconds)}** on this machine ({plan.source}: about "
+                 f"{_duration(speed.startup_seconds)} to start, read the images, compile and finish, then the "
+                 "epochs; early stopping may end it sooner)")
     st.markdown(text)
     if plan.seconds is None and st.button("Estimate the time (trains a few batches, about 10 s)",
                                           key=f"{key}_estimate"):

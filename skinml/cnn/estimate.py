@@ -1,20 +1,32 @@
 """How long will a training run take? Batches from the settings, seconds from this machine.
 
-`plan(config, n_train)` counts the batches of a run; its seconds come from the speed of an
-earlier run of the same architecture on this machine (`speed_from_runs`: training images per
-second of its epochs, scaled by the square of the image size) or from a short measurement
-(`measure_speed`: a few training steps on random images). Either is an estimate: the first
-epoch also reads the images and compiles the model, and early stopping may end a run sooner.
+`plan(config, n_train)` counts the batches of a run; its seconds (`run_seconds`, pure
+arithmetic) are a start-up time plus the epochs at a training speed. Both come from an earlier
+run of the same architecture on this machine (`speed_from_runs` / `speed_from_history`: the
+speed of its epochs after the first, scaled by the square of the image size; the start-up is
+what its first epoch took beyond the others, reading the images and compiling, plus
+PROCESS_SECONDS) or from a short measurement (`measure_speed`: a few training steps on random
+images, its compiling step timed apart). The first epoch is never extrapolated: on a small
+dataset it is mostly reading and compiling (25.8 s against 3 s for each later one in the run
+below), and a run estimated from it read 50 times too long. Early stopping may end a run sooner.
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from skinml.cnn.config import TrainConfig
+
+# A training process's own start and finish, outside its epochs: starting Python and TensorFlow,
+# reading the folder, then the threshold, the figures on validation and test and the card. A
+# 3-epoch thesis_base run at 64 px on the 200-image demo took 101 s here (2 cores, load average
+# 13): 40 s starting, 9 s reading, 26 s first epoch, 3 s and 3 s for the next two, 10 s finishing;
+# 60 s outside the epochs. A run on an idle machine takes less: an estimate errs long rather than short.
+PROCESS_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -24,6 +36,7 @@ class Speed:
     images_per_second: float
     image_size: int
     source: str
+    startup_seconds: float = PROCESS_SECONDS  # what a run spends once, outside its epochs' steady pace
 
     def at(self, image_size: int) -> float:
         """Images per second at another size: the work grows with the number of pixels."""
@@ -51,22 +64,47 @@ def plan(config: TrainConfig, n_train: int, speed: Speed | None = None) -> Plan:
     per_epoch = max(1, math.ceil(n_train / config.batch_size))
     if speed is None:
         return Plan(n_train, per_epoch, config.epochs)
-    seconds = n_train * config.epochs / max(speed.at(config.image_size), 1e-9)
-    if config.time_budget:
-        seconds = min(seconds, config.time_budget)
+    seconds = run_seconds(n_train, config.epochs, speed.at(config.image_size), speed.startup_seconds,
+                          config.time_budget)
     return Plan(n_train, per_epoch, config.epochs, seconds, speed.source)
 
 
+def run_seconds(n_train: int, epochs: int, images_per_second: float, startup_seconds: float,
+                time_budget: float | None = None) -> float:
+    """Seconds of a run: its start-up, then `epochs` passes over `n_train` images at the steady
+    speed; a time budget caps the epochs (it does not cover the start-up)."""
+    training = n_train * epochs / max(images_per_second, 1e-9)
+    if time_budget:
+        training = min(training, time_budget)
+    return startup_seconds + training
+
+
+def speed_from_history(seconds: list[float], n_train: int, image_size: int, source: str) -> Speed | None:
+    """The steady speed and the start-up of a run whose epochs took `seconds` (in order) on `n_train`
+    images: images per second of the epochs after the first (median); start-up PROCESS_SECONDS plus
+    what the first epoch took beyond them. None for fewer than two epochs: one epoch cannot tell
+    reading and compiling from training."""
+    if len(seconds) < 2 or n_train < 1:
+        return None
+    steady = max(float(statistics.median(seconds[1:])), 1e-6)
+    return Speed(n_train / steady, image_size, source, PROCESS_SECONDS + max(0.0, float(seconds[0]) - steady))
+
+
 def speed_from_runs(model: str, root: str | Path | None = None) -> Speed | None:
-    """The median training speed of the newest run of `model` with a complete epoch, or None."""
+    """The speed of the newest run of `model` with two complete epochs or more (`speed_from_history`),
+    or None."""
     from skinml.runs import list_runs, load_history, read_json
 
     runs = list_runs(root, kind="classifier")
     for row in runs[runs["model"] == model].itertuples():
         history = load_history(row.path)
-        if "images_per_second" in history and len(history):
+        if {"images_per_second", "seconds"} <= set(history.columns) and len(history) >= 2:
             size = int((read_json(Path(row.path) / "config.json", {}) or {}).get("image_size", 128))
-            return Speed(float(history["images_per_second"].median()), size, f"run {row.run} on this machine")
+            n_train = float((history["images_per_second"] * history["seconds"]).median())
+            speed = speed_from_history(history["seconds"].astype(float).tolist(), round(n_train), size,
+                                       f"run {row.run} on this machine")
+            if speed is not None:
+                return speed
     return None
 
 
@@ -91,9 +129,12 @@ def measure_speed(config: TrainConfig, steps: int = 3) -> Speed:
         from skinml.data.tabular import METADATA_FEATURES
 
         x = {"image": x, "metadata": rng.random((config.batch_size, len(METADATA_FEATURES)), dtype="float32")}
-    model.train_on_batch(x, y)
+    start = time.perf_counter()
+    model.train_on_batch(x, y)  # builds and compiles: once per run
+    compiling = time.perf_counter() - start
     start = time.perf_counter()
     for _ in range(steps):
         model.train_on_batch(x, y)
     seconds = time.perf_counter() - start
-    return Speed(steps * config.batch_size / seconds, config.image_size, "measured here just now")
+    return Speed(steps * config.batch_size / seconds, config.image_size, "measured here just now",
+                 PROCESS_SECONDS + compiling)
