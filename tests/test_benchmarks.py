@@ -16,3 +16,87 @@ def test_gan_benchmark_prints_our_step_against_both_plain_loops(capsys):
     figures = re.findall(r"([\d.]+) images/s", out)
     assert len(figures) == 3 and all(float(f) > 0 for f in figures)
     assert "keras.io style" in out and "TF tutorial style" in out and "skinml fit / this" in out
+
+
+# Every benchmark the README names runs to its figures at a tiny scale.
+
+def chromium_or_skip():
+    from pathlib import Path
+
+    from skinml.benchmarks.predict import CHROMIUM
+
+    pytest.importorskip("playwright")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is absent: apt-get install chromium")
+
+
+@pytest.fixture(scope="module")
+def measured_tiny(tmp_path_factory):
+    """A tiny classifier whose explanations.json ranks integrated gradients best (as the shipped one's)."""
+    import json
+
+    import keras
+
+    from skinml.cnn.classifier import SHIPPED_DIR, save_classifier
+    from skinml.cnn.models import build_model
+
+    keras.utils.set_random_seed(0)
+    folder = save_classifier(tmp_path_factory.mktemp("bench") / "model",
+                             build_model("skinml_resnet", image_size=48, widths=(8, 16)),
+                             {"name": "skinml_resnet", "image_size": 48, "threshold": 0.5, "version": "t"})
+    report = json.loads((SHIPPED_DIR / "explanations.json").read_text())
+    for method, figures in report["methods"].items():
+        figures["pointing_game"]["mean"] = 0.9 if method == "integrated_gradients" else 0.1
+    (folder / "explanations.json").write_text(json.dumps(report))
+    return folder
+
+
+def test_predict_benchmark_times_the_heatmap_the_clinicians_page_draws(measured_tiny, capsys):
+    assert main(["bench", "predict", "--model", str(measured_tiny), "--runs", "1", "--photo", "200x150",
+                 "--no-dashboard"]) == 0
+    out = capsys.readouterr().out
+    assert "total (upload -> probability + integrated gradients)" in out
+    assert "heatmap (integrated gradients, as the page draws it)" in out and "Grad-CAM" not in out
+    assert len(re.findall(r"\s[\d.]+ ms", out)) == 6
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_predict_benchmark_cold_start_reaches_the_clinicians_first_probability(measured_tiny, capsys):
+    """It waited 180 s for "Probability of malignancy" on a page that now opens on its uploader."""
+    chromium_or_skip()
+    assert main(["bench", "predict", "--model", str(measured_tiny), "--runs", "1", "--photo", "200x150"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"clinician page, first probability\s+[\d.]+ s", out)
+
+
+@pytest.mark.slow
+def test_pipeline_benchmark_prints_its_figures(capsys):
+    assert main(["bench", "pipeline", "--generate", "64x48", "--n", "16", "--size", "32", "--batch-size", "8",
+                 "--repeat", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "images/s" in out and len(re.findall(r"^(skinml|keras|plain|raw).*\s\d+\s+\d+$", out, re.M)) == 7, out
+
+
+@pytest.mark.slow
+def test_train_benchmark_prints_its_figures(demo_dir, capsys):
+    assert main(["bench", "train", "--data", str(demo_dir), "--models", "thesis_base", "--image-size", "32",
+                 "--batch-size", "8", "--steps", "2"]) == 0
+    assert re.search(r"[\d.]+ images/s", capsys.readouterr().out)
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_pages_benchmark_prints_a_first_and_a_second_visit(capsys):
+    chromium_or_skip()
+    assert main(["bench", "pages", "--pages", "Convolution"]) == 0
+    out = capsys.readouterr().out
+    assert len(re.findall(r"[\d.]+ s", out)) >= 2, out
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_serve_benchmark_prints_the_servers_seconds_per_upload(measured_tiny, capsys):
+    chromium_or_skip()
+    assert main(["bench", "serve", "--visitors", "2", "--photos", "1", "--model", str(measured_tiny)]) == 0
+    assert re.search(r"p50", capsys.readouterr().out)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from skinml.app import mtime_stamp, show_error
+from skinml.app import mtime_stamp, plain, show_error
 from skinml.cnn.classifier import DIAGNOSIS_DIR, SHIPPED_DIR, Classifier, load_classifier, read_info
 from skinml.errors import SkinmlError
 
@@ -63,6 +63,17 @@ def model_options(untrained: bool = False, task: str | None = None) -> dict[str,
 
         options.update({f"untrained {name} (random weights)": UNTRAINED + name for name in MODELS})
     return options
+
+
+def unfinished_runs() -> list[str]:
+    """Sentences naming the classifier runs that the pickers cannot offer: stopped or failed with a
+    `best.keras`, but never finished (no threshold, calibration or test figures, no `model/`)."""
+    from skinml.runs import list_runs
+
+    runs = list_runs(kind="classifier")
+    return [f"run {row.run} ({row.model}, {row.status} after epoch {row.epochs})" for row in runs.itertuples()
+            if row.status not in ("finished", "running") and (Path(row.path) / "best.keras").exists()
+            and not (Path(row.path) / "model" / "model.keras").exists()]
 
 
 def files_stamp(path: str | Path) -> int:
@@ -116,6 +127,11 @@ def choose_model_ui(key: str = "model", untrained: bool = False, task: str | Non
                 f"page), or point `{MODEL_ENV}` at a classifier folder.")
         return None
     label = st.selectbox("Model", list(options), key=key)
+    unfinished = unfinished_runs()
+    if unfinished:
+        st.caption("Not offered: " + plain("; ".join(unfinished)) + ". A run stopped before its end keeps its best "
+                   "epoch (best.keras) but is not finished: no threshold, calibration or test figures yet. Resume it "
+                   "on the Train classifier page and it is finished at its end.")
     try:
         return options[label], load_model(options[label])
     except SkinmlError as exc:

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from skinml import ISIC_SAMPLE, data, settings
+from skinml import data, settings
 from skinml.app import mtime_stamp, plain
 from skinml.data.policy import DataPolicy
 from skinml.errors import DataError
@@ -121,16 +121,45 @@ def data_dir() -> str:
 
 
 def dataset_options() -> dict[str, str]:
-    """Label -> folder: the current choice, ../shared/data/isic-sample when present, the demo."""
-    options = {}
-    real = ISIC_SAMPLE
-    if real.is_dir() and any(real.resolve().is_relative_to(root) for root in settings.data_roots()):
-        options["ISIC sample (../shared/data/isic-sample, 4,890 real images)"] = str(real)
+    """Label -> folder: the current choice, the datasets found in the server's data folders
+    (`shared_datasets`), the demo."""
+    options = {f"{folder.name} ({folder})" + (", with lesion outlines" if masks else ""): str(folder)
+               for folder, masks in shared_datasets()}
     options["Built-in synthetic demo (ABCD-rule lesions, not real)"] = demo_dir()
     current = data_dir()
     if current not in options.values():
         options = {f"Chosen folder ({current})": current, **options}  # selectbox options are plain text
     return options
+
+
+def _has_images(folder: Path) -> bool:
+    return any(next(folder.glob(pattern), None) for pattern in ("*.jpg", "*/*.jpg", "*.png", "*/*.png"))
+
+
+MAX_OFFERED = 20  # datasets listed from the data folders; any other is typed
+
+
+def shared_datasets() -> list[tuple[Path, bool]]:
+    """(folder, has a masks folder beside it) for each dataset directly inside a data root
+    (`settings.data_roots()`, the demo's aside): a folder with a table (.csv) at its top and
+    images at its top or one level down, not a masks folder (`-segmentations`). Sorted by name,
+    at most MAX_OFFERED."""
+    found = []
+    demo = settings.cache_root().resolve() / "demo"
+    for root in settings.data_roots():
+        if root == demo or not root.is_dir():
+            continue
+        try:
+            children = sorted(child for child in root.iterdir() if child.is_dir())
+        except OSError:
+            continue
+        for child in children:
+            if child.name.endswith("-segmentations") or not any(child.glob("*.csv")) or not _has_images(child):
+                continue
+            found.append((child, (root / f"{child.name}-segmentations").is_dir()))
+            if len(found) == MAX_OFFERED:
+                return found
+    return found
 
 
 def choose_dataset_ui(key: str = "dataset") -> str | None:

@@ -30,17 +30,19 @@ def _png(array: np.ndarray) -> bytes:
 
 @st.cache_data(show_spinner="Choosing example photos ...", max_entries=8)
 def example_images(root: str) -> dict[str, bytes]:
-    """{label: file bytes}: four synthetic lesions (drawn, never real), then up to three malignant
-    and three benign images of the dataset folder `root` that pass the dermoscopy check."""
+    """{label: file bytes}: up to three malignant and three benign images of the dataset folder
+    `root` that pass the dermoscopy check, then four synthetic lesions (drawn, never real): a
+    page opens on a real image when real data is loaded."""
     from skinml.app.data_ui import has_synthetic_images, load_table
     from skinml.data.synthetic import make_lesion
     from skinml.ood.detector import check_image
 
-    examples = {f"synthetic benign-looking lesion {s}": _png(make_lesion(False, 256, seed=s)) for s in (1, 5)}
-    examples.update({f"synthetic malignant-looking lesion {s}": _png(make_lesion(True, 256, seed=s)) for s in (1, 6)})
+    drawn = {f"synthetic benign-looking lesion {s}": _png(make_lesion(False, 256, seed=s)) for s in (1, 5)}
+    drawn.update({f"synthetic malignant-looking lesion {s}": _png(make_lesion(True, 256, seed=s)) for s in (1, 6)})
     table = load_table(root)
     if has_synthetic_images(table):
-        return examples  # the built-in demo: its images are drawings like the ones above
+        return drawn  # the built-in demo: its images are drawings like these
+    examples = {}
     for label in ("malignant", "benign"):
         rows = table[(table["benign_malignant"] == label) & (table["image_path"] != "")].head(20)
         taken = 0  # the first three that the dermoscopy check accepts (a few have a blue cast)
@@ -49,7 +51,7 @@ def example_images(root: str) -> dict[str, bytes]:
                 examples[f"{row.isic_id} ({row.diagnosis or label}) from {Path(root).name}"] = \
                     Path(row.image_path).read_bytes()
                 taken += 1
-    return examples
+    return {**examples, **drawn}
 
 
 def choose_image_ui(key: str = "image", camera: bool = False, dataset: bool = True,

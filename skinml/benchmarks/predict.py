@@ -1,12 +1,14 @@
-"""Prediction speed: upload bytes to probability + Grad-CAM (warm), and the dashboard's cold start.
+"""Prediction speed: upload bytes to probability + heatmap (warm), and the dashboard's cold start.
 
 Warm: the median over `--runs` calls of `skinml.predict.predict_upload` (decode with the
-upload rules, resize, the eight TTA views, the dermoscopy check, Grad-CAM) on one photo,
-after one untimed call; broken down by step. Cold start: `streamlit run streamlit_app.py`
-on a free port, the seconds until `/_stcore/health` answers, and (when Debian's chromium
-is installed) until the clinician's page has rendered its first probability in headless
-Chromium. With no `--model` and no shipped model, an untrained `skinml_resnet` at 192 px
-stands in: speed depends on the architecture, not the weights.
+upload rules, resize, the eight TTA views, the dermoscopy check, the heatmap the clinician's
+page draws: the method measured best for the model, `skinml.predict.heatmap_method_of`) on
+one photo, after one untimed call; broken down by step. Cold start: `streamlit run
+streamlit_app.py` on a free port, the seconds until `/_stcore/health` answers, and (when
+Debian's chromium is installed) until the clinician's page, given the photo in its uploader,
+has rendered its first probability in headless Chromium. With no `--model` and no shipped
+model, an untrained `skinml_resnet` at 192 px stands in: speed depends on the architecture,
+not the weights.
 """
 
 from __future__ import annotations
@@ -89,20 +91,23 @@ def _classifier(path: str | None):
 def time_warm(clf, data: bytes, runs: int) -> dict[str, float]:
     """Median seconds of predict_upload and of each of its steps."""
     from skinml.cnn.classifier import predict_tta
-    from skinml.explain.gradcam import grad_cam
+    from skinml.explain.trust import METHODS, method_maps
     from skinml.images.decode import load_image
     from skinml.images.upload import read_image
     from skinml.ood.detector import check_image
     from skinml.predict import predict_upload
 
-    predict_upload(clf, data, "bench.jpg")  # warm: tf.function traces, sub-models, caches
+    result = predict_upload(clf, data, "bench.jpg")  # warm: tf.function traces, sub-models, caches
+    method = result.heatmap_method
+    index = clf.classes.index(result.heatmap_class) if result.heatmap_class in clf.classes else 1
     photo = read_image(data)
     x = load_image(photo, clf.image_size, clf.resize)
-    steps = {"total (upload -> probability + Grad-CAM)": lambda: predict_upload(clf, data, "bench.jpg"),
+    label = METHODS[method][0]
+    steps = {f"total (upload -> probability + {label})": lambda: predict_upload(clf, data, "bench.jpg"),
              "decode + resize": lambda: load_image(read_image(data), clf.image_size, clf.resize),
              "8 TTA views": lambda: predict_tta(clf, x[None] / 255.0),
              "1 view": lambda: clf.predict_proba(x[None] / 255.0),
-             "Grad-CAM": lambda: clf.with_model(grad_cam, x),
+             f"heatmap ({label}, as the page draws it)": lambda: method_maps(clf, x, index, [method]),
              "dermoscopy check": lambda: check_image(photo)}
     out = {}
     for name, step in steps.items():
@@ -115,16 +120,16 @@ def time_warm(clf, data: bytes, runs: int) -> dict[str, float]:
     return out
 
 
-def time_cold_start(env: dict | None = None) -> dict[str, float]:
-    """Seconds to /_stcore/health and to the clinician page's first probability in Chromium."""
+def time_cold_start(env: dict | None = None, photo: bytes | None = None) -> dict[str, float]:
+    """Seconds to /_stcore/health and, `photo` (JPEG bytes) put in the clinician page's uploader,
+    to its first probability in Chromium."""
     port = free_port()
     start = time.perf_counter()
     server = start_dashboard(port, env)
     try:
         out = {"health": wait_healthy(port)}
         if Path(CHROMIUM).exists():
-            from playwright.sync_api import sync_playwright
-
+            sync_playwright = _playwright()
             with sync_playwright() as p:
                 browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
                 page = browser.new_page()
@@ -132,6 +137,8 @@ def time_cold_start(env: dict | None = None) -> dict[str, float]:
                 page.get_by_text("teaching and research tool").first.wait_for(timeout=120_000)
                 out["home page rendered"] = time.perf_counter() - start
                 page.goto(f"http://127.0.0.1:{port}/Try_a_lesion_photo")
+                page.locator("input[type=file]").first.set_input_files(files=[{  # the page opens on its uploader
+                    "name": "bench.jpg", "mimeType": "image/jpeg", "buffer": photo or _jpeg("600x450")}])
                 page.get_by_text("Probability of malignancy").first.wait_for(timeout=180_000)
                 out["clinician page, first probability"] = time.perf_counter() - start
                 browser.close()
@@ -139,6 +146,17 @@ def time_cold_start(env: dict | None = None) -> dict[str, float]:
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def _playwright():
+    """Playwright's sync entry point, or a sentence saying how to install it (a test tool)."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as exc:
+        from skinml.errors import SkinmlError
+
+        raise SkinmlError("Timing a page in Chromium needs Playwright: pip install -r requirements-dev.txt.") from exc
+    return sync_playwright
 
 
 def run(args) -> int:
@@ -151,7 +169,7 @@ def run(args) -> int:
     if not args.no_dashboard:
         env = {"SKINML_MODEL": str(clf.path)} if clf.path else {}
         print("dashboard cold start (streamlit run streamlit_app.py):")
-        for name, seconds in time_cold_start(env).items():
+        for name, seconds in time_cold_start(env, data).items():
             print(f"  {name:<42} {seconds:8.1f} s")
         if not Path(CHROMIUM).exists():
             print(f"  (page render not timed: {CHROMIUM} is absent; apt-get install chromium)")

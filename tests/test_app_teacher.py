@@ -1,0 +1,64 @@
+"""A teacher's demo on the dashboard: what a stopped run, the dataset picker and Evaluate say."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+PAGES = Path(__file__).resolve().parents[1] / "app_pages"
+
+
+def stopped_run(runs: Path, name: str = "stopped13") -> Path:
+    """A classifier run stopped after epoch 13: a best.keras, no model/ (never finished)."""
+    run = runs / name
+    run.mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"kind": "classifier", "model": "thesis_base", "epochs": 40}))
+    (run / "state.json").write_text(json.dumps({"epoch": 13, "best_epoch": 11}))
+    (run / "status").write_text("stopped\n")
+    (run / "best.keras").write_bytes(b"weights")
+    return run
+
+
+@pytest.mark.parametrize("page", ["3_Evaluate.py", pytest.param("4_Inside_the_CNN.py", marks=pytest.mark.slow)])
+def test_a_stopped_run_is_named_with_why_it_is_not_offered(page, tmp_path, monkeypatch, demo_dir):
+    stopped_run(tmp_path)
+    monkeypatch.setenv("SKINML_RUNS", str(tmp_path))
+    monkeypatch.setenv("SKINML_DATA", str(demo_dir))
+    at = AppTest.from_file(str(PAGES / page), default_timeout=90).run()
+    assert not at.exception, [e.value for e in at.exception]
+    said = [re.sub(r"\\(.)", r"\1", c.value) for c in at.caption if "Not offered" in c.value]
+    assert len(said) == 1 and "run stopped13 (thesis_base, stopped after epoch 13)" in said[0]
+    assert "Resume it on the Train classifier page" in said[0]
+
+
+def test_the_dataset_picker_offers_every_dataset_of_the_data_folders(tmp_path, monkeypatch):
+    """HAM10000 (with its lesion outlines beside it) had to be typed: only isic-sample was offered."""
+    from skinml.app.data_ui import dataset_options
+    from skinml.data.synthetic import write_demo_dataset
+
+    root = tmp_path / "data"
+    write_demo_dataset(root / "isic-sample", n=4, size=32, seed=0)
+    write_demo_dataset(root / "ham10000", n=4, size=32, seed=1)
+    (root / "ham10000-segmentations").mkdir()
+    (root / "metadata").mkdir()
+    (root / "metadata" / "ISIC_2019.csv").write_text("isic_id\n")  # a table without images: not a dataset
+    monkeypatch.setenv("SKINML_DATA_ROOTS", str(root))
+    monkeypatch.setenv("SKINML_DATA", str(root / "isic-sample"))
+    options = dataset_options()
+    assert options[f"ham10000 ({root / 'ham10000'}), with lesion outlines"] == str(root / "ham10000")
+    assert options[f"isic-sample ({root / 'isic-sample'})"] == str(root / "isic-sample")
+    assert not any("metadata" in label or "segmentations" in label for label in options)
+
+
+@pytest.mark.realdata
+def test_the_teaching_pages_start_on_a_real_image_when_real_data_is_loaded(isic_sample):
+    from skinml.app.explain_ui import example_images
+
+    names = list(example_images(str(isic_sample)))
+    assert names[0].startswith("ISIC_") and any(n.startswith("synthetic") for n in names)
