@@ -48,7 +48,9 @@ if st.session_state.get("real_result"):
     st.dataframe(ui.report_table(report, baseline), hide_index=True, width="stretch",
                  column_config={"what it says": st.column_config.TextColumn(width="large")})
     st.caption(f"Feature space: {source}; {report['n_real']:,} real and {report['n_fake']:,} generated images. "
-               "Real vs real compares two disjoint samples of the same folder. The real images may include the "
+               "Real vs real compares two disjoint samples of the same folder: the yardstick, what the measures "
+               "read when there is nothing to find, with its own chance scatter (a KID below 0, a judge below 50%). "
+               "The real images may include the "
                "generator's own training images: the shipped generators' model cards give the figures against "
                "images they never saw.")
     st.download_button("Download the report (JSON)", json.dumps({"generated_vs_real": report, "real_vs_real": baseline},

@@ -509,7 +509,7 @@ def test_try_page_ranks_a_diagnosis_models_answers_beside_the_binary_one(with_mo
     shown = {m.label: m.value for m in at.metric}
     assert shown["p(malignant), the binary model"] == shown["Probability of malignancy"]
     assert shown["p(malignant), the diagnosis model"].endswith("%")
-    assert any("It reads the image alone" in c.value for c in at.caption)
+    assert any("The diagnosis model (skinml_resnet) reads the image alone." in c.value for c in at.caption)
     assert any("41%" in i.value and "not a diagnosis" in i.value for i in at.info)
     texts = [e.value for e in (*at.caption, *at.warning, *at.markdown, *at.info)]
     assert sum("not a medical device" in t.lower() for t in texts) == 1
@@ -518,7 +518,8 @@ def test_try_page_ranks_a_diagnosis_models_answers_beside_the_binary_one(with_mo
     at.number_input(key="try_patient_age").set_value(80).run()
     at.selectbox(key="try_patient_site").set_value("head/neck").run()
     assert not at.exception, [e.value for e in at.exception]
-    assert any("trained on images alone" in w.value for w in at.warning)
+    assert any("reads the image alone: the age, sex and site given did not change its answer" in w.value
+               for w in at.warning)
     assert chart_spec(at) == before  # an image-only model: the same answer
 
 

@@ -62,3 +62,32 @@ def test_the_teaching_pages_start_on_a_real_image_when_real_data_is_loaded(isic_
 
     names = list(example_images(str(isic_sample)))
     assert names[0].startswith("ISIC_") and any(n.startswith("synthetic") for n in names)
+
+
+def test_the_plan_counts_the_batches_training_counts():
+    """The plan said "14 batches of 32 per epoch" and the run "batch 13 of 13": training drops the last,
+    partial batch when there are two full ones."""
+    from skinml.cnn.config import TrainConfig
+    from skinml.cnn.estimate import plan
+
+    assert plan(TrainConfig(batch_size=32, epochs=1), 440).batches_per_epoch == 13  # 440 = 13 x 32 + 24
+    assert plan(TrainConfig(batch_size=32, epochs=1), 40).batches_per_epoch == 2  # fewer: nothing dropped
+
+
+def test_wording_percentage_points_and_what_a_file_looks_like():
+    import numpy as np
+
+    from skinml.app.gan_ui import report_table, walk_reading
+    from skinml.images.upload import describe_bytes
+
+    text = walk_reading(np.array([0.01, 0.3, 0.6]), 0.43)
+    assert "by 59 percentage points and crosses its threshold" in text and "59%" not in text
+    assert "people hardly see" in text  # the walk barely changes the picture: a teaching moment
+    assert "people hardly see" not in walk_reading(np.array([0.2, 0.3]), 0.43)
+    what = describe_bytes(bytes(range(128, 256)) * 8)
+    assert f"it looks like {what}" == "it looks like a file of some other kind (no image format we can read)"
+    real_vs_real = {"kid": -0.0019, "two_sample": {"accuracy": 0.5}, "two_sample_features": {"accuracy": 0.37}}
+    table = report_table(real_vs_real, real_vs_real)
+    meaning = dict(zip(table["measure"], table["what it says"]))
+    assert "below it too" in meaning["KID x1000"] and "by chance" in meaning["judge on pixels (CNN)"]
+    assert "below 50% is chance too" in meaning["judge on features"]

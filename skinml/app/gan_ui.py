@@ -154,7 +154,13 @@ def walk_reading(p: np.ndarray, threshold: float) -> str:
                        "steer the lesion towards what the classifier calls malignant.")
     if change > 0:
         crossed = " and crosses its threshold" if p[0] < threshold <= p[-1] else ""
-        return text + f"the malignant label raises the classifier's probability by {change:.0%}{crossed}."
+        text += (f"the malignant label raises the classifier's probability by {change * 100:.0f} percentage "
+                 f"points{crossed}.")
+        if change >= 0.3:
+            text += (" Look at the pictures: where they barely change while the number moves this far, the "
+                     "classifier reacts to details of colour and texture that people hardly see. One reason "
+                     "not to read a CNN's probability as a judgement of how a lesion looks.")
+        return text
     return text + "the malignant label lowers the classifier's probability: the label does not work as hoped."
 
 
@@ -330,7 +336,8 @@ def realism_report(held: np.ndarray, fake: np.ndarray, train: np.ndarray,
 # One row per measure: name, where it sits in the report, scale, format, the good value, what it says.
 MEASURES = [
     ("KID x1000", ("kid",), 1000, "{:.1f}", "as low as real vs real (0 = one distribution)",
-     "How far apart the two sets are in the classifier's feature space; unbiased at any sample size."),
+     "How far apart the two sets are in the classifier's feature space; unbiased at any sample size, so two "
+     "samples of one distribution scatter around 0, below it too: a negative KID reads as no difference found."),
     ("FID", ("fid",), 1, "{:.1f}", "as low as real vs real",
      "The same distance as KID, the number papers quote; it grows when samples are small, so compare it "
      "only with real vs real at the same size."),
@@ -341,9 +348,12 @@ MEASURES = [
      "Share of real images that some generated image comes close to: how much of the real variety it covers."),
     ("judge on pixels (CNN)", ("two_sample", "accuracy"), 1, "{:.0%}", "near 50%",
      "How often a small CNN, trained on half the images, tells generated from real in the other half: "
-     "50% means it cannot, 100% that they are easy to spot."),
+     "50% means it cannot, 100% that they are easy to spot. On a few dozen images a judge that cannot tell "
+     "lands anywhere from about 35% to 65% by chance (real vs real shows how far), so only a figure well above "
+     "both 50% and real vs real says the images are told apart."),
     ("judge on features", ("two_sample_features", "accuracy"), 1, "{:.0%}", "near 50%",
-     "The same test in the classifier's feature space: it sees lesion structure the pixel judge can miss."),
+     "The same test in the classifier's feature space: it sees lesion structure the pixel judge can miss. "
+     "Read it the same way: below 50% is chance too."),
     ("nearest training image", ("memorisation", "min_distance"), 1, "{:.3f}", "like real vs real, well above 0",
      "Smallest RMS pixel difference (32 px) between a generated image and a training image: near 0 is a copy."),
 ]

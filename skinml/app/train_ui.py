@@ -283,7 +283,8 @@ def plan_ui(config: TrainConfig, n_train: int, key: str = "train") -> None:
     plan = estimate.plan(config, n_train, speed)
     per_epoch = f"{plan.batches_per_epoch:,} batch{'es' if plan.batches_per_epoch != 1 else ''}"
     text = (f"**{plan.n_train:,} training images** · {per_epoch} of {config.batch_size} per epoch · "
-            f"{plan.epochs} epochs = {plan.batches:,} batches")
+            f"{plan.epochs} epoch{'s' if plan.epochs != 1 else ''} = {plan.batches:,} "
+            f"batch{'es' if plan.batches != 1 else ''}")
     if plan.seconds is not None:
         text += (f" · **about {_duration(plan.seconds)}** on this machine ({plan.source}: about "
                  f"{_duration(speed.startup_seconds)} to start, read the images, compile and finish, then the "

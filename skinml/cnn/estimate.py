@@ -61,12 +61,19 @@ class Plan:
 def plan(config: TrainConfig, n_train: int, speed: Speed | None = None) -> Plan:
     """Batches (and seconds, with a `speed`) of training `config` on `n_train` images; a time
     budget caps the seconds."""
-    per_epoch = max(1, math.ceil(n_train / config.batch_size))
+    per_epoch = steps_per_epoch(n_train, config.batch_size)
     if speed is None:
         return Plan(n_train, per_epoch, config.epochs)
     seconds = run_seconds(n_train, config.epochs, speed.at(config.image_size), speed.startup_seconds,
                           config.time_budget)
     return Plan(n_train, per_epoch, config.epochs, seconds, speed.source)
+
+
+def steps_per_epoch(n_train: int, batch_size: int) -> int:
+    """Batches in one epoch of `n_train` images, as training counts them: the last, partial batch is
+    dropped when there are at least two full ones (batch normalisation dislikes a batch of one)."""
+    drop = n_train >= 2 * batch_size
+    return max(1, n_train // batch_size if drop else math.ceil(n_train / batch_size))
 
 
 def run_seconds(n_train: int, epochs: int, images_per_second: float, startup_seconds: float,

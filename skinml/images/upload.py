@@ -61,7 +61,7 @@ def describe_bytes(data: bytes) -> str:
         data[:4096].decode("utf-8")
         return "a text file"
     except UnicodeDecodeError:
-        return "not an image file we can read"
+        return "a file of some other kind (no image format we can read)"
 
 
 def read_image_file(path: str) -> bytes:
