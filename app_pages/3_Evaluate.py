@@ -1,6 +1,7 @@
 """Evaluate a trained classifier: ROC with the operating point, confusion, calibration, subgroups;
 for a diagnosis model the multi-class views (confusion, ROC and sensitivity per class, balanced accuracy)."""
 
+import pandas as pd
 import streamlit as st
 
 from skinml.app import plain, setup_page, show_error
@@ -12,6 +13,8 @@ from skinml.app.eval_ui import (
     multiclass_view_ui,
     saved_class_predictions,
     saved_predictions,
+    small_subgroups_note,
+    subgroup_rows,
     threshold_view_ui,
 )
 from skinml.errors import SkinmlError
@@ -81,7 +84,10 @@ else:
     threshold_view_ui(y, p, classifier.threshold, meta=meta, key=f"eval_{path}_{where}")
     if where.startswith("test") and classifier.metrics.get("test", {}).get("subgroups"):
         st.markdown("**Test split by subgroup** (at the saved threshold, from the run's metrics)")
-        st.dataframe(classifier.metrics["test"]["subgroups"], hide_index=True, width="stretch")
+        groups = pd.DataFrame(classifier.metrics["test"]["subgroups"])
+        if small_subgroups_note(groups):
+            st.warning(plain(small_subgroups_note(groups)))
+        st.dataframe(subgroup_rows(groups), hide_index=True, width="stretch")
 
 runs = list_runs(kind="classifier")
 if len(runs):

@@ -91,3 +91,17 @@ def test_wording_percentage_points_and_what_a_file_looks_like():
     meaning = dict(zip(table["measure"], table["what it says"]))
     assert "below it too" in meaning["KID x1000"] and "by chance" in meaning["judge on pixels (CNN)"]
     assert "below 50% is chance too" in meaning["judge on features"]
+
+
+def test_subgroup_tables_say_n_a_for_an_undefined_figure_and_warn_on_tiny_groups():
+    import pandas as pd
+
+    from skinml.app.eval_ui import small_subgroups_note, subgroup_rows
+
+    saved = [{"group": "sex", "value": "female", "n": 40, "n_malignant": 12, "auc": 0.81234, "accuracy": 0.7},
+             {"group": "site", "value": "palms/soles", "n": 1, "n_malignant": 0, "auc": None, "accuracy": 1.0}]
+    table = subgroup_rows(saved)
+    assert table["auc"].tolist() == ["0.812", "n/a (one class)"] and "None" not in table.to_string()
+    note = small_subgroups_note(pd.DataFrame(saved))
+    assert "site palms/soles (1)" in note and "female" not in note
+    assert small_subgroups_note(pd.DataFrame(saved[:1])) == ""

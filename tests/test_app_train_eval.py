@@ -169,6 +169,23 @@ def test_evaluate_gives_one_answer_and_warns_when_the_test_split_is_small(finish
     assert any("test part" in c.value for c in at.caption) and metric(at, "AUC") == saved  # the same images
 
 
+def test_evaluate_explains_its_tiles_and_gives_the_runs_own_interval(finished_run, monkeypatch, demo_dir):
+    """Evaluate bootstrapped 500 resamples where the run had 1,000: one run's AUC interval read
+    "0.44 to 1.00" on Train and "0.40 to 1.00" here; its tiles had no help, its partial AUC no scale."""
+    import json
+
+    at = _page("3_Evaluate.py", finished_run, monkeypatch, demo_dir)
+    assert not at.exception, [e.value for e in at.exception]
+    low, high = json.loads((finished_run / "tiny" / "metrics.json").read_text())["test"]["intervals"]["auc"]
+    table = next(df.value for df in at.dataframe if "figure" in df.value.columns)
+    auc = table[table["figure"] == "auc"].iloc[0]
+    assert (auc["low"], auc["high"]) == (f"{low:.3f}", f"{high:.3f}")
+    tiles = {m.label: m.proto.help for m in at.metric}
+    assert all(tiles[label] for label in ("AUC", "accuracy", "sensitivity", "specificity", "balanced acc.",
+                                          "precision"))
+    assert any("of at most 0.200 for a perfect model and 0.020 for a coin" in c.value for c in at.caption)
+
+
 def test_evaluate_shows_no_empty_runs_heading(tmp_path, monkeypatch, demo_dir):
     from skinml.cnn.classifier import SHIPPED_DIR
 

@@ -74,6 +74,45 @@ def folder_predictions(model_path: str, data_dir: str, split: str = "auto") -> t
     return _folder_predictions(str(model_path), files_stamp(model_path), data_dir, split)
 
 
+# What each tile means, in plain words (the help of its "?").
+TILE_HELP = {
+    "AUC": "Area under the ROC curve: the chance that a random malignant lesion gets a higher probability than a "
+           "random benign one. 0.5 is a coin, 1 is perfect; it does not depend on the threshold.",
+    "accuracy": "Share of all images on the right side of the threshold. Misleading when one class is rare.",
+    "sensitivity": "Share of the malignant lesions the model flags (at or above the threshold): the cancers it "
+                   "catches. 1 - sensitivity is the share it misses.",
+    "specificity": "Share of the benign lesions the model clears (below the threshold). 1 - specificity is the "
+                   "share of false alarms.",
+    "balanced acc.": "The mean of sensitivity and specificity: accuracy as if both classes were equally common.",
+    "precision": "Of the lesions the model flags, the share that are malignant (positive predictive value). It "
+                 "depends on how common malignant lesions are in this set.",
+}
+SMALL_SUBGROUP = 10  # a subgroup with fewer images says almost nothing
+
+
+def subgroup_rows(groups) -> pd.DataFrame:
+    """A subgroup table (rows of `skinml.metrics.binary.subgroup_table`, or a run's saved list of
+    them) for people: figures to 3 decimals, "n/a (one class)" where a figure is undefined."""
+    table = pd.DataFrame(groups)
+    for column in table.columns:
+        if column not in ("group", "value", "n", "n_malignant"):
+            table[column] = [_fmt(v) if v is not None and not (isinstance(v, float) and np.isnan(v))
+                             else "n/a (one class)" for v in table[column]]
+    return table
+
+
+def small_subgroups_note(table: pd.DataFrame) -> str:
+    """A warning naming the subgroups of fewer than SMALL_SUBGROUP images ("" when none)."""
+    if "n" not in table:
+        return ""
+    small = table[table["n"] < SMALL_SUBGROUP]
+    if small.empty:
+        return ""
+    names = ", ".join(f"{row.group} {row.value} ({row.n})" for row in small.itertuples())
+    return (f"Subgroups of fewer than {SMALL_SUBGROUP} images ({names}): their figures can swing from 0 to 1 with "
+            "one image and say almost nothing.")
+
+
 def _fmt(value) -> str:
     return "n/a" if value is None or (isinstance(value, float) and np.isnan(value)) else f"{value:.3f}"
 
@@ -85,7 +124,7 @@ def threshold_view_ui(y: np.ndarray, p: np.ndarray, saved_threshold: float, meta
                           float(round(saved_threshold, 3)), 0.005, key=f"{key}_threshold",
                           help=f"The model's saved threshold is {saved_threshold:.0%}.")
     m = ev.threshold_metrics(y, p, threshold)
-    intervals = ev.bootstrap_intervals(y, p, threshold, n_boot=500)
+    intervals = ev.bootstrap_intervals(y, p, threshold)  # as the run measured them: the same interval as Train
     n_malignant = int(np.sum(y == 1))
     note = ev.small_sample_warning(n_malignant, len(y) - n_malignant, ev.auc(y, p), intervals["auc"])
     if note:
@@ -94,7 +133,7 @@ def threshold_view_ui(y: np.ndarray, p: np.ndarray, saved_threshold: float, meta
     for col, (label, value) in zip(cols, [("AUC", ev.auc(y, p)), ("accuracy", m["accuracy"]),
                                           ("sensitivity", m["sensitivity"]), ("specificity", m["specificity"]),
                                           ("balanced acc.", m["balanced_accuracy"]), ("precision", m["precision"])]):
-        col.metric(label, _fmt(value))
+        col.metric(label, _fmt(value), help=TILE_HELP[label])
     c1, c2 = st.columns(2)
     c1.plotly_chart(plots_eval.plot_roc(y, p, threshold), width="stretch", key=f"{key}_roc")
     with c2:
@@ -103,7 +142,8 @@ def threshold_view_ui(y: np.ndarray, p: np.ndarray, saved_threshold: float, meta
         shares.plotly_chart(plots_eval.plot_confusion(m["confusion"], normalised=True), width="stretch",
                             key=f"{key}_cmn")
         st.caption(f"Error rate {_fmt(m['error_rate'])} · NPV {_fmt(m['npv'])} · F1 {_fmt(m['f1'])} · "
-                   f"partial AUC above 80% sensitivity {_fmt(ev.partial_auc(y, p))} (max 0.2) · "
+                   f"partial AUC (the area under the ROC where sensitivity is at least 80%) "
+                   f"{_fmt(ev.partial_auc(y, p))}, of at most 0.200 for a perfect model and 0.020 for a coin · "
                    f"sensitivity at specificity 0.7: {_fmt(ev.sensitivity_at_specificity(y, p, 0.7))} · "
                    f"specificity at sensitivity 0.9: {_fmt(ev.specificity_at_sensitivity(y, p, 0.9))}")
     c1, c2, c3 = st.columns(3)
@@ -111,14 +151,17 @@ def threshold_view_ui(y: np.ndarray, p: np.ndarray, saved_threshold: float, meta
     c2.plotly_chart(plots_eval.plot_reliability(y, p), width="stretch", key=f"{key}_rel")
     c3.plotly_chart(plots_eval.plot_threshold_sweep(y, p, threshold), width="stretch", key=f"{key}_sweep")
     head = ev.headline(y, p, threshold)
-    st.markdown("**95% bootstrap intervals** (500 resamples, stratified by class)")
-    st.dataframe(pd.DataFrame([{"figure": k, "value": head[k], "low": lo, "high": hi}
+    st.markdown("**95% bootstrap intervals** (1,000 resamples, stratified by class, as the run measured them)")
+    st.dataframe(pd.DataFrame([{"figure": k, "value": _fmt(head[k]), "low": _fmt(lo), "high": _fmt(hi)}
                                for k, (lo, hi) in intervals.items()]), hide_index=True)
     if meta is not None:
         groups = ev.subgroup_table(meta, y, p, threshold)
         if len(groups):
             st.markdown("**By subgroup** (metadata where known)")
-            st.dataframe(groups, hide_index=True, width="stretch")
+            note = small_subgroups_note(groups)
+            if note:
+                st.warning(plain(note))
+            st.dataframe(subgroup_rows(groups), hide_index=True, width="stretch")
             st.plotly_chart(plots_eval.plot_subgroups(groups), width="stretch", key=f"{key}_groups")
     return threshold
 
