@@ -326,6 +326,7 @@ def launch(command: list[str], run_dir: str | Path, cwd: str | Path | None = Non
     if not _CHILDREN:
         atexit.register(stop_children)
     _CHILDREN[str(run_dir)] = process
+    threading.Thread(target=process.wait, name=f"reap {run_dir.name}", daemon=True).start()  # no zombie
     return run_dir
 
 

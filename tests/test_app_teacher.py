@@ -105,3 +105,27 @@ def test_subgroup_tables_say_n_a_for_an_undefined_figure_and_warn_on_tiny_groups
     note = small_subgroups_note(pd.DataFrame(saved))
     assert "site palms/soles (1)" in note and "female" not in note
     assert small_subgroups_note(pd.DataFrame(saved[:1])) == ""
+
+
+def test_a_finished_training_child_is_reaped_not_left_defunct(tmp_path, monkeypatch):
+    """Finished training children stayed <defunct> under the server until the next launch or stop."""
+    import sys
+    import time
+
+    from skinml import runs
+
+    monkeypatch.setenv("SKINML_RUNS", str(tmp_path))
+    run_dir = tmp_path / "quick"
+    run_dir.mkdir()
+    runs.write_json(run_dir / "config.json", {"kind": "classifier", "model": "thesis_base"})
+    runs.launch([sys.executable, "-c", "pass"], run_dir, owner=runs.OPERATOR)
+    pid = int((run_dir / "pid").read_text())
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            break  # gone: reaped
+        time.sleep(0.2)
+    else:
+        raise AssertionError(f"the finished child {pid} is still in the process table (state {state})")
