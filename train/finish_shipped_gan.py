@@ -190,7 +190,7 @@ def main() -> None:
         raise SystemExit("The shipped classifier's input size differs from the generator's output.")
     report = realism_report(real, fake, train=train_sample, feature_model=classifier.model, seed=args.seed)
     report["c2st_official"] = official_c2st(real, fake)
-    if (args.dest / "gan_augment.json").exists():  # written by `python -m skinml gan-augment --json`
+    if (args.dest / "gan_augment.json").exists():  # written by `python -m skinml gan-augment --out`
         report["gan_augment"] = json.loads((args.dest / "gan_augment.json").read_text())
 
     args.dest.mkdir(parents=True, exist_ok=True)

@@ -23,8 +23,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def quiet_tensorflow() -> None:
+    """Import TensorFlow and Keras with the process's stderr (file descriptor 2) sent to /dev/null:
+    TensorFlow's C++ start-up lines ("All log messages before absl::InitializeLog() ...", "oneDNN
+    custom operations are on ...") are printed at import and TF_CPP_MIN_LOG_LEVEL does not hide them.
+    Anything after the import reaches stderr as usual. Without TensorFlow installed: nothing."""
+    import os
+
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        try:
+            import keras  # noqa: F401
+            import tensorflow  # noqa: F401
+        except ImportError:
+            pass
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command != "data":  # every other command runs a model
+        quiet_tensorflow()
     try:
         return int(args.func(args) or 0)
     except SkinmlError as exc:

@@ -27,7 +27,8 @@ def add_parser(subparsers) -> None:
     a.add_argument("--seed", type=int, default=0)
     a.add_argument("--repeats", type=int, default=3, help="seeds to train both with (the difference is noisy)")
     a.add_argument("--max-images", type=int, default=0, help="use at most this many real images (0: all)")
-    a.add_argument("--json", default="", help="also write the result to this JSON file")
+    a.add_argument("--json", action="store_true", help="print only the JSON object (as the other commands)")
+    a.add_argument("--out", default="", help="also write the JSON object to this file")
     a.set_defaults(func=run_gan_augment)
 
 
@@ -72,7 +73,16 @@ def run_gan_augment(args) -> int:
     finally:
         close()
     text = json.dumps(result, indent=2)
-    print(text)
+    if args.out:
+        Path(args.out).write_text(text)
     if args.json:
-        Path(args.json).write_text(text)
+        print(text)
+        return 0
+    spread = f" ± {result['auc_difference_sd']:.3f} (SD over {result['repeats']} seeds)" \
+        if result["auc_difference_sd"] is not None else ""
+    print(f"{result['classifier']} at {result['image_size']} px, {result['epochs']} epochs, "
+          f"{result['n_real_train']:,} real training images, {result['n_test']:,} test images\n"
+          f"  test AUC, real images only:         {result['auc_real_only']:.3f}\n"
+          f"  test AUC, with {result['n_generated']:,} generated images: {result['auc_with_generated']:.3f}\n"
+          f"  difference:                         {result['auc_difference']:+.3f}{spread}")
     return 0
