@@ -44,17 +44,18 @@ def _progress_callback_class():
     return ProgressCallback
 
 
-def tqdm_progress(total: int = 100, desc: str = "") -> tuple[OnProgress, Callable[[], None]]:
-    """An `on_progress` that draws a tqdm bar on stderr, and a function that closes it."""
+def tqdm_progress(total: int = 100, desc: str = "", file=None) -> tuple[OnProgress, Callable[[], None]]:
+    """An `on_progress` that draws a tqdm bar on stderr (or `file`) with the time spent and the
+    time left (from the average pace so far), and a function that closes it."""
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=total, desc=desc, unit="%", leave=False,
-               bar_format="{desc} {percentage:3.0f}%|{bar}| {postfix}")
+    bar = tqdm(total=total, desc=desc, unit="%", leave=False, file=file, smoothing=0, mininterval=0,
+               bar_format="{desc} {percentage:3.0f}%|{bar}| {elapsed} spent, about {remaining} left{postfix}")
 
     def on_progress(fraction: float, logs: dict) -> None:
-        bar.n = round(fraction * total)
         shown = {k: f"{v:.3f}" for k, v in logs.items() if isinstance(v, float)}
         bar.set_postfix(shown, refresh=False)
+        bar.update(max(0, round(fraction * total) - bar.n))  # update, not n =: tqdm's pace needs it
         bar.refresh()
 
     return on_progress, bar.close

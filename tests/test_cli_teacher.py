@@ -36,3 +36,21 @@ def test_gan_augment_json_is_a_flag_like_the_other_commands(tmp_path, demo_dir, 
     assert printed == json.loads((tmp_path / "result.json").read_text())
     assert main(common) == 0
     assert "difference:" in capsys.readouterr().out
+
+
+def test_the_progress_bar_of_long_commands_gives_the_time_left():
+    """explain-eval reached 16% after 5 minutes with no time given anywhere (evaluate, gan-augment and
+    data scan share this bar)."""
+    import io
+    import re
+    import time
+
+    from skinml.progress import tqdm_progress
+
+    out = io.StringIO()
+    on_progress, close = tqdm_progress(desc="explaining", file=out)
+    time.sleep(1.05)
+    on_progress(0.25, {"images": 5.0})
+    close()
+    last = [line for line in out.getvalue().split("\r") if "25%" in line][-1]
+    assert re.search(r"25%.*00:01 spent, about 00:0[2-4] left, images=5\.000", last), last
