@@ -129,3 +129,16 @@ def test_a_finished_training_child_is_reaped_not_left_defunct(tmp_path, monkeypa
         time.sleep(0.2)
     else:
         raise AssertionError(f"the finished child {pid} is still in the process table (state {state})")
+
+
+def test_a_one_epoch_curve_has_whole_epochs_and_round_ticks():
+    import pandas as pd
+
+    from skinml.plots.eval import plot_history
+
+    history = pd.DataFrame({"epoch": [1], "loss": [0.5488], "val_loss": [0.5490], "accuracy": [0.61],
+                            "val_accuracy": [0.6]})
+    layout = plot_history(history, ("loss", "accuracy")).to_dict()["layout"]
+    assert layout["xaxis"]["dtick"] == 1 and layout["xaxis"]["tickformat"] == "d"
+    low, high = layout["yaxis"]["range"]
+    assert high - low == pytest.approx(0.1) and layout["yaxis"]["tickformat"] == ".2f"

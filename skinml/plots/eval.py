@@ -121,7 +121,11 @@ def plot_history(history: pd.DataFrame, metrics=("loss", "accuracy", "auc"),
                               row=1, col=i)
         if best_epoch:
             fig.add_vline(x=best_epoch, line_dash="dot", line_color="green", row=1, col=i)
-        fig.update_xaxes(title_text="epoch", row=1, col=i)
+        fig.update_xaxes(title_text="epoch", dtick=1 if len(history) <= 20 else None, tickformat="d", row=1, col=i)
+        values = history[[k for k in (m, f"val_{m}") if k in history.columns]].to_numpy(float)
+        if len(history) and np.nanmax(values) - np.nanmin(values) < 0.02:  # one epoch: no ticks like 0.5488
+            middle = float(np.nanmean(values))
+            fig.update_yaxes(range=[middle - 0.05, middle + 0.05], tickformat=".2f", row=1, col=i)
     fig.update_layout(height=340, margin=dict(t=40))
     return fig
 
