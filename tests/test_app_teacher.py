@@ -142,3 +142,37 @@ def test_a_one_epoch_curve_has_whole_epochs_and_round_ticks():
     assert layout["xaxis"]["dtick"] == 1 and layout["xaxis"]["tickformat"] == "d"
     low, high = layout["yaxis"]["range"]
     assert high - low == pytest.approx(0.1) and layout["yaxis"]["tickformat"] == ".2f"
+
+
+def test_the_examples_heatmaps_are_computed_at_ship_time_and_read_back(tmp_path, monkeypatch):
+    """Inside the CNN took up to 22 s on a first visit: occlusion and integrated gradients of the
+    built-in examples are now computed once, when a model is shipped, and the pages read them."""
+    import keras
+    import numpy as np
+
+    from skinml.app import explain_ui
+    from skinml.cnn.classifier import load_classifier, save_classifier
+    from skinml.cnn.models import build_model
+    from skinml.explain import trust
+    from skinml.explain.precomputed import example_photos, precompute_example_maps
+    from skinml.images.decode import load_image
+    from skinml.images.upload import read_image
+
+    keras.utils.set_random_seed(0)
+    folder = save_classifier(tmp_path / "model", build_model("skinml_resnet", image_size=32, widths=(8, 16)),
+                             {"name": "skinml_resnet", "image_size": 32, "threshold": 0.5, "version": "t"})
+    clf = load_classifier(folder)
+    precompute_example_maps(clf, folder, ["gradcam", "occlusion"])
+    x = load_image(read_image(next(iter(example_photos().values()))), 32)
+    expected = trust.method_maps(clf, x, 1, ["occlusion"])["occlusion"]
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("computed again")
+
+    monkeypatch.setattr(trust, "method_maps", refuse)
+    shown = explain_ui.method_map_cached(str(folder), x, 1, "occlusion")
+    assert np.allclose(shown, expected, atol=1e-3)  # stored at half precision
+    other = x.copy()
+    other[0, 0] ^= 1  # any other photo is computed as before
+    with pytest.raises(AssertionError, match="computed again"):
+        explain_ui.method_map_cached(str(folder), other, 1, "occlusion")

@@ -6,7 +6,6 @@ below are cached per model path and image with `st.cache_data`.
 
 from __future__ import annotations
 
-import io
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,23 +21,16 @@ from skinml.data.readers import LABELS
 UPLOAD_TYPES = None  # any extension: the content decides (skinml.images), not the file name
 
 
-def _png(array: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(array).save(buf, "PNG")
-    return buf.getvalue()
-
-
 @st.cache_data(show_spinner="Choosing example photos ...", max_entries=8)
 def example_images(root: str) -> dict[str, bytes]:
     """{label: file bytes}: up to three malignant and three benign images of the dataset folder
     `root` that pass the dermoscopy check, then four synthetic lesions (drawn, never real): a
     page opens on a real image when real data is loaded."""
     from skinml.app.data_ui import has_synthetic_images, load_table
-    from skinml.data.synthetic import make_lesion
+    from skinml.explain.precomputed import example_photos
     from skinml.ood.detector import check_image
 
-    drawn = {f"synthetic benign-looking lesion {s}": _png(make_lesion(False, 256, seed=s)) for s in (1, 5)}
-    drawn.update({f"synthetic malignant-looking lesion {s}": _png(make_lesion(True, 256, seed=s)) for s in (1, 6)})
+    drawn = example_photos()
     table = load_table(root)
     if has_synthetic_images(table):
         return drawn  # the built-in demo: its images are drawings like these
@@ -157,8 +149,13 @@ def method_map_cached(model_path: str, image: np.ndarray, class_index: int, meth
     """One method's heatmap (float (S, S) in [0, 1]; `method` a key of `skinml.explain.trust.METHODS`)
     of the cached model for `class_index`, or None when the method does not fit this
     architecture (HiResCAM needs feature maps twice the size of the last ones)."""
+    from skinml.explain.precomputed import load_example_map
     from skinml.explain.trust import method_maps
 
+    stored = None if model_path.startswith("untrained:") else load_example_map(
+        model_folder(model_path), image, class_index, method)
+    if stored is not None:  # a built-in example, computed when the model was shipped
+        return stored
     try:
         return next(iter(method_maps(load_model(model_path), image, class_index, [method]).values()))
     except ValueError as exc:
