@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 from skinml.cnn.models import DEFAULT_MODEL, MODELS
@@ -116,3 +117,11 @@ class TrainConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         d = {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items() if k in names}
         return cls(**d)
+
+
+def steps_per_epoch(n_train: int, batch_size: int) -> int:
+    """Batches in one epoch of `n_train` images, as training counts them (and the plan shows them):
+    the last, partial batch is dropped when there are at least two full ones (batch normalisation
+    dislikes a batch of one)."""
+    drop = n_train >= 2 * batch_size
+    return max(1, n_train // batch_size if drop else math.ceil(n_train / batch_size))

@@ -13,13 +13,12 @@ below), and a run estimated from it read 50 times too long. Early stopping may e
 
 from __future__ import annotations
 
-import math
 import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from skinml.cnn.config import TrainConfig
+from skinml.cnn.config import TrainConfig, steps_per_epoch
 
 # A training process's own start and finish, outside its epochs: starting Python and TensorFlow,
 # reading the folder, then the threshold, the figures on validation and test and the card. A
@@ -67,13 +66,6 @@ def plan(config: TrainConfig, n_train: int, speed: Speed | None = None) -> Plan:
     seconds = run_seconds(n_train, config.epochs, speed.at(config.image_size), speed.startup_seconds,
                           config.time_budget)
     return Plan(n_train, per_epoch, config.epochs, seconds, speed.source)
-
-
-def steps_per_epoch(n_train: int, batch_size: int) -> int:
-    """Batches in one epoch of `n_train` images, as training counts them: the last, partial batch is
-    dropped when there are at least two full ones (batch normalisation dislikes a batch of one)."""
-    drop = n_train >= 2 * batch_size
-    return max(1, n_train // batch_size if drop else math.ceil(n_train / batch_size))
 
 
 def run_seconds(n_train: int, epochs: int, images_per_second: float, startup_seconds: float,

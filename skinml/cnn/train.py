@@ -211,7 +211,7 @@ def _feeds(config: TrainConfig, df: pd.DataFrame):
     train, val = df[df["split"] == "train"], df[df["split"] == "val"]
     y_train, y_val = targets(config, train["label"]), targets(config, val["label"])
     augmenter = None if config.augment == "none" else build_augmenter(config.augment, seed=config.seed)
-    from skinml.cnn.estimate import steps_per_epoch
+    from skinml.cnn.config import steps_per_epoch
 
     drop = len(train) >= 2 * config.batch_size  # batch norm dislikes a last batch of one
     steps = steps_per_epoch(len(train), config.batch_size)
