@@ -12,6 +12,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow  # a fresh process imports TensorFlow: 26 s on loaded 2 cores
 def test_a_cli_call_prints_no_tensorflow_start_up_lines(tmp_path):
     """Every call printed "All log messages before absl::InitializeLog() ..." and "oneDNN custom
     operations are on ..." on stderr; a missing file is one sentence and exit status 1 (README)."""
