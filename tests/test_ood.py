@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from skinml.ood.detector import FEATURES, check_image, fit_reference, load_reference, measure, score_stats
+from skinml.ood.detector import FEATURES, check_dermoscopy, fit_reference, load_reference, measure, score_stats
 from skinml.ood.fit import make_non_dermoscopy
 
 
@@ -19,7 +19,7 @@ def test_shipped_reference_has_rates():
 def test_fires_on_fresh_non_dermoscopic_images():
     kinds = make_non_dermoscopy(per_kind=8, seed=123)  # not the images the rates were measured on
     for kind, images in kinds.items():
-        results = [check_image(image) for image in images]
+        results = [check_dermoscopy(image) for image in images]
         rate = np.mean([r.fired for r in results])
         assert rate >= (0.75 if kind == "photo" else 0.9), f"fired on only {rate:.0%} of {kind} images"
         for r in results:
@@ -31,7 +31,7 @@ def test_fires_on_fresh_non_dermoscopic_images():
 def test_measure_shape_and_uniform_image():
     stats = measure(np.full((64, 64, 3), 128, np.uint8))
     assert stats.shape == (len(FEATURES),)
-    assert check_image(np.full((300, 200, 3), 200, np.uint8)).fired
+    assert check_dermoscopy(np.full((300, 200, 3), 200, np.uint8)).fired
 
 
 def test_fit_reference_threshold_is_the_quantile():
@@ -51,5 +51,5 @@ def test_rarely_fires_on_held_out_dermoscopy(isic_sample):
 
     df = split_grouped(load_dataset(isic_sample, verify=False).query("image_path != ''"), seed=0)
     test = df[df["split"] == "test"]
-    fired = [check_image(Image.open(p)).fired for p in test["image_path"]]
+    fired = [check_dermoscopy(Image.open(p)).fired for p in test["image_path"]]
     assert np.mean(fired) <= 0.05, f"fired on {np.mean(fired):.1%} of {len(fired)} dermoscopy images"

@@ -59,7 +59,8 @@ def plan(config: TrainConfig, n_train: int, speed: Speed | None = None) -> Plan:
 
 def speed_from_runs(model: str, root: str | Path | None = None) -> Speed | None:
     """The median training speed of the newest run of `model` with a complete epoch, or None."""
-    from skinml.runs import list_runs, load_history, read_json
+    from skinml.io import read_json
+    from skinml.runs import list_runs, load_history
 
     runs = list_runs(root, kind="classifier")
     for row in runs[runs["model"] == model].itertuples():
