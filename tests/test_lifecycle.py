@@ -189,3 +189,42 @@ def _gpu_run_module():
 def test_recipes_are_plain_toml():
     for path in (REPO / "train" / "recipes").glob("*.toml"):
         assert tomllib.loads(path.read_text())["kind"] in ("classifier", "gan")
+
+
+def test_make_runs_a_gan_recipe_to_a_generator_folder_with_its_realism_and_run_record(tmp_path):
+    """The GAN kind end to end: train (resumable run), finish (realism against held-out lesions),
+    ship (generator, realism.json, the run record), and the shipped generator generates."""
+    from skinml.data.synthetic import make_lesion
+    from skinml.gan.latent import sample_latents
+    from skinml.gan.models import load_generator
+    from skinml.runs.recipes import make
+
+    images = np.stack([make_lesion(i % 2 == 1, 16, seed=i) for i in range(24)])
+    groups = np.array([f"lesion:{i // 2}" for i in range(24)])  # two photos per lesion
+    np.savez(tmp_path / "tiny.npz", images=images, labels=np.arange(24) % 2, groups=groups)
+    (tmp_path / "tinygan.toml").write_text(f"""
+kind = "gan"
+description = "A tiny generator of synthetic lesions, for the test suite."
+[config]
+model = "thesis_dcgan"
+image_size = 16
+width = 0.125
+batch_size = 4
+epochs = 1
+holdout = 0.25
+data_npz = "{tmp_path / 'tiny.npz'}"
+[finish]
+realism_images = 8
+yardstick = false
+""")
+    dest = make(tmp_path / "tinygan.toml", dest=tmp_path / "assets" / "tinygan", root=tmp_path / "runs")
+    assert {"generator.keras", "gan.json", "realism.json", "config.json", "state.json", "losses.csv",
+            "shipped.json", "MODEL_CARD.md"} <= {p.name for p in dest.iterdir()}
+    held = np.load(tmp_path / "runs" / "make-tinygan-seed0" / "holdout.npy")
+    assert len(held) == 6 and not set(groups[held]) & set(np.delete(groups, held))  # whole lesions
+    realism = json.loads((dest / "realism.json").read_text())
+    assert realism["n_real"] == 6 and realism["n_fake"] == 8
+    card = (dest / "MODEL_CARD.md").read_text()
+    assert "python -m skinml make tinygan" in card and "Not recorded" not in card.split("## How it was made")[1]
+    generator = load_generator(dest)
+    assert generator.generate(sample_latents(range(2), generator.spec.latent_dim)).shape == (2, 16, 16, 3)

@@ -27,11 +27,12 @@ C2ST = SHARED_DATA.parent / "tools" / "c2st.py"  # the project's yardstick, wher
 
 
 def finish(run_dirs: list[str | Path], out: str | Path | None = None, compact: bool = False,
-           realism_images: int = 1000, seed: int = 0) -> Path:
+           realism_images: int = 1000, seed: int = 0, yardstick: bool = True) -> Path:
     """The run directory of the one model `run_dirs` make: a finished classifier run itself,
     an ensemble run of several (in `out`, default a new `ensemble-...` run), or a GAN run with
-    its realism measured (`realism_images` generated images). ModelError for runs that are not
-    finished or do not go together."""
+    its realism measured (`realism_images` generated images; `yardstick`: also the project's
+    c2st.py where this machine has it). ModelError for runs that are not finished or do not go
+    together."""
     run_dirs = [Path(r) for r in run_dirs]
     if not run_dirs:
         raise ModelError("Name at least one run to finish.")
@@ -49,7 +50,7 @@ def finish(run_dirs: list[str | Path], out: str | Path | None = None, compact: b
     if kinds == {"gan"}:
         if len(run_dirs) > 1:
             raise ModelError("A generator is finished one run at a time.")
-        measure_generator(run_dirs[0], n=realism_images, seed=seed)
+        measure_generator(run_dirs[0], n=realism_images, seed=seed, yardstick=yardstick)
         return run_dirs[0]
     if len(run_dirs) == 1:
         if not (run_dirs[0] / "model" / "model.keras").exists():

@@ -10,7 +10,7 @@ A recipe (TOML, read with tomllib):
     [pack]                         # optional: an image pack made first (skinml.images.pack)
     path = ".gpu/pack128"; data = ["../shared/data/isic-sample", ...]; image_size = 128; quality = 90
     [config]                       # the kind's run settings (TrainConfig or GANConfig fields)
-    [finish]                       # compact = true (float16 weights), realism_images = 1000 (GANs)
+    [finish]                       # compact = true (float16 weights); GANs: realism_images = 1000, yardstick = true
     [ship]                         # explanations = {data, masks, n, n_randomise}; targets = {...}
     [device]                       # a model made on a lent GPU: run = "...", job = "gan_nosn"
     notes = ["..."]                # said on the card (what a recipe cannot say by its settings)
@@ -164,7 +164,8 @@ def train_gan_run(recipe: dict, root: Path | None = None) -> list[Path]:
 def finish_gan_run(recipe: dict, dirs: list[Path], root: Path | None = None) -> Path:
     from skinml.runs.finish import finish
 
-    return finish(dirs, realism_images=recipe.get("finish", {}).get("realism_images", 1000))
+    settings = recipe.get("finish", {})
+    return finish(dirs, realism_images=settings.get("realism_images", 1000), yardstick=settings.get("yardstick", True))
 
 
 KINDS: dict[str, Kind] = {
