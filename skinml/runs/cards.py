@@ -20,12 +20,13 @@ FILES = {  # what each file of a folder records, for the "not recorded" list
 
 
 def write_card(folder: str | Path) -> str:
-    """The card of a classifier folder (model.json) or a generator folder (gan.json), written
-    to its MODEL_CARD.md; returns the text."""
+    """The card of a model folder (`CARDS`: a generator's gan.json, a classifier's model.json),
+    written to its MODEL_CARD.md; returns the text."""
     from skinml.io import write_atomic
 
     folder = Path(folder)
-    card = generator_card(folder) if (folder / "gan.json").exists() else classifier_card(folder)
+    build = next((card for marker, card in CARDS.items() if (folder / marker).exists()), classifier_card)
+    card = build(folder)
     write_atomic(folder / "MODEL_CARD.md", card)
     return card
 
@@ -184,3 +185,7 @@ def generator_card(folder: str | Path) -> str:
 
 def _times(value, factor):
     return None if value is None else value * factor
+
+
+# Which card a folder gets, by the record file that tells its kind (a new kind adds its own).
+CARDS = {"gan.json": generator_card, "model.json": classifier_card}

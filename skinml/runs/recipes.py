@@ -17,7 +17,8 @@ A recipe (TOML, read with tomllib):
 
 Paths in a recipe are relative to the repository root. The runs `make` trains are named after
 the recipe (`make-NAME-seedS` under the runs root), so a `make` stopped at any point resumes
-where it stopped. A new kind registers three functions in KINDS (see `Kind`).
+where it stopped. A new kind registers its functions in KINDS (see `Kind`), its folder's files
+in `skinml.runs.ship.LAYOUTS` and its card in `skinml.runs.cards.CARDS`.
 """
 
 from __future__ import annotations

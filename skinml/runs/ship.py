@@ -21,25 +21,29 @@ from skinml.errors import ModelError
 from skinml.io import copy_atomic, read_json, write_json
 from skinml.runs.cards import write_card
 
-# Files of a classifier folder, and where a finished run keeps them (relative to the run).
-CLASSIFIER_FILES = {"model.keras": "model/model.keras", "model.json": "model/model.json",
-                    "metrics.json": "model/metrics.json", "training_images.npz": "model/training_images.npz",
-                    "explanations.json": "model/explanations.json", "predictions.csv": "predictions.csv"}
-GENERATOR_FILES = {"generator.keras": "generator/generator.keras", "gan.json": "generator/gan.json",
-                   "realism.json": "realism.json", "config.json": "config.json", "state.json": "state.json",
-                   "losses.csv": "losses.csv", "gan_augment.json": "gan_augment.json"}
+# The files of each kind of model folder, and where a finished run keeps them (relative to the
+# run); the first names the weights, which tell the kinds apart. A new kind adds its table here
+# (and its card to `skinml.runs.cards.CARDS`).
+LAYOUTS = {
+    "classifier": {"model.keras": "model/model.keras", "model.json": "model/model.json",
+                   "metrics.json": "model/metrics.json", "training_images.npz": "model/training_images.npz",
+                   "explanations.json": "model/explanations.json", "predictions.csv": "predictions.csv"},
+    "generator": {"generator.keras": "generator/generator.keras", "gan.json": "generator/gan.json",
+                  "realism.json": "realism.json", "config.json": "config.json", "state.json": "state.json",
+                  "losses.csv": "losses.csv", "gan_augment.json": "gan_augment.json"},
+}
 
 
 def source_files(source: Path) -> dict[str, Path]:
     """{file name in the shipped folder: its path in `source`} for the files `source` has;
-    ModelError when `source` is neither a finished run nor a model folder."""
+    ModelError when `source` is neither a finished run nor a model folder of a kind in LAYOUTS."""
     source = Path(source)
-    if (source / "model" / "model.keras").exists() or (source / "generator" / "generator.keras").exists():
-        table = CLASSIFIER_FILES if (source / "model").is_dir() else GENERATOR_FILES
-        return {name: source / where for name, where in table.items() if (source / where).exists()}
-    if (source / "model.keras").exists() or (source / "generator.keras").exists():
-        names = CLASSIFIER_FILES if (source / "model.keras").exists() else GENERATOR_FILES
-        return {name: source / name for name in names if (source / name).exists()}
+    for table in LAYOUTS.values():
+        weights, in_run = next(iter(table.items()))
+        if (source / in_run).exists():  # a finished run
+            return {name: source / where for name, where in table.items() if (source / where).exists()}
+        if (source / weights).exists():  # a model folder
+            return {name: source / name for name in table if (source / name).exists()}
     raise ModelError(f"{source} is neither a finished run (model/ or generator/) nor a model folder "
                      "(model.keras or generator.keras): nothing to ship.")
 
