@@ -68,7 +68,7 @@ if reference is not None:
 runs = runs_table()
 st.subheader("Runs")
 if runs.empty:
-    st.info("No runs yet: start one above, or run `python train/train_classifier.py --help`.")
+    st.info("No runs yet: start one above, or run `python -m skinml train --help`.")
     st.stop()
 
 current = st.session_state.get("train_run")

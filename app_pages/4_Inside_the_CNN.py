@@ -96,7 +96,7 @@ if clf.task == "diagnosis":
     st.caption(f"A diagnosis model: its {len(clf.classes)} classes' probabilities, highest first: {answer}. "
                "Choose the class whose score a heatmap explains.")
 else:
-    top = clf.side(float(probabilities[1]))
+    top = clf.decide(probabilities)
     answer = f"p(malignant) {probabilities[1]:.0%}, threshold {clf.threshold:.0%}"
 if clf.uses_metadata:
     st.info("This model also reads the patient's age, sex and site: the heatmaps below explain models that "

@@ -38,7 +38,7 @@ if go:
 
 runs = ui.list_runs()
 if not runs:
-    st.info("No GAN runs yet: start one above, or run `python train/train_gan.py --help`.")
+    st.info("No GAN runs yet: start one above, or run `python -m skinml train --kind gan --help`.")
     st.stop()
 names = [r.name for r in runs]
 if st.session_state.get("gan_run_choice") not in names:

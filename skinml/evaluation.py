@@ -33,7 +33,7 @@ def predict_table_classes(classifier, df: pd.DataFrame, tta: bool = False, batch
         chunk = paths[start:start + batch_size]
         images = np.stack([load_image(path, classifier.image_size, classifier.resize) for path in chunk])
         rows = df.iloc[start:start + len(chunk)] if classifier.uses_metadata else None
-        out[start:start + len(chunk)] = classifier.predict_classes(images.astype("float32") / 255.0, tta=tta,
+        out[start:start + len(chunk)] = classifier.predict_proba(images.astype("float32") / 255.0, tta=tta,
                                                                    metadata=rows)
         if on_progress:
             on_progress(min(1.0, (start + len(chunk)) / len(paths)), {"images": start + len(chunk)})

@@ -35,7 +35,7 @@ from skinml.explain.gradcam import overlay_heatmap
 from skinml.explain.trust import METHODS, best_method, method_maps
 from skinml.images.decode import centre_box, load_image
 from skinml.images.upload import read_image
-from skinml.ood.detector import OODResult, check_image
+from skinml.ood.detector import OODResult, check_dermoscopy
 
 DISPLAY_SIDE = 512       # longest side of the image kept in a result (for pages and summaries)
 WIDE_SPREAD = 0.10       # TTA standard deviation above which the answer is called unstable
@@ -165,21 +165,21 @@ def predict_upload(classifier: Classifier, data: bytes, name: str = "", tta: boo
     if tta:
         per_view = predict_views(classifier, batch, patient)[0]  # (8, C)
     else:
-        per_view = classifier.predict_classes(batch, metadata=patient)  # (1, C)
+        per_view = classifier.predict_proba(batch, metadata=patient)  # (1, C)
     views = classifier.p_malignant(per_view)
     p = float(np.mean(views))
     diagnosis = classifier.task == "diagnosis"
     probabilities = per_view.mean(axis=0)
     top = int(np.argmax(probabilities))
-    heatmap_class = classifier.classes[top] if diagnosis else classifier.side(p)
-    ood = check_image(photo)
+    heatmap_class = classifier.decide(probabilities)  # a diagnosis, or the side of the threshold p falls on
+    ood = check_dermoscopy(photo)
     display = photo.copy()
     display.thumbnail((DISPLAY_SIDE, DISPLAY_SIDE))
     given = _given(patient)
     result = PredictionResult(
         name=name, image=np.asarray(display), model_input=x, p_malignant=p, views=np.asarray(views, float),
         threshold=None if diagnosis else classifier.threshold,
-        threshold_side=None if ood.fired or diagnosis else THRESHOLD_SIDES[heatmap_class == "malignant"],
+        threshold_side=None if ood.fired or diagnosis else THRESHOLD_SIDES[p >= classifier.threshold],
         heatmap_class=heatmap_class, ood=ood,
         model_name=str(classifier.info.get("name", "")), model_version=classifier.version,
         resize=classifier.resize, seen=find_seen(classifier.path, name, photo),

@@ -27,7 +27,8 @@ def test_train_page_shows_a_run(tmp_path):
     import numpy as np
 
     from skinml.data.synthetic import make_lesion
-    from skinml.gan.train import GANConfig, fit_gan
+    from skinml.gan.train import GANConfig
+    from skinml.runs.train import fit_gan
 
     np.savez(tmp_path / "d.npz", images=np.stack([make_lesion(i % 2 == 1, 16, seed=i) for i in range(8)]))
     fit_gan(GANConfig(model="thesis_dcgan", data_npz=str(tmp_path / "d.npz"), image_size=16, width=0.125,
@@ -37,23 +38,27 @@ def test_train_page_shows_a_run(tmp_path):
     assert any("epoch 1 / 1" in m.value for m in at.markdown)
 
 
-def test_gan_command_line_is_what_the_training_script_reads(tmp_path):
-    """The page's settings reach train/train_gan.py unchanged: its parser gives back the same config."""
-    import importlib.util
-    from dataclasses import fields
+def test_a_gan_run_the_page_starts_is_the_config_the_training_command_reads(tmp_path):
+    """The page writes the run's config.json and starts `python -m skinml train --run-dir RUN`:
+    that command's options give back the same config, of kind gan."""
+    from dataclasses import asdict
 
-    from skinml.app.gan_ui import command_line, new_run_config
-    from skinml.gan.train import GANConfig
+    from skinml import io as skinml_io
+    from skinml.app.gan_ui import new_run_config
+    from skinml.cli import build_parser
+    from skinml.cli.train import config_from_args
+    from skinml.runs import train_command
 
     config = new_run_config("r1", str(tmp_path / "images.npz"), model="thesis_dcgan", epochs=7, image_size=64,
                             width=0.5, time_budget=600.0)
     assert config.data_npz.endswith("images.npz") and not config.data_dir
     assert new_run_config("r2", str(tmp_path)).data_dir == str(tmp_path)
-    spec = importlib.util.spec_from_file_location("train_gan", REPO / "train" / "train_gan.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    args = script.build_parser().parse_args(command_line(config))
-    assert GANConfig(**{f.name: getattr(args, f.name) for f in fields(GANConfig)}) == config
+    run_dir = Path(config.run_dir)
+    run_dir.mkdir(parents=True)
+    skinml_io.write_json(run_dir / "config.json", {"kind": "gan", **asdict(config)})
+    command = train_command(run_dir)
+    assert command[1:4] == ["-m", "skinml", "train"]
+    assert config_from_args(build_parser().parse_args(command[3:])) == config
 
 
 def test_train_gan_page_says_when_the_data_is_missing(tmp_path):
@@ -101,7 +106,8 @@ def fake_run(path, status: str):
     """A GAN run folder that reads as `status` ("running": this live process holds it)."""
     import os
 
-    from skinml.runs import set_status, write_json
+    from skinml.io import write_json
+    from skinml.runs import set_status
 
     path.mkdir(parents=True)
     write_json(path / "config.json", {"kind": "gan", "model": "thesis_dcgan", "epochs": 5})

@@ -68,7 +68,7 @@ def test_the_plan_counts_the_batches_training_counts():
     """The plan said "14 batches of 32 per epoch" and the run "batch 13 of 13": training drops the last,
     partial batch when there are two full ones."""
     from skinml.cnn.config import TrainConfig
-    from skinml.cnn.estimate import plan
+    from skinml.runs.estimate import plan
 
     assert plan(TrainConfig(batch_size=32, epochs=1), 440).batches_per_epoch == 13  # 440 = 13 x 32 + 24
     assert plan(TrainConfig(batch_size=32, epochs=1), 40).batches_per_epoch == 2  # fewer: nothing dropped
@@ -113,11 +113,12 @@ def test_a_finished_training_child_is_reaped_not_left_defunct(tmp_path, monkeypa
     import time
 
     from skinml import runs
+    from skinml.io import write_json
 
     monkeypatch.setenv("SKINML_RUNS", str(tmp_path))
     run_dir = tmp_path / "quick"
     run_dir.mkdir()
-    runs.write_json(run_dir / "config.json", {"kind": "classifier", "model": "thesis_base"})
+    write_json(run_dir / "config.json", {"kind": "classifier", "model": "thesis_base"})
     runs.launch([sys.executable, "-c", "pass"], run_dir, owner=runs.OPERATOR)
     pid = int((run_dir / "pid").read_text())
     deadline = time.time() + 30

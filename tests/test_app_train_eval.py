@@ -17,7 +17,7 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 def finished_run(demo_dir, tmp_path_factory):
     """A finished tiny run (thesis_base, 32 px, 2 epochs) in its own runs folder."""
     from skinml.cnn.config import TrainConfig
-    from skinml.cnn.train import fit_classifier
+    from skinml.runs.train import fit_classifier
 
     runs = tmp_path_factory.mktemp("runs")
     config = TrainConfig(data=str(demo_dir), model="thesis_base", image_size=32, epochs=2, batch_size=8,
@@ -107,11 +107,12 @@ SLEEPER = ["python3", "-c", "import time; time.sleep(120)"]
 
 def _others_run(runs_root: Path) -> Path:
     """A classifier run started by another visitor's session, still running."""
+    from skinml import io as skinml_io
     from skinml import runs
 
     run_dir = runs_root / "someone-elses"
     run_dir.mkdir(parents=True)
-    runs.write_json(run_dir / "config.json", {"kind": "classifier", "model": "thesis_base", "epochs": 5})
+    skinml_io.write_json(run_dir / "config.json", {"kind": "classifier", "model": "thesis_base", "epochs": 5})
     return runs.launch(SLEEPER, run_dir, owner="another-visitors-session")
 
 
@@ -225,7 +226,8 @@ def test_a_running_run_counts_batches_and_the_page_estimates_the_time(finished_r
     import os
     import shutil
 
-    from skinml.runs import set_status, write_json
+    from skinml.io import write_json
+    from skinml.runs import set_status
 
     shutil.copytree(finished_run / "tiny", tmp_path / "tiny")  # a finished thesis_base run: its speed
     live = tmp_path / "live"
@@ -249,7 +251,7 @@ def test_a_running_run_counts_batches_and_the_page_estimates_the_time(finished_r
 def test_the_run_callback_counts_batches_inside_an_epoch(tmp_path):
     from skinml.cnn.config import TrainConfig
     from skinml.cnn.train import make_run_callback
-    from skinml.runs import read_json
+    from skinml.io import read_json
 
     callback = make_run_callback(tmp_path, {}, TrainConfig(), print, steps=54)
     callback.on_epoch_begin(2)
@@ -325,7 +327,7 @@ def test_diagnosis_split_on_the_training_page_counts_the_images_a_run_trains_on(
 def diagnosis_run(demo_dir, tmp_path_factory):
     """A finished tiny diagnosis run (skinml_resnet, 32 px, 1 epoch) in its own runs folder."""
     from skinml.cnn.config import TrainConfig
-    from skinml.cnn.train import fit_classifier
+    from skinml.runs.train import fit_classifier
 
     runs = tmp_path_factory.mktemp("dxruns")
     fit_classifier(TrainConfig(data=str(demo_dir), task="diagnosis", model="skinml_resnet", image_size=32, epochs=1,
@@ -344,7 +346,7 @@ def test_evaluate_page_shows_a_diagnosis_model_in_its_classes(diagnosis_run, mon
     """The page read every model as benign/malignant: a diagnosis run shows its confusion matrix of
     the seven classes, ROC and sensitivity per class, balanced accuracy and macro AUC with their
     intervals, and the AUC of its p(malignant), on its saved splits and on a folder."""
-    from skinml.runs import read_json
+    from skinml.io import read_json
 
     at = _page("3_Evaluate.py", diagnosis_run, monkeypatch, demo_dir)
     assert not at.exception, [e.value for e in at.exception]
@@ -375,7 +377,7 @@ def test_train_page_shows_a_diagnosis_run_by_its_own_measures(diagnosis_run, mon
     accuracy instead; the runs table names its task and test balanced accuracy."""
     import json
 
-    from skinml.runs import read_json
+    from skinml.io import read_json
 
     at = _page("2_Train_classifier.py", diagnosis_run, monkeypatch, demo_dir)
     assert not at.exception, [e.value for e in at.exception]

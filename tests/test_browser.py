@@ -12,6 +12,7 @@ from PIL import Image
 from skinml.benchmarks.predict import CHROMIUM, CHROMIUM_ARGS, free_port, start_dashboard, wait_healthy
 
 pytestmark = pytest.mark.browser
+PAGES = Path(__file__).resolve().parents[1] / "app_pages"
 
 
 @pytest.fixture(scope="module")
@@ -92,3 +93,32 @@ def test_a_phone_sees_the_uploader_first_and_every_page_names_the_dataset(dashbo
             sidebar.get_by_text("Dataset:").first.wait_for(timeout=120_000)  # drawn by streamlit_app.py
         finally:
             browser.close()
+
+
+@pytest.mark.slow
+def test_a_deep_link_to_every_page_shows_the_navigation_and_the_sidebar(dashboard):
+    """`/Convolution` and every other page's address, opened directly, runs through streamlit_app.py:
+    the page list (st.navigation) and the session's sidebar are there, not a bare page script."""
+    from playwright.sync_api import sync_playwright
+
+    names = sorted(p.stem.split("_", 1)[1] for p in PAGES.glob("[1-9]_*.py"))
+    assert len(names) >= 9
+    missing = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            for name in names:
+                page.goto(f"{dashboard}/{name}")
+                sidebar = page.locator('[data-testid="stSidebar"]')
+                try:
+                    sidebar.get_by_text("Dataset:").first.wait_for(timeout=120_000)  # drawn by streamlit_app.py
+                    sidebar.locator('[data-testid="stSidebarNav"]').first.wait_for(timeout=30_000)
+                except Exception:  # noqa: BLE001 - collect every page that fails, then report them together
+                    missing.append(name)
+                    continue
+                links = sidebar.locator('[data-testid="stSidebarNav"] a')
+                assert links.count() == len(names) + 1, name  # Home and every page
+        finally:
+            browser.close()
+    assert not missing, f"deep links without the navigation or the sidebar: {missing}"

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from fixtures_layouts import make_isic_cli
 
+from skinml import io as skinml_io
 from skinml import runs, settings
 from skinml.data import load_dataset
 from skinml.errors import DataError, ModelError
@@ -108,7 +109,7 @@ def test_a_folder_of_arbitrary_json_files_is_a_sentence_not_gigabytes(tmp_path):
 
     for k in range(40):
         Image.new("RGB", (40, 40)).save(tmp_path / f"f{k}.jpg")
-        runs.write_json(tmp_path / f"f{k}.json", {f"key{k}_{j}": j for j in range(60)})
+        skinml_io.write_json(tmp_path / f"f{k}.json", {f"key{k}_{j}": j for j in range(60)})
     start = time.perf_counter()
     with pytest.raises(DataError, match="more than 2,000 different fields"):
         load_dataset(tmp_path)
@@ -120,7 +121,7 @@ def test_an_archive_record_nested_thousands_deep_or_huge_is_a_problem_not_a_cras
 
     for stem in ("ISIC_0000001", "ISIC_0000002", "ISIC_0000003"):
         Image.new("RGB", (40, 40)).save(tmp_path / f"{stem}.jpg")
-    runs.write_json(tmp_path / "ISIC_0000001.json", {"meta": {"clinical": {"benign_malignant": "benign"}}})
+    skinml_io.write_json(tmp_path / "ISIC_0000001.json", {"meta": {"clinical": {"benign_malignant": "benign"}}})
     (tmp_path / "ISIC_0000002.json").write_text('{"a": ' * 100_000 + "1" + "}" * 100_000)  # a RecursionError
     (tmp_path / "ISIC_0000003.json").write_text('{"pad": "' + "x" * (settings.MAX_RECORD_BYTES + 10) + '"}')
     table = load_dataset(tmp_path)
@@ -254,11 +255,11 @@ def test_training_processes_end_with_the_server(tmp_path, end):
     server = subprocess.Popen([sys.executable, str(tmp_path / "server.py")], stdout=subprocess.PIPE, text=True)
     assert server.stdout.readline().strip() == "launched"
     child = int((run_dir / "pid").read_text())
-    assert runs._pid_alive(child)
+    assert runs.pid_alive(child)
     if end != "exit":
         server.send_signal(getattr(signal, end))
     server.wait(timeout=30)
-    assert _wait_until(lambda: not runs._pid_alive(child), 30), "the training process outlived the server"
+    assert _wait_until(lambda: not runs.pid_alive(child), 30), "the training process outlived the server"
     assert marker.read_text() == "stopped cleanly"  # SIGTERM first: the run can save and say "stopped"
 
 

@@ -54,7 +54,7 @@ def test_metadata_model_trains_a_step_with_missing_values_and_round_trips(name, 
     clf = load_classifier(save_classifier(tmp_path / "clf", model, info))
     assert clf.uses_metadata and clf.task == ("diagnosis" if classes == 7 else "binary")
     expected = np.asarray(model.predict({"image": x, "metadata": m}, verbose=0))
-    got = clf.predict_classes(x, metadata=PATIENTS)
+    got = clf.predict_proba(x, metadata=PATIENTS)
     np.testing.assert_allclose(got if classes == 7 else got[:, 1:], expected, rtol=1e-5, atol=1e-6)
     older = PATIENTS.assign(age_approx=90.0)
     assert not np.allclose(clf.predict_proba(x, metadata=older), clf.predict_proba(x, metadata=PATIENTS))
@@ -82,9 +82,11 @@ def test_a_binary_classifier_answers_as_before(tmp_path):
     x = _images(3)
     p = np.asarray(model.predict(x, verbose=0)).reshape(-1)
     assert (clf.task, clf.classes, clf.uses_metadata) == ("binary", ("benign", "malignant"), False)
-    np.testing.assert_allclose(clf.predict_proba(x), p, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(clf.predict_classes(x), np.column_stack([1 - p, p]), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(clf.predict_proba(x, metadata=PATIENTS.iloc[:3]), p, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(clf.p_malignant(clf.predict_proba(x)), p, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(clf.predict_proba(x), np.column_stack([1 - p, p]), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(clf.p_malignant(clf.predict_proba(x, metadata=PATIENTS.iloc[:3])), p, rtol=1e-5,
+                               atol=1e-6)
+    assert list(clf.predict(x)) == ["malignant" if v >= clf.threshold else "benign" for v in p]
 
 
 @pytest.fixture(scope="module")
@@ -98,10 +100,10 @@ def diagnosis_model(tmp_path_factory):
 def test_a_diagnosis_classifier_derives_p_malignant(diagnosis_model):
     clf = load_classifier(diagnosis_model, task="diagnosis")
     x = _images(5)
-    p = clf.predict_classes(x, tta=True)
+    p = clf.predict_proba(x, tta=True)
     assert p.shape == (5, 7) and np.allclose(p.sum(axis=1), 1)
     columns = [DIAGNOSIS_CLASSES.index(c) for c in ("mel", "bcc", "akiec")]
-    np.testing.assert_allclose(clf.predict_proba(x, tta=True), p[:, columns].sum(axis=1))
+    np.testing.assert_allclose(clf.p_malignant(clf.predict_proba(x, tta=True)), p[:, columns].sum(axis=1))
 
 
 def test_loading_says_which_model_is_missing_or_wrong(diagnosis_model, tmp_path, monkeypatch):
@@ -137,7 +139,7 @@ def pack(demo_dir, tmp_path_factory):
 @pytest.fixture(scope="module")
 def meta_run(pack, tmp_path_factory):
     from skinml.cnn.config import TrainConfig
-    from skinml.cnn.train import fit_classifier
+    from skinml.runs.train import fit_classifier
 
     config = TrainConfig(pack=str(pack), task="diagnosis", model="skinml_resnet_meta", image_size=SIZE,
                          epochs=1, batch_size=8, augment="crop", class_weight="balanced",
@@ -148,7 +150,8 @@ def meta_run(pack, tmp_path_factory):
 @pytest.mark.slow
 def test_the_core_loop_trains_the_metadata_model_on_a_pack(meta_run, pack):
     from skinml.images.pack import read_index
-    from skinml.runs import read_json, run_status
+    from skinml.io import read_json
+    from skinml.runs import run_status
 
     assert run_status(meta_run) == "finished"
     index = read_index(pack)
@@ -159,7 +162,7 @@ def test_the_core_loop_trains_the_metadata_model_on_a_pack(meta_run, pack):
     assert clf.uses_metadata and clf.image_size == SIZE  # the 48 px pack was read at 32 px
     test = read_json(meta_run / "metrics.json")["test"]
     assert len(test["confusion"]) == 7 and sum(map(sum, test["confusion"])) == test["n"]
-    p = clf.predict_classes(_images(4), metadata=PATIENTS)
+    p = clf.predict_proba(_images(4), metadata=PATIENTS)
     assert p.shape == (4, 7) and np.allclose(p.sum(axis=1), 1)
 
 
@@ -167,8 +170,8 @@ def test_the_core_loop_trains_the_metadata_model_on_a_pack(meta_run, pack):
 def test_a_diagnosis_run_on_a_dataset_folder_reads_arrays(demo_dir, tmp_path):
     """tf.data feeds 0/1 labels only: the diagnosis task's one-hot rows go through the array feed."""
     from skinml.cnn.config import TrainConfig
-    from skinml.cnn.train import fit_classifier
-    from skinml.runs import read_json
+    from skinml.io import read_json
+    from skinml.runs.train import fit_classifier
 
     config = TrainConfig(data=str(demo_dir), task="diagnosis", model="skinml_resnet", image_size=SIZE, epochs=1,
                          batch_size=8, augment="none", run_dir=str(tmp_path / "folder"))

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from skinml.cnn import estimate
 from skinml.cnn.config import TrainConfig
+from skinml.runs import estimate
 
 # A real run here (thesis_base, 64 px, batch 32, 3 epochs, the 200-image demo, 138 training
 # images; 2 cores at load average 13): its epochs took these seconds, the whole process 101 s.

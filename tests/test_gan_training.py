@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from skinml.gan.train import GANConfig, fit_gan, load_npz, read_losses, read_state
+from skinml.gan.train import GANConfig, load_npz, read_losses, read_state
+from skinml.runs.train import fit_gan
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -53,7 +54,7 @@ def test_npz_jpeg_packing(tmp_path, tiny_npz):
 
     from PIL import Image
 
-    images, labels = load_npz(tiny_npz)
+    images, labels, _ = load_npz(tiny_npz)
     blobs = []
     for im in images:
         buf = io.BytesIO()
@@ -61,16 +62,30 @@ def test_npz_jpeg_packing(tmp_path, tiny_npz):
         blobs.append(np.frombuffer(buf.getvalue(), "uint8"))
     np.savez(tmp_path / "j.npz", jpeg=np.concatenate(blobs), labels=labels,
              offsets=np.concatenate([[0], np.cumsum([len(b) for b in blobs])]))
-    back, lab = load_npz(tmp_path / "j.npz")
+    back, lab, groups = load_npz(tmp_path / "j.npz")
     assert back.shape == images.shape and np.abs(back.astype(int) - images).mean() < 4
+    assert len(set(groups)) == len(images)  # a file without lesion groups: each image is its own
+
+
+def test_held_out_images_are_whole_lesions():
+    """The realism measures need images of lesions the generator never saw: a lesion photographed
+    three times is held out with all its photos or trained on with all of them."""
+    from skinml.gan.train import split_holdout
+
+    groups = np.repeat([f"lesion:{k}" for k in range(40)], 3)  # 40 lesions, 3 photos each
+    for seed in range(5):
+        train, held = split_holdout(groups, 0.1, seed)
+        assert not set(groups[train]) & set(groups[held])
+        assert len(held) == 12 and sorted(np.concatenate([train, held])) == list(range(120))
+    assert len(split_holdout(np.array(["image:a"]), 0.5, 0)[1]) == 0  # one lesion: nothing to hold out
 
 
 @pytest.mark.slow
 def test_resume_after_a_kill(tiny_npz, tmp_path):
     run = tmp_path / "run"
-    cmd = [sys.executable, str(REPO / "train" / "train_gan.py")]
+    cmd = [sys.executable, "-m", "skinml", "train", "--kind", "gan"]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    proc = subprocess.Popen(cmd + _args(tiny_npz, run, 1000), env=env, start_new_session=True,
+    proc = subprocess.Popen(cmd + _args(tiny_npz, run, 1000), env=env, start_new_session=True, cwd=REPO,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.time() + 120
@@ -83,7 +98,8 @@ def test_resume_after_a_kill(tiny_npz, tmp_path):
     killed_at = read_state(run)["epoch"]
     assert killed_at < 1000
     target = killed_at + 2
-    done = subprocess.run(cmd + _args(tiny_npz, run, target), env=env, capture_output=True, text=True, timeout=180)
+    done = subprocess.run(cmd + _args(tiny_npz, run, target), env=env, capture_output=True, text=True, timeout=180,
+                          cwd=REPO)
     assert done.returncode == 0, done.stderr[-2000:]
     assert read_state(run)["epoch"] == target
     assert [r["epoch"] for r in read_losses(run)] == list(range(1, target + 1))

@@ -21,7 +21,7 @@ def test_gpu_run_at_tiny_scale_returns_finished_models(demo_dir, tmp_path):
     df = prepare(demo_dir, DataPolicy(), balance=False, seed=0)
     pack = write_pack(df.assign(dx=diagnosis_class(df)), tmp_path / "pack", image_size=32)
     out, work = tmp_path / "out", tmp_path / "work"
-    env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(REPO)}
     result = subprocess.run(
         [sys.executable, str(REPO / "train" / "gpu_run.py"), "run", "--pack", str(pack), "--out", str(out),
          "--work", str(work), "--budget-s", "45", "--grace-s", "60", "--jobs", "gan,binary0", "--width", "0.25",

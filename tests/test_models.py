@@ -49,7 +49,7 @@ def test_model_builds_trains_and_round_trips(name, tmp_path):
     folder = save_classifier(tmp_path / "clf", model, {"name": name, "image_size": SIZE, "threshold": 0.4})
     clf = load_classifier(folder)
     assert clf.threshold == 0.4 and clf.image_size == SIZE
-    np.testing.assert_allclose(clf.predict_proba(x), p, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(clf.p_malignant(clf.predict_proba(x)), p, rtol=1e-5, atol=1e-6)
 
 
 def test_pretrained_backbone_says_what_to_do_when_its_weights_cannot_be_downloaded(monkeypatch):
@@ -89,7 +89,7 @@ def test_ensemble_is_the_mean_of_its_members_logits_and_explains_like_one_model(
     folder = save_classifier(tmp_path / "ens", model, {"name": "ensemble", "image_size": SIZE})
     clf = load_classifier(folder)
     assert ensemble_size(clf.model) == 2  # recognised after a save and load too
-    np.testing.assert_allclose(logit(clf.predict_proba(x)), expected, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(logit(clf.p_malignant(clf.predict_proba(x))), expected, rtol=1e-4, atol=1e-4)
     heat = clf.with_model(grad_cam, x[0])
     assert heat.shape == (SIZE, SIZE) and heat.max() == pytest.approx(1.0)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from skinml.ood.detector import FEATURES, check_image, fit_reference, load_reference, measure, score_stats
+from skinml.ood.detector import FEATURES, check_dermoscopy, fit_reference, load_reference, measure, score_stats
 from skinml.ood.fit import make_non_dermoscopy
 
 
@@ -19,7 +19,7 @@ def test_shipped_reference_has_rates():
 def test_fires_on_fresh_non_dermoscopic_images():
     kinds = make_non_dermoscopy(per_kind=8, seed=123)  # not the images the rates were measured on
     for kind, images in kinds.items():
-        results = [check_image(image) for image in images]
+        results = [check_dermoscopy(image) for image in images]
         rate = np.mean([r.fired for r in results])
         assert rate >= (0.75 if kind == "photo" else 0.9), f"fired on only {rate:.0%} of {kind} images"
         for r in results:
@@ -31,7 +31,7 @@ def test_fires_on_fresh_non_dermoscopic_images():
 def test_measure_shape_and_uniform_image():
     stats = measure(np.full((64, 64, 3), 128, np.uint8))
     assert stats.shape == (len(FEATURES),)
-    assert check_image(np.full((300, 200, 3), 200, np.uint8)).fired
+    assert check_dermoscopy(np.full((300, 200, 3), 200, np.uint8)).fired
 
 
 def test_fit_reference_threshold_is_the_quantile():
@@ -51,7 +51,7 @@ def test_rarely_fires_on_held_out_dermoscopy(isic_sample):
 
     df = split_grouped(load_dataset(isic_sample, verify=False).query("image_path != ''"), seed=0)
     test = df[df["split"] == "test"]
-    fired = [check_image(Image.open(p)).fired for p in test["image_path"]]
+    fired = [check_dermoscopy(Image.open(p)).fired for p in test["image_path"]]
     assert np.mean(fired) <= 0.05, f"fired on {np.mean(fired):.1%} of {len(fired)} dermoscopy images"
 
 
@@ -72,15 +72,15 @@ def test_a_dermatoscopes_round_black_frame_is_looked_through():
 
     for seed in (1, 2, 3, 5):  # drawn lesions the check accepts without a frame (the large dark ones fill the field)
         lesion = make_lesion(seed % 2 == 0, 256, seed=seed)
-        assert not check_image(lesion).fired
+        assert not check_dermoscopy(lesion).fired
         for diameter in (1.0, 0.9, 0.8):
             photo = framed(lesion, diameter, seed)
             assert field_of_view(photo) is not None
-            result = check_image(photo)
+            result = check_dermoscopy(photo)
             assert not result.fired, (seed, diameter, result.score, result.warnings)
         assert field_of_view(lesion) is None  # no frame: the whole photo is measured
     assert field_of_view(np.zeros((64, 64, 3), np.uint8)) is None  # a black picture is no frame
-    assert check_image(np.full((120, 160, 3), 5, np.uint8)).fired
+    assert check_dermoscopy(np.full((120, 160, 3), 5, np.uint8)).fired
 
 
 @pytest.mark.realdata
@@ -95,10 +95,10 @@ def test_real_dermoscopy_in_a_round_frame_rarely_fires(isic_sample):
 
     df = split_grouped(load_dataset(isic_sample, verify=False).query("image_path != ''"), seed=0)
     paths = df[df["split"] == "test"]["image_path"].iloc[:150]
-    fired = [check_image(framed(np.asarray(Image.open(p).convert("RGB")), 0.9)).fired for p in paths]
+    fired = [check_dermoscopy(framed(np.asarray(Image.open(p).convert("RGB")), 0.9)).fired for p in paths]
     assert np.mean(fired) <= 0.10, f"fired on {sum(fired)} of {len(fired)} framed dermoscopy images"  # 49 before
     real = [np.asarray(Image.open(p).convert("RGB")) for p in df["image_path"]]
     real = [a for a in real if max(a[:12, :12].mean(), a[:12, -12:].mean(), a[-12:, :12].mean(),
                                    a[-12:, -12:].mean()) < 25]  # the photos of the sample in a black frame
-    fired = [check_image(a).fired for a in real]
+    fired = [check_dermoscopy(a).fired for a in real]
     assert len(real) >= 50 and sum(fired) <= 0.02 * len(real), f"fired on {sum(fired)} of {len(real)} framed photos"

@@ -32,7 +32,7 @@ def tiny(**kw) -> TrainConfig:
 @pytest.fixture(scope="module")
 def pack_runs(pack, tmp_path_factory):
     """Two finished one-epoch runs on the pack, seeds 0 and 1."""
-    from skinml.cnn.train import fit_classifier
+    from skinml.runs.train import fit_classifier
 
     root = tmp_path_factory.mktemp("runs")
     return [fit_classifier(tiny(pack=str(pack), epochs=1, seed=seed, run_dir=str(root / f"s{seed}")))
@@ -45,7 +45,7 @@ def test_a_run_on_a_pack_is_finished_and_two_seeds_make_an_ensemble(pack_runs, t
 
     from skinml.cnn.classifier import load_classifier
     from skinml.cnn.finish import finish_ensemble
-    from skinml.runs import read_json
+    from skinml.io import read_json
 
     runs = pack_runs
     for run in runs:
@@ -68,8 +68,8 @@ def test_a_run_on_a_pack_is_finished_and_two_seeds_make_an_ensemble(pack_runs, t
 @pytest.mark.slow
 def test_an_ensemble_of_runs_on_different_splits_is_refused(pack_runs, demo_dir, tmp_path):
     from skinml.cnn.finish import finish_ensemble
-    from skinml.cnn.train import fit_classifier
     from skinml.errors import ModelError
+    from skinml.runs.train import fit_classifier
 
     other = fit_classifier(tiny(data=str(demo_dir), epochs=1, feed="array", balance=False, max_images=30,
                                 run_dir=str(tmp_path / "other")))
@@ -82,9 +82,10 @@ def test_an_ensemble_of_runs_on_different_splits_is_refused(pack_runs, demo_dir,
 @pytest.mark.slow
 def test_the_diagnosis_task_trains_and_is_measured_per_class(pack, tmp_path):
     from skinml.cnn.classifier import load_classifier
-    from skinml.cnn.train import fit_classifier
     from skinml.images.pack import read_index
-    from skinml.runs import load_history, read_json
+    from skinml.io import read_json
+    from skinml.runs import load_history
+    from skinml.runs.train import fit_classifier
 
     run = fit_classifier(tiny(pack=str(pack), task="diagnosis", class_weight="balanced", run_dir=str(tmp_path / "dx")))
     config = read_json(run / "config.json")
@@ -117,8 +118,8 @@ def test_the_time_budget_plans_the_epochs_that_fit():
 
 @pytest.mark.slow
 def test_a_run_stops_at_its_time_budget(pack, tmp_path):
-    from skinml.cnn.train import fit_classifier
-    from skinml.runs import read_json
+    from skinml.io import read_json
+    from skinml.runs.train import fit_classifier
 
     run = fit_classifier(tiny(pack=str(pack), epochs=200, time_budget=0.5, run_dir=str(tmp_path / "budget")))
     state = read_json(run / "state.json")

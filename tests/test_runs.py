@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from skinml import io as skinml_io
 from skinml import runs
 from skinml.errors import ModelError, SkinmlError
 
@@ -16,8 +17,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def test_write_atomic_writes_whole_files_and_leaves_no_temporary(tmp_path):
-    runs.write_atomic(tmp_path / "a.txt", "old")
-    runs.write_atomic(tmp_path / "a.txt", b"new bytes")
+    skinml_io.write_atomic(tmp_path / "a.txt", "old")
+    skinml_io.write_atomic(tmp_path / "a.txt", b"new bytes")
     assert (tmp_path / "a.txt").read_bytes() == b"new bytes"
     assert oct((tmp_path / "a.txt").stat().st_mode & 0o777) == "0o644"
 
@@ -26,17 +27,17 @@ def test_write_atomic_writes_whole_files_and_leaves_no_temporary(tmp_path):
             raise RuntimeError("disk full")
 
     with pytest.raises(RuntimeError):
-        runs.write_atomic(tmp_path / "a.txt", Boom())
+        skinml_io.write_atomic(tmp_path / "a.txt", Boom())
     assert (tmp_path / "a.txt").read_bytes() == b"new bytes"  # the old file, whole
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt"]
 
 
 def test_read_json_of_a_damaged_file_is_the_default(tmp_path):
     (tmp_path / "state.json").write_text('{"epoch": 3')
-    assert runs.read_json(tmp_path / "state.json", {}) == {}
-    assert runs.read_json(tmp_path / "missing.json") is None
-    runs.write_json(tmp_path / "ok.json", {"epoch": 3})
-    assert runs.read_json(tmp_path / "ok.json") == {"epoch": 3}
+    assert skinml_io.read_json(tmp_path / "state.json", {}) == {}
+    assert skinml_io.read_json(tmp_path / "missing.json") is None
+    skinml_io.write_json(tmp_path / "ok.json", {"epoch": 3})
+    assert skinml_io.read_json(tmp_path / "ok.json") == {"epoch": 3}
 
 
 @pytest.mark.parametrize("name", ["../../etc", "/tmp/x", "a/b", ".hidden", "", "x" * 101, "a..b", "run name",
@@ -72,7 +73,7 @@ def test_one_process_per_run_directory(tmp_path):
 def test_list_runs_by_kind(tmp_path):
     for name, kind in (("c1", "classifier"), ("g1", "gan")):
         (tmp_path / name).mkdir()
-        runs.write_json(tmp_path / name / "config.json", {"kind": kind, "model": name})
+        skinml_io.write_json(tmp_path / name / "config.json", {"kind": kind, "model": name})
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "config.json").write_text("{")
     assert runs.list_runs(tmp_path)["run"].tolist().count("broken") == 0
@@ -98,7 +99,7 @@ def test_the_stop_button_ends_a_gan_run_as_stopped(tmp_path):
 
     np.savez(tmp_path / "d.npz", images=np.stack([make_lesion(i % 2 == 1, 16, seed=i) for i in range(16)]))
     run_dir = tmp_path / "gan-run"
-    runs.launch([sys.executable, str(REPO / "train" / "train_gan.py"), "--model", "thesis_dcgan",
+    runs.launch([sys.executable, "-m", "skinml", "train", "--kind", "gan", "--model", "thesis_dcgan",
                  "--data-npz", str(tmp_path / "d.npz"), "--image-size", "16", "--width", "0.125",
                  "--batch-size", "4", "--epochs", "100000", "--run-dir", str(run_dir), "--quiet"], run_dir, cwd=REPO)
     assert runs.run_status(run_dir) == "running"
@@ -107,5 +108,5 @@ def test_the_stop_button_ends_a_gan_run_as_stopped(tmp_path):
     assert runs.run_status(run_dir) == "stopped"
     assert runs.status_message(run_dir).startswith("Stopped")
     assert json.loads((run_dir / "config.json").read_text())["kind"] == "gan"
-    assert runs.read_json(run_dir / "state.json")["epoch"] >= 1
+    assert skinml_io.read_json(run_dir / "state.json")["epoch"] >= 1
     assert not runs.stop(run_dir, by=runs.OPERATOR)  # nothing left to stop

@@ -17,33 +17,45 @@ import pandas as pd
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "train"))
 
 
 def test_arguments_are_generated_from_the_config():
-    import train_classifier
-
+    from skinml.cli import build_parser
+    from skinml.cli.train import config_from_args
     from skinml.cnn.config import TrainConfig
+    from skinml.gan.train import GANConfig
 
-    parser = train_classifier.build_parser()
-    flags = {a.dest for a in parser._actions}
-    assert {f.name for f in dataclasses.fields(TrainConfig)} <= flags
-    args = parser.parse_args(["--model", "thesis_base", "--epochs", "3", "--calibrate", "false",
+    parser = build_parser()
+    train = parser.parse_args(["train"])
+    flags = set(vars(train))
+    assert {f.name for f in dataclasses.fields(TrainConfig)} | {f.name for f in dataclasses.fields(GANConfig)} <= flags
+    args = parser.parse_args(["train", "--model", "thesis_base", "--epochs", "3", "--calibrate", "false",
                               "--exclude", "attribution=SONIC", "--learning-rate", "0.01"])
-    config = train_classifier.config_from_args(args)
+    config = config_from_args(args)
     assert (config.model, config.epochs, config.calibrate, config.exclude, config.learning_rate) == \
         ("thesis_base", 3, False, ("attribution=SONIC",), 0.01)
     assert config.batch_size == TrainConfig().batch_size  # untouched fields keep their defaults
-    thesis = train_classifier.config_from_args(parser.parse_args(["--thesis-settings", "--epochs", "2"]))
+    thesis = config_from_args(parser.parse_args(["train", "--thesis-settings", "--epochs", "2"]))
     assert (thesis.optimizer, thesis.image_size, thesis.batch_size, thesis.epochs) == ("rmsprop", 256, 64, 2)
+    gan = config_from_args(parser.parse_args(["train", "--kind", "gan", "--width", "0.5", "--epochs", "4"]))
+    assert gan == GANConfig(width=0.5, epochs=4)
+
+
+def test_the_command_line_builds_its_options_without_keras():
+    """Every `--help` answers at once: building the parser imports neither Keras nor TensorFlow."""
+    code = ("import sys; from skinml.cli import build_parser; build_parser(); "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'keras', 'tensorflow', 'jax'}))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "[]"
 
 
 def test_tiny_run_end_to_end(demo_dir, tmp_path, monkeypatch, capsys):
     from skinml.cnn.classifier import load_classifier
     from skinml.cnn.config import TrainConfig
-    from skinml.cnn.train import fit_classifier
     from skinml.metrics.binary import choose_threshold
     from skinml.runs import list_runs, load_run
+    from skinml.runs.train import fit_classifier
 
     monkeypatch.setenv("SKINML_CACHE", str(tmp_path / "cache"))
     config = TrainConfig(data=str(demo_dir), model="thesis_base", image_size=32, epochs=2, batch_size=8,
@@ -97,10 +109,10 @@ def test_resume_after_sigkill_finishes_and_keeps_the_best(demo_dir, tmp_path):
 
     run_dir = tmp_path / "run"
     env = dict(os.environ, SKINML_CACHE=str(tmp_path / "cache"), TF_CPP_MIN_LOG_LEVEL="3")
-    cmd = [sys.executable, str(REPO / "train" / "train_classifier.py"), "--data", str(demo_dir),
+    cmd = [sys.executable, "-m", "skinml", "train", "--data", str(demo_dir),
            "--model", "thesis_base", "--image-size", "32", "--epochs", str(EPOCHS), "--batch-size", "8",
            "--patience", str(EPOCHS), "--run-dir", str(run_dir), "--quiet"]
-    process = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 240
     while time.time() < deadline:
         state = json.loads((run_dir / "state.json").read_text()) if (run_dir / "state.json").exists() else {}
@@ -123,7 +135,8 @@ def test_resume_after_sigkill_finishes_and_keeps_the_best(demo_dir, tmp_path):
     (run_dir / ".state.json.abc.tmp").write_text('{"epoch": 9')
     (run_dir / "ckpt" / f"epoch-{killed['epoch'] + 1:04d}.keras").write_bytes(b"never committed")
 
-    subprocess.run(cmd, env=env, check=True, timeout=300, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(cmd, env=env, cwd=REPO, check=True, timeout=300, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
     state = json.loads((run_dir / "state.json").read_text())
     assert run_status(run_dir) == "finished"
     assert state["epoch"] == EPOCHS
@@ -150,7 +163,7 @@ def test_resume_after_sigkill_finishes_and_keeps_the_best(demo_dir, tmp_path):
 def stopped_run(demo_dir, tmp_path_factory):
     """A run of 3 epochs stopped after its second (thesis_base, 32 px): (config, run directory)."""
     from skinml.cnn.config import TrainConfig
-    from skinml.cnn.train import fit_classifier
+    from skinml.runs.train import fit_classifier
 
     folder = tmp_path_factory.mktemp("stopped")
     config = TrainConfig(data=str(demo_dir), model="thesis_base", image_size=32, epochs=3, batch_size=8,
@@ -193,8 +206,8 @@ def test_a_truncated_checkpoint_falls_back_to_the_one_before(stopped_run, tmp_pa
     newest = run_dir / "ckpt" / "epoch-0002.keras"
     newest.write_bytes(newest.read_bytes()[: newest.stat().st_size // 2])
     monkeypatch.setenv("SKINML_CACHE", str(tmp_path / "cache"))
-    from skinml.cnn.train import fit_classifier
     from skinml.runs import load_run
+    from skinml.runs.train import fit_classifier
 
     fit_classifier(config)
     run = load_run(run_dir)
@@ -213,8 +226,8 @@ def test_a_truncated_state_json_resumes_from_the_checkpoints_state(stopped_run, 
     state = run_dir / "state.json"
     state.write_text(state.read_text()[:25])
     monkeypatch.setenv("SKINML_CACHE", str(tmp_path / "cache"))
-    from skinml.cnn.train import fit_classifier
     from skinml.runs import load_run
+    from skinml.runs.train import fit_classifier
 
     fit_classifier(config)
     run = load_run(run_dir)
@@ -231,9 +244,9 @@ def test_a_damaged_state_with_no_saved_state_deletes_nothing(stopped_run, tmp_pa
         saved.write_text("")
     files_before = sorted(p.relative_to(run_dir) for p in run_dir.rglob("*") if p.name not in ("status", "log.txt"))
     monkeypatch.setenv("SKINML_CACHE", str(tmp_path / "cache"))
-    from skinml.cnn.train import fit_classifier
     from skinml.errors import ModelError
     from skinml.runs import run_status, status_message
+    from skinml.runs.train import fit_classifier
 
     with pytest.raises(ModelError, match="cannot resume safely. Nothing was deleted"):
         fit_classifier(config)
@@ -253,8 +266,8 @@ def test_a_second_process_on_a_run_directory_is_refused(stopped_run, tmp_path, m
         assert holder.stdout.readline().strip() == "holding"
         state_before = (run_dir / "state.json").read_text()
         monkeypatch.setenv("SKINML_CACHE", str(tmp_path / "cache"))
-        from skinml.cnn.train import fit_classifier
         from skinml.errors import ModelError
+        from skinml.runs.train import fit_classifier
 
         with pytest.raises(ModelError, match="Another process is training"):
             fit_classifier(config)

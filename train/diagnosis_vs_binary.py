@@ -19,7 +19,6 @@ import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
@@ -39,8 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     from skinml.data.diagnoses import MALIGNANT_DIAGNOSES
     from skinml.images.decode import load_image
     from skinml.images.pack import pack_images, read_index
+    from skinml.io import read_json
     from skinml.metrics.binary import bootstrap_intervals, headline
-    from skinml.runs import read_json
 
     config = read_json(args.run / "config.json") or {}
     if not config.get("pack") or config.get("task") != "diagnosis" or not (args.run / "predictions.csv").exists():
@@ -56,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = index.reset_index().set_index("isic_id").loc[test["isic_id"], "index"].to_numpy()
     images = np.stack([load_image(Image.fromarray(a), binary.image_size, binary.resize)
                        for a in pack_images(config["pack"])[rows]]).astype("float32") / 255.0
-    p_binary = binary.predict_proba(images, tta=bool(binary.info.get("tta", True)))
+    p_binary = binary.p_malignant(binary.predict_proba(images, tta=bool(binary.info.get("tta", True))))
 
     seen_ids = set((read_training_index(binary.path) or {}).get("isic_id", []))
     lesions = index.set_index("isic_id")["lesion_id"]

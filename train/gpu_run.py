@@ -1,24 +1,27 @@
 """One prepared run that turns a lent GPU's few minutes into trained models.
 
 On this machine, make the image pack once (the union of the ISIC sample and HAM10000 at
-128 px, with a lesion-grouped train/val/test split stratified by diagnosis):
+128 px, with a lesion-grouped train/val/test split stratified by diagnosis:
+`skinml.runs.recipes.prepare_pack`):
 
-    python train/gpu_run.py prepare --data ../shared/data/isic-sample ../shared/data/ham10000 --pack .gpu/pack128
+    PYTHONPATH=. python train/gpu_run.py prepare --data ../shared/data/isic-sample ../shared/data/ham10000 \
+        --pack .gpu/pack128
 
 On the GPU machine (no TensorFlow: Keras on JAX, the Keras wheels carried in .whl):
 
-    KERAS_BACKEND=jax python train/gpu_run.py run --pack .gpu/pack128 --out $OUT --budget-s 470
+    PYTHONPATH=. KERAS_BACKEND=jax python train/gpu_run.py run --pack .gpu/pack128 --out $OUT --budget-s 470
 
 `run` starts one process per job, all at once on the one GPU (the classifiers barely use
-it, the two GANs share it): `gan` (skinml_gan) and `cgan` (skinml_cgan) train with the
-whole pack on the device (`skinml.gan.steps_jax.train_on_device`), `binary0/1` (benign/malignant)
-and `dx0/1` (seven diagnoses) train skinml_resnet members with the core training loop
-(`train/train_classifier.py`, "crop" augmentation, fitted to the budget). The test split is
-never trained on by any of them. Every job stops itself inside the budget; each leaves
-`<job>.tar.gz` in `--out` (at most 16 MiB: the GAN's generator, sample grids, losses and
-state; a classifier's model, history and predictions) and `logs.tar.gz` with every log and `summary.json`. Back here,
-`train/finish_shipped_gan.py` measures a generator and `train/finish_classifier.py` joins
-the members into an ensemble.
+it, the GANs share it): the GAN jobs (`GAN_MODELS`: `gan_nosn` and `cgan_nosn` made the shipped
+generators) train with the whole pack on the device (`skinml.gan.steps_jax.train_on_device`)
+in run directories of the runs layer (`skinml.runs.status.running`: config.json, status, lock);
+`binary0/1` (benign/malignant) and `dx0/1` (seven diagnoses) train skinml_resnet members with
+`python -m skinml train` ("crop" augmentation, fitted to the budget). The test split is never
+trained on by any of them. Every job stops itself inside the budget; each leaves `<job>.tar.gz`
+in `--out` (at most 16 MiB: the GAN's generator, sample grids, losses and state; a classifier's
+model, history and predictions) and `logs.tar.gz` with every log and `summary.json`. Back here,
+`python -m skinml finish OUT/gan_nosn` measures a generator, `python -m skinml finish OUT/binary0
+OUT/binary1` joins the members into an ensemble, and `python -m skinml ship` ships either.
 """
 
 from __future__ import annotations
@@ -38,7 +41,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 # GAN jobs: (model, spec overrides)
 GAN_MODELS = {"gan": ("skinml_gan", {}), "cgan": ("skinml_cgan", {}),
@@ -46,44 +48,39 @@ GAN_MODELS = {"gan": ("skinml_gan", {}), "cgan": ("skinml_cgan", {}),
               "cgan_nosn": ("skinml_cgan", {"spectral_norm": False}),
               "gan_hinge": ("skinml_gan", {"loss": "hinge", "r1_gamma": 0.0})}
 JOBS = (*GAN_MODELS, "binary0", "binary1", "dx0", "dx1")
-DEFAULT_JOBS = ("gan", "cgan", "binary0", "binary1", "dx0", "dx1")
+# The jobs that made the shipped models: skinml/assets/gan and cgan came from gan_nosn and cgan_nosn
+# (train/recipes/gan.toml, cgan.toml).
+DEFAULT_JOBS = ("gan_nosn", "cgan_nosn", "binary0", "binary1", "dx0", "dx1")
 CHECKPOINT_SECONDS = 45.0  # the generator is saved this often, so a killed job still returns one
 
 
 def prepare(data: list[str], pack: Path, size: int, quality: int) -> None:
-    from skinml.data.policy import DataPolicy, apply_policy, diagnosis_class, split_grouped
-    from skinml.data.readers import load_datasets
-    from skinml.images.pack import write_pack
+    from skinml.runs.recipes import prepare_pack
 
-    df, left_out = apply_policy(load_datasets(data), DataPolicy.for_gan())
-    df["dx"] = diagnosis_class(df)
-    df["stratum"] = df["dx"].where(df["dx"] != "", df["benign_malignant"])
-    df = split_grouped(df, seed=0, stratify="stratum").drop(columns=["stratum"])
-    write_pack(df, pack, size, quality)
+    prepare_pack(data, pack, size, quality)
     size_mb = sum(f.stat().st_size for f in pack.iterdir()) / 2**20
-    print(f"{len(df)} images ({df.attrs.get('merged', 0)} duplicates merged, left out: {left_out}); "
-          f"{size_mb:.1f} MiB in {pack}")
-    print(df.groupby(["split", "dx"]).size().unstack(fill_value=0))
+    print(f"{size_mb:.1f} MiB in {pack}")
 
 
 # ---- one job, in its own process ------------------------------------------------------------
 
 def run_gan(job: str, pack: Path, out: Path, seconds: float, width: float, steps_per_call: int) -> None:
+    """One GAN job, trained with the whole pack on the device, in a run directory of the runs
+    layer's layout (config.json with kind "gan" and the job, status, lock, state.json)."""
+    from skinml.runs.status import run_log, running
+
+    with running(out, run_log(out)):
+        _train_gan_on_device(job, pack, out, seconds, width, steps_per_call)
+
+
+def _train_gan_on_device(job: str, pack: Path, out: Path, seconds: float, width: float, steps_per_call: int) -> None:
     import keras
 
     from skinml.gan.models import build_gan, save_generator
     from skinml.gan.steps_jax import load_device_state, train_on_device
-    from skinml.gan.train import (
-        LABEL_CODES,
-        GANConfig,
-        _write_losses,
-        fixed_latents,
-        image_grid,
-        write_gif,
-        write_png_atomic,
-    )
+    from skinml.gan.train import LABEL_CODES, GANConfig, fixed_latents, image_grid, write_gif
     from skinml.images.pack import read_pack
-    from skinml.runs import write_atomic
+    from skinml.io import write_csv, write_json, write_npy, write_png
 
     started = time.time()
     index, images = read_pack(pack)
@@ -92,14 +89,15 @@ def run_gan(job: str, pack: Path, out: Path, seconds: float, width: float, steps
     model, overrides = GAN_MODELS[job]
     train = ~holdout & ((labels >= 0) if model == "skinml_cgan" else True)
     config = GANConfig(model=model, image_size=images.shape[1], batch_size=64, width=width,
+                       spectral_norm=overrides.get("spectral_norm", True),
                        data_pack=str(pack), holdout=float(holdout.mean()), run_dir=str(out),
                        time_budget=seconds, epochs=0)
     gan = build_gan(config.model, image_size=config.image_size, width=width, batch_size=config.batch_size,
-                    **overrides)
+                    **overrides)  # spectral_norm among them, as config.json records
     spec = gan.spec
     (out / "samples").mkdir(parents=True, exist_ok=True)
-    write_atomic(out / "config.json", json.dumps(asdict(config), indent=2))
-    np.save(out / "holdout.npy", np.flatnonzero(holdout))
+    write_json(out / "config.json", {"kind": "gan", "job": job, "spec_overrides": overrides, **asdict(config)})
+    write_npy(out / "holdout.npy", np.flatnonzero(holdout))
     x, y = images[train], labels[train]
     print(f"{job}: {spec.name}, {len(x)} training images of {len(images)}, {keras.backend.backend()} on "
           f"{keras.distribution.list_devices()}", flush=True)
@@ -111,7 +109,7 @@ def run_gan(job: str, pack: Path, out: Path, seconds: float, width: float, steps
         load_device_state(gan, state)
         epoch = seen / len(x)
         grid = gan.sampler([z_fixed, label_fixed[:, None]] if spec.conditional else z_fixed, training=False)
-        write_png_atomic(out / "samples" / f"epoch_{int(round(epoch * 10)):05d}.png",
+        write_png(out / "samples" / f"epoch_{int(round(epoch * 10)):05d}.png",
                          image_grid(keras.ops.convert_to_numpy(grid)))
         if not final and time.time() - last_save < CHECKPOINT_SECONDS:
             return
@@ -120,11 +118,11 @@ def run_gan(job: str, pack: Path, out: Path, seconds: float, width: float, steps
             "epochs": round(epoch, 2), "images_seen": seen, "training_images": int(len(x)),
             "backend": keras.backend.backend(), "device": str(keras.distribution.list_devices()[0]),
             "seconds": train_seconds})
-        _write_losses(out, rows)
-        write_atomic(out / "state.json", json.dumps({
+        write_csv(out / "losses.csv", rows)
+        write_json(out / "state.json", {
             "epoch": int(epoch), "epochs_float": round(epoch, 3), "images_seen": seen, "seconds": train_seconds,
             "model": spec.name, "training_images": int(len(x)), "holdout_images": int(holdout.sum()),
-            "images_per_second": rows[-1]["images_per_second"] if rows else None}, indent=2))
+            "images_per_second": rows[-1]["images_per_second"] if rows else None})
 
     budget = seconds - (time.time() - started) - 15  # leave time for the last save
     for call, (state, logs, seen, call_seconds) in enumerate(
@@ -152,14 +150,14 @@ def run_classifier(job: str, pack: Path, out: Path, seconds: float, epochs: int)
     from skinml.images.pack import pack_image_size
 
     task, seed = ("binary" if job.startswith("binary") else "diagnosis"), int(job[-1])
-    cmd = [sys.executable, str(ROOT / "train" / "train_classifier.py"), "--pack", str(pack), "--task", task,
+    cmd = [sys.executable, "-m", "skinml", "train", "--pack", str(pack), "--task", task,
            "--model", "skinml_resnet", "--image-size", str(pack_image_size(pack)), "--epochs", str(epochs),
            "--time-budget", str(max(10.0, seconds - 60)), "--batch-size", "64", "--learning-rate", "2e-3",
            "--weight-decay", "5e-4", "--warmup-epochs", "5", "--augment", "crop", "--patience", str(epochs),
            "--class-weight", "none" if task == "binary" else "balanced", "--tta", "true",
            "--target-sensitivity", "0.85", "--seed", str(seed), "--run-dir", str(out), "--quiet"]
     print(" ".join(cmd), flush=True)
-    subprocess.run(cmd, check=True)
+    subprocess.run(cmd, check=True, cwd=ROOT)
 
 
 # ---- the whole run ----------------------------------------------------------------------------
@@ -182,7 +180,7 @@ def pack_job(job_dir: Path, dest: Path, limit: int = 15 * 2**20) -> None:
 def run_all(args) -> int:
     import platform
 
-    from skinml.runs import read_json
+    from skinml.io import read_json
 
     out, work = Path(args.out), Path(args.work)
     out.mkdir(parents=True, exist_ok=True)

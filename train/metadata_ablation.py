@@ -17,7 +17,6 @@ import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
@@ -38,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     from skinml.cnn.config import TrainConfig
     from skinml.cnn.metadata_only import evaluate_metadata_baseline
     from skinml.errors import SkinmlError
-    from skinml.runs import read_json
+    from skinml.io import read_json
 
     rows = {}
     for name, run in (("image only", args.image_run), ("image + metadata", args.meta_run)):

@@ -17,7 +17,6 @@ import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 # THESIS.md's table: validation accuracy %, sensitivity %, best epoch.
@@ -34,7 +33,7 @@ def comparison(out: Path):
     """The comparison table of the runs under `out` (a DataFrame, one row per thesis model)."""
     import pandas as pd
 
-    from skinml.runs import read_json
+    from skinml.io import read_json
 
     rows = []
     for model, (acc, sens, epoch) in THESIS_TABLE.items():
@@ -70,10 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from skinml.cnn.config import THESIS_SETTINGS, TrainConfig
-    from skinml.cnn.train import fit_classifier
     from skinml.errors import SkinmlError
     from skinml.progress import tqdm_progress
     from skinml.runs import run_status
+    from skinml.runs.train import fit_classifier
 
     out = Path(args.out)
     for model in args.models:

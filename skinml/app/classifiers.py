@@ -123,7 +123,7 @@ def choose_model_ui(key: str = "model", untrained: bool = False, task: str | Non
             show_error(exc)
             return None
     if not options:
-        st.info("No trained model yet. Train one (`python train/train_classifier.py` or the training "
+        st.info("No trained model yet. Train one (`python -m skinml train` or the training "
                 f"page), or point `{MODEL_ENV}` at a classifier folder.")
         return None
     label = st.selectbox("Model", list(options), key=key)

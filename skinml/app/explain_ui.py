@@ -28,7 +28,7 @@ def example_images(root: str) -> dict[str, bytes]:
     page opens on a real image when real data is loaded."""
     from skinml.app.data_ui import has_synthetic_images, load_table
     from skinml.explain.precomputed import example_photos
-    from skinml.ood.detector import check_image
+    from skinml.ood.detector import check_dermoscopy
 
     drawn = example_photos()
     table = load_table(root)
@@ -39,7 +39,7 @@ def example_images(root: str) -> dict[str, bytes]:
         rows = table[(table["benign_malignant"] == label) & (table["image_path"] != "")].head(20)
         taken = 0  # the first three that the dermoscopy check accepts (a few have a blue cast)
         for row in rows.itertuples():
-            if taken < 3 and not check_image(Image.open(row.image_path)).fired:
+            if taken < 3 and not check_dermoscopy(Image.open(row.image_path)).fired:
                 examples[f"{row.isic_id} ({row.diagnosis or label}) from {Path(root).name}"] = \
                     Path(row.image_path).read_bytes()
                 taken += 1
@@ -281,14 +281,15 @@ def feature_maps_cached(model_path: str, image: np.ndarray) -> dict[str, np.ndar
 @st.cache_data(show_spinner=False, max_entries=32)
 def probability_cached(model_path: str, image: np.ndarray) -> float:
     """p(malignant) of the cached model for one model input uint8 (S, S, 3)."""
-    return float(load_model(model_path).predict_proba(image[None].astype("float32") / 255.0)[0])
+    classifier = load_model(model_path)
+    return float(classifier.p_malignant(classifier.predict_proba(image[None].astype("float32") / 255.0))[0])
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def class_probabilities_cached(model_path: str, image: np.ndarray) -> np.ndarray:
     """float (C,): the probability of each of the model's classes (`Classifier.classes`) for one
     model input uint8 (S, S, 3); the patient's metadata, if the model reads any, unknown."""
-    return load_model(model_path).predict_classes(image[None].astype("float32") / 255.0)[0]
+    return load_model(model_path).predict_proba(image[None].astype("float32") / 255.0)[0]
 
 
 def zoomed(image: np.ndarray, width: int) -> np.ndarray:

@@ -1,28 +1,25 @@
 """Streamlit helpers for the GAN pages (7, 8, 9): cached generators, a demo generator, GAN runs,
 real images and the realism report.
 
-GAN runs live with every other run under the runs root (`skinml.runs`); `train/train_gan.py`
+GAN runs live with every other run under the runs root (`skinml.runs`); `python -m skinml train`
 writes them in its own process (started and stopped by `skinml.runs.launch`/`stop`) and
 these helpers only read them.
 """
 
 from __future__ import annotations
 
-import sys
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
+from skinml import io as skinml_io
 from skinml import runs, settings
 from skinml.app import RUN_STATUS_ICONS, mtime_stamp, plain, session_id
 from skinml.errors import DataError
 from skinml.gan.train import GANConfig
-
-REPO = Path(__file__).resolve().parents[2]
-ENTRY_POINT = REPO / "train" / "train_gan.py"
 
 
 def gan_runs_root() -> Path:
@@ -64,7 +61,7 @@ def generator_ui(conditional: bool = False, key: str = "gen"):
     if not options:
         st.info("No trained " + ("conditional " if conditional else "") + "generator is loaded yet: "
                 "an **untrained demo generator** stands in (it makes noise, not lesions). "
-                "Train one on the Train GAN page or with `train/train_gan.py`.")
+                "Train one on the Train GAN page or with `python -m skinml train --kind gan`.")
     options["untrained demo"] = None
     choice = st.selectbox("Generator", list(options), key=key)
     return options[choice] or demo_generator(conditional)
@@ -141,7 +138,7 @@ def classifier_probabilities(images: list[np.ndarray]) -> tuple[np.ndarray | Non
     except ModelError:
         return None, float("nan")
     x = np.stack([load_image(im, classifier.image_size, classifier.resize) for im in images]).astype("float32")
-    return classifier.predict_proba(x / 255.0), classifier.threshold
+    return classifier.p_malignant(classifier.predict_proba(x / 255.0)), classifier.threshold
 
 
 def walk_reading(p: np.ndarray, threshold: float) -> str:
@@ -171,17 +168,6 @@ def list_runs() -> list[Path]:
     return [Path(p) for p in runs.list_runs(kind="gan")["path"]]
 
 
-def command_line(config: GANConfig) -> list[str]:
-    """The arguments of train/train_gan.py for `config`: every setting that differs from the
-    default, as --name value (the script builds its options from GANConfig's fields)."""
-    args = []
-    for f in fields(GANConfig):
-        value = getattr(config, f.name)
-        if value != f.default:
-            args += [f"--{f.name.replace('_', '-')}", str(value)]
-    return args
-
-
 def new_run_config(name: str, data: str, **settings) -> GANConfig:
     """The GANConfig of a new run `name` (a folder under the runs root) that reads `data`: an
     ISIC folder, or a .npz file of images (see `skinml.gan.train.load_npz`)."""
@@ -190,7 +176,7 @@ def new_run_config(name: str, data: str, **settings) -> GANConfig:
 
 
 def launch_gan_training(config: GANConfig) -> Path:
-    """Start train/train_gan.py for `config` in its own process group; returns the run directory.
+    """Start `python -m skinml train` for `config` in its own process group; returns the run directory.
 
     Raises DataError when the data folder or .npz file is not there, or the run exists.
     """
@@ -203,18 +189,14 @@ def launch_gan_training(config: GANConfig) -> Path:
     if (run_dir / "config.json").exists():
         raise DataError(f"{run_dir} already holds a run: pick another run name.")
     run_dir.mkdir(parents=True, exist_ok=True)
-    runs.write_json(run_dir / "config.json", {"kind": "gan", **asdict(config)})  # listed at once
-    return runs.launch([sys.executable, str(ENTRY_POINT), *command_line(config), "--quiet"], run_dir, cwd=REPO,
-                       owner=session_id())
+    skinml_io.write_json(run_dir / "config.json", {"kind": "gan", **asdict(config)})  # what the process reads
+    return runs.launch_training(run_dir, owner=session_id())
 
 
 def resume_gan_training(run_dir: Path) -> Path:
     """Start the training process of a stopped, interrupted or failed run again: it continues after
     its last complete epoch, with the settings saved in its config.json."""
-    config = GANConfig.from_dict({**(runs.read_json(Path(run_dir) / "config.json", {}) or {}),
-                                  "run_dir": str(Path(run_dir).resolve())})
-    return runs.launch([sys.executable, str(ENTRY_POINT), *command_line(config), "--quiet"], run_dir, cwd=REPO,
-                       owner=session_id())
+    return runs.launch_training(run_dir, owner=session_id())
 
 
 def stop_training(run_dir: Path) -> bool:

@@ -1,6 +1,6 @@
 """Streamlit pieces of the training page: settings, launching and stopping runs, live curves.
 
-Training runs in a separate process (`train/train_classifier.py`, its own session), which
+Training runs in a separate process (`python -m skinml train --run-dir RUN`, its own session), which
 writes its run directory; the page only reads that directory. A rerun, a page change or a
 closed tab therefore never stops or restarts a run; the Stop button signals that one
 process group only.
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -18,12 +17,13 @@ import streamlit as st
 
 from skinml import runs, settings
 from skinml.app import RUN_STATUS_ICONS, plain, session_id
-from skinml.cnn.config import AUGMENTS, OPTIMIZERS, SCHEDULES, THESIS_SETTINGS, TrainConfig
+from skinml.cnn.config import OPTIMIZERS, SCHEDULES, THESIS_SETTINGS, TrainConfig
 from skinml.cnn.models import METADATA_MODELS, MODELS, PRETRAINED
 from skinml.errors import ModelError
-from skinml.runs import list_runs, load_history, new_run_dir, read_json, run_status, write_json
+from skinml.images.augment import STRENGTHS as AUGMENTS
+from skinml.io import read_json, write_json
+from skinml.runs import list_runs, load_history, new_run_dir, run_status
 
-ENTRY_POINT = Path(__file__).resolve().parents[2] / "train" / "train_classifier.py"
 MONITORS = {"binary": ("val_auc", "val_accuracy", "val_sensitivity", "val_loss"),
             "diagnosis": ("val_balanced_accuracy", "val_accuracy", "val_loss")}
 META_MODEL = sorted(METADATA_MODELS)[0]  # skinml_resnet_meta: images and the patient's age, sex and site
@@ -37,9 +37,6 @@ TASK_CHOICES = {
 
 def launch_training(config: TrainConfig) -> Path:
     """Write the run's config.json and start the training process; returns the run directory."""
-    if not ENTRY_POINT.exists():
-        raise ModelError(f"The training script {ENTRY_POINT} is missing: run the dashboard from a "
-                         "skinml checkout to train.")
     config.check()
     for folder in filter(None, config.data.split(os.pathsep)):
         settings.check_data_folder(folder)  # only the server's data folders
@@ -59,8 +56,7 @@ def launch_training(config: TrainConfig) -> Path:
 def resume_training(run_dir: str | Path) -> Path:
     """Start (or resume) the process for an existing run directory, unless it is running; this
     session becomes its owner (ModelError when the cap is reached or the run is someone else's)."""
-    return runs.launch([sys.executable, str(ENTRY_POINT), "--run-dir", str(Path(run_dir).resolve()), "--quiet"],
-                       run_dir, cwd=ENTRY_POINT.parents[1], owner=session_id())
+    return runs.launch_training(run_dir, owner=session_id())
 
 
 def stop_training(run_dir: str | Path, wait_s: float = 10.0) -> bool:
@@ -276,7 +272,7 @@ def small_sample_note(test: dict) -> str:
 
 def plan_ui(config: TrainConfig, n_train: int, key: str = "train") -> None:
     """How much work the chosen settings are: images, batches, and an estimate of the time."""
-    from skinml.cnn import estimate
+    from skinml.runs import estimate
 
     speed = estimate.speed_from_runs(config.model) or st.session_state.get(
         f"{key}_speed_{config.model}_{config.batch_size}")

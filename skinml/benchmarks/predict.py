@@ -94,7 +94,7 @@ def time_warm(clf, data: bytes, runs: int) -> dict[str, float]:
     from skinml.explain.trust import METHODS, method_maps
     from skinml.images.decode import load_image
     from skinml.images.upload import read_image
-    from skinml.ood.detector import check_image
+    from skinml.ood.detector import check_dermoscopy
     from skinml.predict import predict_upload
 
     result = predict_upload(clf, data, "bench.jpg")  # warm: tf.function traces, sub-models, caches
@@ -106,9 +106,9 @@ def time_warm(clf, data: bytes, runs: int) -> dict[str, float]:
     steps = {f"total (upload -> probability + {label})": lambda: predict_upload(clf, data, "bench.jpg"),
              "decode + resize": lambda: load_image(read_image(data), clf.image_size, clf.resize),
              "8 TTA views": lambda: predict_tta(clf, x[None] / 255.0),
-             "1 view": lambda: clf.predict_proba(x[None] / 255.0),
+             "1 view": lambda: clf.p_malignant(clf.predict_proba(x[None] / 255.0)),
              f"heatmap ({label}, as the page draws it)": lambda: method_maps(clf, x, index, [method]),
-             "dermoscopy check": lambda: check_image(photo)}
+             "dermoscopy check": lambda: check_dermoscopy(photo)}
     out = {}
     for name, step in steps.items():
         times = []

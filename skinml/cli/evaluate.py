@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         raise ModelError("--bootstrap is a number of resamples: 0 or more.")
     if not args.model and args.task in (None, "binary") and not (SHIPPED_DIR / "model.keras").exists():
         raise ModelError("No shipped model is installed yet: pass --model with a classifier folder "
-                         "or a run directory (train one with train/train_classifier.py).")
+                         "or a run directory (train one with python -m skinml train).")
     classifier = load_classifier(args.model, task=args.task or (None if args.model else "binary"))
     on_progress, close = tqdm_progress(desc="predicting")
     try:

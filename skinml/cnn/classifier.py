@@ -11,14 +11,14 @@ from pathlib import Path
 import numpy as np
 
 from skinml import ASSETS
+from skinml.cnn.config import TASKS
 from skinml.data.readers import LABELS
 from skinml.errors import ModelError
-from skinml.runs import save_model_atomic, write_atomic
+from skinml.io import save_model_atomic, write_atomic
 
 SHIPPED_DIR = ASSETS / "classifier"
 DIAGNOSIS_DIR = ASSETS / "diagnosis"  # the shipped diagnosis model, once the lead ships it
-SHIPPED = {"binary": SHIPPED_DIR, "diagnosis": DIAGNOSIS_DIR}
-TASKS = tuple(SHIPPED)
+SHIPPED = {"binary": SHIPPED_DIR, "diagnosis": DIAGNOSIS_DIR}  # the shipped model of each of TASKS
 
 
 @dataclass
@@ -28,7 +28,8 @@ class Classifier:
     Two tasks (`task`, from model.json): a binary model gives p(malignant) and has a
     threshold; a diagnosis model gives the probabilities of its `classes` (the seven
     HAM10000 diagnoses), and p(malignant) is the sum over its `malignant_classes`. Both
-    answer `predict_classes` (N, C) and `predict_proba` (N,) = p(malignant). A model with
+    follow scikit-learn: `predict_proba` gives (N, C) class probabilities (columns `classes`),
+    `predict` the labels; `p_malignant` turns probabilities into p(malignant). A model with
     `uses_metadata` also reads the patient's age, sex and site (a data table's
     `age_approx`, `sex`, `anatom_site_general` columns; unknown where not given).
 
@@ -53,7 +54,7 @@ class Classifier:
 
     @property
     def classes(self) -> tuple[str, ...]:
-        """The columns of `predict_classes`: ("benign", "malignant"), or the diagnoses."""
+        """The columns of `predict_proba`: ("benign", "malignant"), or the diagnoses."""
         return tuple(self.info.get("classes") or LABELS)  # a binary model: (benign, malignant)
 
     @property
@@ -87,12 +88,17 @@ class Classifier:
     def version(self) -> str:
         return str(self.info.get("version", "unversioned"))
 
-    def side(self, p: float) -> str:
-        """The side of the threshold `p` falls on: "malignant" when p >= threshold, else "benign".
-
-        The model's answer in words, never a diagnosis.
-        """
-        return LABELS[1] if p >= self.threshold else LABELS[0]
+    def decide(self, probabilities: np.ndarray):
+        """The label of class probabilities (..., C): a binary model's side of its threshold
+        ("malignant" when p(malignant) >= threshold, else "benign": the one decision rule, a
+        side of a threshold, never a diagnosis), a diagnosis model's most probable class. A str
+        for one row (C,), else an array of str (N,)."""
+        probabilities = np.asarray(probabilities)
+        if self.task == "diagnosis":
+            labels = np.asarray(self.classes)[np.argmax(probabilities, axis=-1)]
+        else:
+            labels = np.where(self.p_malignant(probabilities) >= self.threshold, LABELS[1], LABELS[0])
+        return str(labels) if labels.ndim == 0 else labels
 
     def with_model(self, fn, *args, **kwargs):
         """`fn(model, *args, **kwargs)` holding the classifier's lock: for code that needs the
@@ -100,8 +106,8 @@ class Classifier:
         with self._lock:
             return fn(self.model, *args, **kwargs)
 
-    def predict_classes(self, images: np.ndarray, tta: bool = False, metadata=None,
-                        batch_size: int = 32) -> np.ndarray:
+    def predict_proba(self, images: np.ndarray, tta: bool = False, metadata=None,
+                      batch_size: int = 32) -> np.ndarray:
         """Class probabilities, float (N, len(classes)), rows summing to 1, for float32
         (N, H, W, 3) in [0, 1] of `image_size` px. A binary model's columns are
         (benign, malignant) = (1 - p, p). With `tta`, the mean over the eight flips and
@@ -111,11 +117,9 @@ class Classifier:
             return predict_views(self, images, metadata, batch_size).mean(axis=1)
         return self._predict(images, metadata, batch_size)
 
-    def predict_proba(self, images: np.ndarray, tta: bool = False, batch_size: int = 32,
-                      metadata=None) -> np.ndarray:
-        """p(malignant), float (N,): the sum of the malignant classes' probabilities (a binary
-        model's own output). Arguments as `predict_classes`."""
-        return self.p_malignant(self.predict_classes(images, tta, metadata, batch_size))
+    def predict(self, images: np.ndarray, tta: bool = False, metadata=None, batch_size: int = 32) -> np.ndarray:
+        """The label of each image, str (N,) (`decide` of `predict_proba`; arguments as there)."""
+        return np.asarray(self.decide(self.predict_proba(images, tta, metadata, batch_size))).reshape(-1)
 
     def p_malignant(self, class_probabilities: np.ndarray) -> np.ndarray:
         """p(malignant) from (..., C) class probabilities: the sum over `malignant_classes`."""
@@ -232,7 +236,7 @@ def load_classifier(path: str | Path | None = None, task: str | None = None) -> 
         raise ModelError(f"Unknown task '{task}': use one of {', '.join(TASKS)}.")
     if not path and task == "diagnosis" and not (DIAGNOSIS_DIR / "model.keras").exists():
         raise ModelError(f"No diagnosis model is installed yet (it belongs in {DIAGNOSIS_DIR}): pass a diagnosis "
-                         "model folder or run directory (train one with train/train_classifier.py --task diagnosis).")
+                         "model folder or run directory (train one with python -m skinml train --task diagnosis).")
     model_file = _model_file(path or SHIPPED[task or "binary"])
     folder = model_file.parent
     if not model_file.exists():

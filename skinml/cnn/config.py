@@ -1,4 +1,8 @@
-"""The settings of a classifier training run (`TrainConfig`), written to its `config.json`."""
+"""The settings of a classifier training run (`TrainConfig`), written to its `config.json`.
+
+Imports no Keras (the command line builds its options from this module in a fraction of a
+second); the names of models and augmentations are checked against their registries in `check`.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +10,13 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
-from skinml.cnn.models import DEFAULT_MODEL, MODELS
 from skinml.errors import SkinmlError
-from skinml.images.augment import STRENGTHS as AUGMENTS  # none, thesis, light, crop, strong
 
 OPTIMIZERS = ("adamw", "adam", "rmsprop", "sgd")
 SCHEDULES = ("constant", "cosine")
 FEEDS = ("auto", "tfdata", "array")
-TASKS = ("binary", "diagnosis")
-STATUSES = ("running", "finished", "failed", "stopped")
+TASKS = ("binary", "diagnosis")  # the one list of tasks (model.json's "task", Classifier.task)
+DEFAULT_MODEL = "skinml_resnet"
 
 # The thesis's recipe (THESIS.md): 256 px, RMSprop, batch 64, up to 100 epochs, no schedule.
 THESIS_SETTINGS = dict(image_size=256, optimizer="rmsprop", learning_rate=1e-3, weight_decay=0.0,
@@ -87,8 +89,11 @@ class TrainConfig:
 
     def check(self) -> TrainConfig:
         """Raise SkinmlError with a sentence for any setting that cannot work."""
+        from skinml.cnn.models import MODELS
+        from skinml.images.augment import STRENGTHS
+
         choices = {"model": MODELS, "optimizer": OPTIMIZERS, "schedule": SCHEDULES,
-                   "augment": AUGMENTS, "feed": FEEDS, "resize": ("squash", "crop"),
+                   "augment": STRENGTHS, "feed": FEEDS, "resize": ("squash", "crop"),
                    "class_weight": ("none", "balanced"), "task": TASKS}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:

@@ -1,7 +1,7 @@
 """Finish a training run: calibrate, choose the threshold, measure, write the model card.
 
 Every classifier run ends here (`skinml.cnn.train` calls `finish_run` after its last epoch),
-and so does an ensemble of finished runs (`finish_ensemble`, `train/finish_classifier.py`).
+and so does an ensemble of finished runs (`finish_ensemble`, `python -m skinml finish`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from skinml.cnn.predictions import predict_arrays, train_seconds, with_temperatu
 from skinml.cnn.seen import write_index
 from skinml.data.policy import LABELS, split_counts, split_fingerprint
 from skinml.errors import ModelError
-from skinml.runs import half_precision, read_json, write_atomic, write_json
+from skinml.io import half_precision, read_json, write_atomic, write_json
 
 
 def fit_temperature(y: np.ndarray, p: np.ndarray) -> float:

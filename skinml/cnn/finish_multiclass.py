@@ -19,7 +19,7 @@ from skinml.cnn.classifier import save_classifier
 from skinml.cnn.config import TrainConfig
 from skinml.cnn.predictions import predict_arrays, train_seconds, with_temperature
 from skinml.data.policy import DIAGNOSIS_CLASSES, MALIGNANT_DIAGNOSES, split_counts, split_fingerprint
-from skinml.runs import half_precision, write_atomic, write_json
+from skinml.io import half_precision, write_atomic, write_json
 
 
 def fit_softmax_temperature(y: np.ndarray, p: np.ndarray) -> float:

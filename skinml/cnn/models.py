@@ -16,7 +16,6 @@ import keras
 from keras import layers, regularizers
 
 MODELS: dict[str, Callable[..., keras.Model]] = {}
-DEFAULT_MODEL = "skinml_resnet"
 # Models with a second input, `metadata` (skinml.data.tabular.metadata_features of the rows).
 METADATA_MODELS = {"skinml_resnet_meta"}
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from skinml.runs import load_history
+from skinml.io import read_table
 
 
 def predict_arrays(model, images: np.ndarray, tta: bool = False, batch_size: int = 64,
@@ -53,5 +53,5 @@ def train_seconds(run_dir: Path, state: dict) -> float:
     """Seconds of training: the state's count, else the history's per-epoch times."""
     if state.get("train_seconds") is not None:
         return round(float(state["train_seconds"]), 1)
-    history = load_history(run_dir)
+    history = read_table(Path(run_dir) / "history.csv")
     return round(float(history["seconds"].sum()), 1) if "seconds" in history else 0.0

@@ -70,7 +70,7 @@ def write_index(folder: str | Path, table: pd.DataFrame, on_progress=None) -> Pa
     """Write `training_images.npz` into a classifier folder from its split table."""
     import io
 
-    from skinml.runs import write_atomic
+    from skinml.io import write_atomic
 
     buf = io.BytesIO()
     np.savez_compressed(buf, **build_index(table, on_progress))

@@ -7,7 +7,8 @@ goes with it in `ckpt/epoch-NNNN.json`), then the history and `state.json`; then
 epoch is the best so far, `best.keras` is copied from the checkpoint (a copy, never a link:
 one damaged file cannot take both). A run killed at any moment (even `kill -9` in the middle
 of a save) therefore restarts, with the same run directory, from its last complete epoch,
-with its optimizer state, best score and patience count.
+with its optimizer state, best score and patience count. The run's config, lock and status
+are the runs layer's (`skinml.runs.train.fit_classifier` calls `fit_run` here).
 
 Nothing is lost to a damaged file either: the last two checkpoints are kept, and resuming
 takes the newest one that is whole (falling back to the one before); a damaged `state.json`
@@ -17,14 +18,9 @@ log. A run whose state cannot be recovered stops with a sentence and deletes not
 
 from __future__ import annotations
 
-import dataclasses
 import math
-import os
-import shutil
-import sys
 import time
 import zipfile
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -34,19 +30,9 @@ from skinml.cnn.config import TrainConfig
 from skinml.cnn.distribute import data_parallel
 from skinml.cnn.splits import load_splits, split_images, split_metadata, targets, uses_metadata
 from skinml.data.policy import split_counts
-from skinml.errors import DataError, ModelError, SkinmlError
+from skinml.errors import DataError, ModelError
+from skinml.io import copy_atomic, intact_zip, read_json, read_table, save_model_atomic, write_atomic, write_json
 from skinml.progress import OnProgress, ProgressCallback
-from skinml.runs import (
-    RunLock,
-    load_history,
-    new_run_dir,
-    read_json,
-    run_status,
-    save_model_atomic,
-    set_status,
-    write_atomic,
-    write_json,
-)
 
 # ---------------------------------------------------------------- checkpoints
 
@@ -66,28 +52,6 @@ def _ckpt_state(run_dir: Path, epoch: int) -> Path:
 def _ckpt_epochs(run_dir: Path) -> list[int]:
     """Epochs that have a checkpoint file, newest first."""
     return sorted((int(p.stem.split("-")[1]) for p in (run_dir / "ckpt").glob("epoch-*.keras")), reverse=True)
-
-
-def _intact(path: Path) -> bool:
-    """Whether a .keras file is whole: a zip archive whose every member matches its CRC-32."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            return archive.testzip() is None
-    except (OSError, zipfile.BadZipFile, EOFError):
-        return False
-
-
-def _copy_atomic(source: Path, target: Path) -> None:
-    """Copy `source` to `target` through a temporary file and a rename: `target` is always whole."""
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        with open(source, "rb") as src, open(tmp, "wb") as dst:
-            shutil.copyfileobj(src, dst)
-            dst.flush()
-            os.fsync(dst.fileno())
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _valid_state(state) -> bool:
@@ -127,9 +91,9 @@ def _clean_run_dir(run_dir: Path, state: dict, log) -> None:
             _ckpt(run_dir, stale).unlink()
             _ckpt_state(run_dir, stale).unlink(missing_ok=True)
     best, best_file = state.get("best_epoch"), run_dir / "best.keras"
-    if best and best == epoch and _intact(_ckpt(run_dir, epoch)):
-        _copy_atomic(_ckpt(run_dir, epoch), best_file)
-    if best and not _intact(best_file):
+    if best and best == epoch and intact_zip(_ckpt(run_dir, epoch)):
+        copy_atomic(_ckpt(run_dir, epoch), best_file)
+    if best and not intact_zip(best_file):
         log(f"best.keras (epoch {best}) is damaged and its checkpoint is gone: the best epoch is chosen "
             "again from the next epoch on")
         for key in BEST_FIELDS:
@@ -145,7 +109,7 @@ def _load_checkpoint(run_dir: Path, state: dict, log):
     for epoch in (e for e in _ckpt_epochs(run_dir) if e <= state["epoch"]):
         saved = state if epoch == state["epoch"] else read_json(_ckpt_state(run_dir, epoch))
         problem = "" if _valid_state(saved) else "its saved state is damaged"
-        if not problem and not _intact(_ckpt(run_dir, epoch)):
+        if not problem and not intact_zip(_ckpt(run_dir, epoch)):
             problem = "the file is damaged (truncated or changed)"
         if not problem:
             try:
@@ -424,13 +388,13 @@ def make_run_callback(run_dir: Path, state: dict, config: TrainConfig, log, step
             if improved:
                 state.update(best_epoch=number, best_score=score, best_logs=logs)
             write_json(_ckpt_state(run_dir, number), state)
-            rows = load_history(run_dir)
+            rows = read_table(run_dir / "history.csv")
             rows = rows[rows["epoch"] < number] if len(rows) else rows
             history = pd.concat([rows, pd.DataFrame([row])], ignore_index=True)
             write_atomic(run_dir / "history.csv", history.to_csv(index=False))
             write_json(run_dir / "state.json", state)  # the commit point of this epoch
             if improved:
-                _copy_atomic(ckpt, run_dir / "best.keras")
+                copy_atomic(ckpt, run_dir / "best.keras")
             for old in _ckpt_epochs(run_dir)[KEEP_CHECKPOINTS:]:
                 _ckpt(run_dir, old).unlink(missing_ok=True)
                 _ckpt_state(run_dir, old).unlink(missing_ok=True)
@@ -448,58 +412,11 @@ def make_run_callback(run_dir: Path, state: dict, config: TrainConfig, log, step
 
 # ---------------------------------------------------------------- fit
 
-def resolve_run_dir(config: TrainConfig) -> Path:
-    """The config's run directory, or a new one named after the model under the runs root."""
-    return Path(config.run_dir) if config.run_dir else new_run_dir(config.model)
-
-
-def fit_classifier(config: TrainConfig, on_progress: OnProgress | None = None) -> Path:
-    """Train (or resume) a run and finish it: best model, threshold, metrics, model card.
-
-    Returns the run directory. When the run directory already holds a run, its saved
-    config is used and training continues after its last complete epoch; a finished run
-    returns at once. The `status` file says running, finished, failed or stopped. One
-    process at a time trains a run directory (`skinml.runs.RunLock`).
-    """
-    run_dir = resolve_run_dir(config)
-    saved = read_json(run_dir / "config.json")
-    if saved is None and (run_dir / "config.json").exists():
-        raise ModelError(f"{run_dir / 'config.json'} is damaged: it is not whole JSON, so the run "
-                         "cannot be resumed. Start a new run in another folder.")
-    if saved:
-        config = TrainConfig.from_dict({**saved, "run_dir": str(run_dir)})
-    config = dataclasses.replace(config.check(), run_dir=str(run_dir))
-    if saved and run_status(run_dir) == "finished":
-        return run_dir
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with RunLock(run_dir):
-        set_status(run_dir, "running")
-
-        def log(message: str) -> None:
-            line = f"{time.strftime('%H:%M:%S')} {message}"
-            print(line, file=sys.stderr, flush=True)
-            with open(run_dir / "log.txt", "a") as f:
-                f.write(line + "\n")
-
-        try:
-            if not saved:
-                write_json(run_dir / "config.json", {"kind": "classifier", **asdict(config)})
-            _fit(config, run_dir, on_progress, log)
-        except KeyboardInterrupt:
-            set_status(run_dir, "stopped", "Stopped before the end; start it again to resume.")
-            log("stopped")
-            raise
-        except Exception as exc:
-            set_status(run_dir, "failed",
-                       str(exc) if isinstance(exc, SkinmlError) else f"{type(exc).__name__}: {exc}")
-            log(f"failed: {type(exc).__name__}: {exc}")
-            raise
-        set_status(run_dir, "finished")
-        log("finished")
-    return run_dir
-
-
-def _fit(config: TrainConfig, run_dir: Path, on_progress: OnProgress | None, log) -> None:
+def fit_run(config: TrainConfig, run_dir: Path, on_progress: OnProgress | None = None, log=print) -> None:
+    """Train the run in `run_dir` after its last complete epoch (from the start for a new
+    one), then finish it (`skinml.cnn.finish.finish_run`). `config` is the run's resolved
+    config; the caller holds the run's lock and keeps its status (`skinml.runs.train.fit_classifier`).
+    `log(message)` reports what happens (resumes, fallbacks, epochs)."""
     import keras
 
     keras.utils.set_random_seed(config.seed)

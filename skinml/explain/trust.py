@@ -284,7 +284,7 @@ def _report(classifier, per_image, correlations, seconds, notes, n, n_randomise,
 
 def save_explanations(report: dict, folder: str | Path) -> Path:
     """Write the report as `explanations.json` in a classifier folder."""
-    from skinml.runs import write_atomic
+    from skinml.io import write_atomic
 
     path = Path(folder) / EXPLANATIONS_FILE
     write_atomic(path, json.dumps(report, indent=1))

@@ -195,7 +195,7 @@ def build_skinml_cgan(spec: GANSpec) -> tuple[keras.Model, keras.Model]:
 
 def save_generator(folder: str | Path, generator: keras.Model, spec: GANSpec, extra: dict | None = None) -> Path:
     """Write `generator.keras` and `gan.json` (spec + `extra`) to `folder`, atomically."""
-    from skinml.runs import save_model_atomic, write_atomic
+    from skinml.io import save_model_atomic, write_atomic
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -228,7 +228,7 @@ def load_generator(path: str | Path | None = None, conditional: bool = False) ->
     if not model_file.exists():
         what = "conditional GAN" if conditional else "GAN"
         raise ModelError(f"No trained {what} generator found at {folder}: expected generator.keras "
-                         f"and gan.json there (train one with train/train_gan.py or pass --model).")
+                         f"and gan.json there (train one with python -m skinml train --kind gan, or pass --model).")
     try:
         model = keras.saving.load_model(model_file, safe_mode=True, compile=False)
     except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:  # a corrupt or foreign file

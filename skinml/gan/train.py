@@ -2,10 +2,12 @@
 
 Run directory (every file written atomically, so a killed run never leaves half a file):
 `config.json`, `state.json` (last complete epoch, images seen, seconds), `status` + `pid`
-(as classifier runs), `gan.weights.h5` (everything needed to resume: both networks, EMA,
-both optimizers, the seed), `generator/` (generator.keras + gan.json, the EMA generator when
-the spec keeps one), `discriminator.keras`, `samples/epoch_XXXX.png` (a grid from a fixed
-latent seed), `losses.csv`, `training.gif`, `holdout.npy` (indices never trained on).
+(as classifier runs, kept by `skinml.runs.train.fit_gan`, which calls `fit_run` here),
+`gan.weights.h5` (everything needed to resume: both networks, EMA, both optimizers, the
+seed), `generator/` (generator.keras + gan.json, the EMA generator when the spec keeps one),
+`discriminator.keras`, `samples/epoch_XXXX.png` (a grid from a fixed latent seed),
+`losses.csv`, `training.gif`, `holdout.npy` (indices never trained on: whole lesions, so no
+photo of a held-out lesion is trained on).
 Only NumPy, Pillow and Keras on the `--data-npz` path: it runs where there is no TensorFlow.
 """
 
@@ -14,20 +16,21 @@ from __future__ import annotations
 import csv
 import io
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
 
-from skinml.errors import DataError, ModelError, SkinmlError
-from skinml.runs import (
-    RunLock,
+from skinml.errors import DataError, ModelError
+from skinml.io import (
     read_json,
     save_model_atomic,
     save_weights_atomic,
-    set_status,
     write_atomic,
+    write_csv,
     write_json,
+    write_npy,
+    write_png,
 )
 
 LABEL_CODES = {"benign": 0, "malignant": 1}  # everything else: -1 (unknown, indeterminate)
@@ -44,6 +47,7 @@ class GANConfig:
     image_size: int = 128
     batch_size: int = 0               # 0: the model's own (64 for the thesis's DCGAN)
     width: float = 1.0                # channel multiplier of skinml_gan/skinml_cgan
+    spectral_norm: bool = True        # spectral normalisation of the discriminator (the shipped ones: off)
     data_dir: str = ""                # an ISIC folder (any layout skinml.data reads)
     data_npz: str = ""                # or a .npz: images uint8 (N, H, W, 3), labels int (N,)
     data_pack: str = ""               # or an image pack (skinml.pack): its test split is held out
@@ -60,11 +64,13 @@ class GANConfig:
         return cls(**{k: v for k, v in d.items() if k in names})
 
 
-def load_npz(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """`images` uint8 (N, H, W, 3) and `labels` int (N,) (0 benign, 1 malignant, -1 other).
+def load_npz(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`images` uint8 (N, H, W, 3), `labels` int (N,) (0 benign, 1 malignant, -1 other) and
+    `groups` str (N,): the lesion each image shows (`skinml.data.policy.group_key`).
 
     The file holds either `images` (uint8 (N, H, W, 3)) or JPEG-packed `jpeg` (uint8 bytes of
-    all files one after another) + `offsets` (int64 (N + 1,)), five times smaller.
+    all files one after another) + `offsets` (int64 (N + 1,)), five times smaller; `groups`
+    when it was written by `export_npz` (a file without them: every image is its own group).
     """
     from PIL import Image
 
@@ -77,17 +83,19 @@ def load_npz(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
             else:
                 images = f["images"]
             labels = f["labels"] if "labels" in f else np.full(len(images), -1)
+            groups = f["groups"].astype(str) if "groups" in f else np.array([f"image:{i}" for i in range(len(images))])
     except (OSError, KeyError, ValueError) as exc:
         raise DataError(f"Could not read {path}: a .npz with an `images` (or `jpeg` + `offsets`) "
                         f"array is needed ({exc}).") from exc
     if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
         raise DataError(f"{path}: `images` must be uint8 (N, H, W, 3), not {images.dtype} {images.shape}.")
-    return images, np.asarray(labels).astype("int32").reshape(-1)
+    return images, np.asarray(labels).astype("int32").reshape(-1), groups
 
 
-def load_folder(data_dir: str | Path, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """All GAN-usable images of an ISIC folder (unknown/indeterminate labels kept): uint8, labels."""
-    from skinml.data.policy import DataPolicy, apply_policy
+def load_folder(data_dir: str | Path, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """All GAN-usable images of an ISIC folder (unknown/indeterminate labels kept): uint8
+    images, labels and lesion groups (`skinml.data.policy.group_key`), as `load_npz`."""
+    from skinml.data.policy import DataPolicy, apply_policy, group_key
     from skinml.data.readers import load_dataset
     from skinml.images.pipeline import load_array
 
@@ -95,7 +103,7 @@ def load_folder(data_dir: str | Path, size: int) -> tuple[np.ndarray, np.ndarray
     if df.empty:
         raise DataError(f"No usable images in {data_dir}.")
     labels = df["benign_malignant"].map(LABEL_CODES).fillna(-1).to_numpy("int32")
-    return load_array(df["image_path"].tolist(), size=size), labels
+    return load_array(df["image_path"].tolist(), size=size), labels, group_key(df).to_numpy(str)
 
 
 def export_npz(data_dir: str | Path, out: str | Path, size: int = 128, jpeg_quality: int = 0) -> Path:
@@ -105,9 +113,9 @@ def export_npz(data_dir: str | Path, out: str | Path, size: int = 128, jpeg_qual
     """
     from PIL import Image
 
-    images, labels = load_folder(data_dir, size)
+    images, labels, groups = load_folder(data_dir, size)
     if not jpeg_quality:
-        np.savez(out, images=np.asarray(images), labels=labels)
+        np.savez(out, images=np.asarray(images), labels=labels, groups=groups)
         return Path(out)
     blobs = []
     for im in images:
@@ -115,7 +123,7 @@ def export_npz(data_dir: str | Path, out: str | Path, size: int = 128, jpeg_qual
         Image.fromarray(np.asarray(im)).save(buf, format="JPEG", quality=jpeg_quality)
         blobs.append(np.frombuffer(buf.getvalue(), "uint8"))
     offsets = np.concatenate([[0], np.cumsum([len(b) for b in blobs])]).astype("int64")
-    np.savez(out, jpeg=np.concatenate(blobs), offsets=offsets, labels=labels)
+    np.savez(out, jpeg=np.concatenate(blobs), offsets=offsets, labels=labels, groups=groups)
     return Path(out)
 
 
@@ -127,11 +135,20 @@ def resize_images(images: np.ndarray, size: int) -> np.ndarray:
     return np.stack([np.asarray(Image.fromarray(im).resize((size, size), Image.BILINEAR)) for im in images])
 
 
-def split_holdout(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded (train, holdout) index arrays."""
-    order = np.random.default_rng(seed).permutation(n)
-    k = int(round(n * fraction)) if n > 1 else 0
-    return np.sort(order[k:]), np.sort(order[:k])
+def split_holdout(groups: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded (train, holdout) index arrays that keep each group (lesion) whole: whole groups,
+    in a seeded order, are held out until they hold `fraction` of the images (at least one
+    image when there are two or more groups)."""
+    groups = np.asarray(groups)
+    names, codes = np.unique(groups, return_inverse=True)
+    if len(names) < 2:
+        return np.arange(len(groups)), np.array([], dtype=int)
+    sizes = np.bincount(codes)
+    order = np.random.default_rng(seed).permutation(len(names))
+    taken = np.cumsum(sizes[order])
+    k = min(len(names) - 1, max(1, int(np.searchsorted(taken, round(len(groups) * fraction)) + 1)))
+    held = np.isin(codes, order[:k]) if fraction > 0 else np.zeros(len(groups), bool)
+    return np.flatnonzero(~held), np.flatnonzero(held)
 
 
 def fixed_latents(latent_dim: int, n: int = GRID * GRID, seed: int = 1234) -> tuple[np.ndarray, np.ndarray]:
@@ -148,13 +165,6 @@ def image_grid(images: np.ndarray, cols: int = GRID) -> np.ndarray:
     for i, im in enumerate(images):
         grid[(i // cols) * h:(i // cols + 1) * h, (i % cols) * w:(i % cols + 1) * w] = im
     return (np.clip(grid, 0, 1) * 255).round().astype("uint8")
-
-
-def write_png_atomic(path: Path, array: np.ndarray) -> None:
-    from PIL import Image
-    buf = io.BytesIO()
-    Image.fromarray(array).save(buf, format="PNG")
-    write_atomic(path, buf.getvalue())
 
 
 def write_gif(run_dir: Path, max_frames: int = 120, frame_px: int = 256) -> Path | None:
@@ -191,86 +201,60 @@ def read_losses(run_dir: str | Path) -> list[dict]:
     return [{**r, "epoch": int(r.get("epoch", 0))} for r in rows]
 
 
-def _write_losses(run_dir: Path, rows: list[dict]) -> None:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    write_atomic(run_dir / "losses.csv", buf.getvalue())
-
-
-def load_training_data(config: GANConfig) -> tuple[np.ndarray, np.ndarray]:
-    """uint8 images (N, size, size, 3) and labels int (N,) of the config's pack, npz or folder."""
+def load_training_data(config: GANConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """uint8 images (N, size, size, 3), labels int (N,) and lesion groups str (N,) of the
+    config's pack, npz or folder."""
     if config.data_pack:
+        from skinml.data.policy import group_key
         from skinml.images.pack import read_pack
         index, images = read_pack(config.data_pack)
         labels = index["benign_malignant"].map(LABEL_CODES).fillna(-1).to_numpy("int32")
+        groups = group_key(index).to_numpy(str) if {"patient_id", "lesion_id"} <= set(index) else \
+            index["isic_id"].to_numpy(str)
     elif config.data_npz:
-        images, labels = load_npz(config.data_npz)
+        images, labels, groups = load_npz(config.data_npz)
     elif config.data_dir:
-        images, labels = load_folder(config.data_dir, config.image_size)
+        images, labels, groups = load_folder(config.data_dir, config.image_size)
     else:
         raise DataError("Give the training images: --data-dir FOLDER, --data-npz FILE.npz or --data-pack FOLDER.")
     if config.max_images:
-        images, labels = images[:config.max_images], labels[:config.max_images]
-    return resize_images(np.asarray(images), config.image_size), labels
+        images, labels, groups = images[:config.max_images], labels[:config.max_images], groups[:config.max_images]
+    return resize_images(np.asarray(images), config.image_size), labels, np.asarray(groups)
 
 
-def holdout_indices(config: GANConfig, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """(train, holdout) indices: a pack's test split (lesion-grouped), else a seeded random share."""
+def holdout_indices(config: GANConfig, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(train, holdout) indices: a pack's test split (lesion-grouped), else a seeded share of
+    whole lesions (`split_holdout`)."""
     if config.data_pack:
         import pandas as pd
 
         split = pd.read_csv(Path(config.data_pack) / "index.csv", dtype=str, keep_default_na=False)["split"]
-        test = split.to_numpy()[:n] == "test"
+        test = split.to_numpy()[:len(groups)] == "test"
         return np.flatnonzero(~test), np.flatnonzero(test)
-    return split_holdout(n, config.holdout, config.seed)
+    return split_holdout(groups, config.holdout, config.seed)
 
 
-def fit_gan(config: GANConfig, on_progress=None):
-    """Train (or resume) the run in `config.run_dir`; returns the trained `GAN`.
+def fit_run(config: GANConfig, run_dir: Path, on_progress=None):
+    """Train the GAN run in `run_dir` after its last complete epoch; returns the trained `GAN`.
 
-    Resumes from `gan.weights.h5` and `state.json` when they exist: training restarts after
-    the last complete epoch with the same optimizer state and the same fixed sample latents.
-    One process at a time trains a run directory; Ctrl+C or SIGTERM (`runs.stop_on_sigterm`)
-    ends it as "stopped", an error as "failed" with the error's sentence.
+    `config` is the run's resolved config (written to config.json by the caller, which holds
+    the run's lock and keeps its status: `skinml.runs.train.fit_gan`). Resumes from
+    `gan.weights.h5` and `state.json` when they exist, with the same optimizer state and the
+    same fixed sample latents.
     """
-    if not config.run_dir:
-        raise ModelError("A GAN run needs a run directory (--run-dir).")
-    run_dir = Path(config.run_dir)
-    (run_dir / "samples").mkdir(parents=True, exist_ok=True)
-    with RunLock(run_dir):
-        set_status(run_dir, "running")
-        try:
-            gan = _fit_gan(config, run_dir, on_progress)
-        except KeyboardInterrupt:
-            set_status(run_dir, "stopped", "Stopped before the end; start it again to resume.")
-            raise
-        except Exception as exc:
-            set_status(run_dir, "failed", str(exc) if isinstance(exc, SkinmlError) else f"{type(exc).__name__}: {exc}")
-            raise
-        set_status(run_dir, "finished")
-    return gan
-
-
-def _fit_gan(config: GANConfig, run_dir: Path, on_progress):
     import keras
 
     from skinml.gan.models import build_gan, save_generator
     from skinml.progress import ProgressCallback
 
-    saved = read_json(run_dir / "config.json")
-    if saved:  # resume: the saved architecture wins, the budget may change
-        keep = ("model", "image_size", "width", "batch_size", "seed", "holdout", "data_npz", "data_dir", "data_pack")
-        config = GANConfig.from_dict({**asdict(config), **{k: saved[k] for k in keep if k in saved}})
-    write_json(run_dir / "config.json", {"kind": "gan", **asdict(config)})
-
+    (run_dir / "samples").mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(config.seed)
-    images, labels = load_training_data(config)
-    train_idx, holdout_idx = holdout_indices(config, len(images))
-    write_atomic(run_dir / "holdout.npy", _npy_bytes(holdout_idx))
+    images, labels, groups = load_training_data(config)
+    train_idx, holdout_idx = holdout_indices(config, groups)
+    write_npy(run_dir / "holdout.npy", holdout_idx)
     gan = build_gan(config.model, image_size=config.image_size, width=config.width,
-                    batch_size=config.batch_size or None, steps_per_execution=config.steps_per_execution)
+                    batch_size=config.batch_size or None, steps_per_execution=config.steps_per_execution,
+                    spectral_norm=config.spectral_norm)
     spec = gan.spec
     x, y = images[train_idx], labels[train_idx]
     if spec.conditional:
@@ -309,7 +293,7 @@ def _fit_gan(config: GANConfig, run_dir: Path, on_progress):
             seconds = time.time() - self.t0
             done = epoch + 1
             samples = gan.sampler([z_fixed, label_fixed[:, None]] if spec.conditional else z_fixed, training=False)
-            write_png_atomic(run_dir / "samples" / f"epoch_{done:04d}.png",
+            write_png(run_dir / "samples" / f"epoch_{done:04d}.png",
                              image_grid(keras.ops.convert_to_numpy(samples)))
             save_weights_atomic(gan, run_dir / "gan.weights.h5")
             save_generator(run_dir / "generator", gan.sampler, spec,
@@ -319,7 +303,7 @@ def _fit_gan(config: GANConfig, run_dir: Path, on_progress):
             losses.append({"epoch": done, **{k: round(float(v), 5) for k, v in (logs or {}).items()},
                            "seconds": round(seconds, 2),
                            "images_per_second": round(steps * spec.batch_size / max(seconds, 1e-9), 1)})
-            _write_losses(run_dir, losses)
+            write_csv(run_dir / "losses.csv", losses)
             if done % GIF_EVERY == 0:
                 write_gif(run_dir)
             write_json(run_dir / "state.json", {
@@ -337,9 +321,3 @@ def _fit_gan(config: GANConfig, run_dir: Path, on_progress):
     finally:  # the animation of every epoch so far, also when stopped
         write_gif(run_dir)
     return gan
-
-
-def _npy_bytes(array: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    np.save(buf, array)
-    return buf.getvalue()

@@ -25,7 +25,7 @@ from skinml import settings
 from skinml.errors import ImageError
 from skinml.images.augment import build_augmenter  # noqa: F401  (part of the pipeline API)
 from skinml.images.decode import check_resize, load_image
-from skinml.runs import read_json, write_json
+from skinml.io import read_json, write_json
 
 CACHE_VERSION = 1  # bump when the decoded pixels change, so old caches are not reused
 

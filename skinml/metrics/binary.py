@@ -324,8 +324,8 @@ def write_isic_predictions_csv(ids, p, path: str | Path) -> Path:
 
 
 def write_csv(path: str | Path, header: list[str], rows) -> Path:
-    """A CSV file written whole or not at all (`skinml.runs.write_atomic`); returns its path."""
-    from skinml.runs import write_atomic
+    """A CSV file written whole or not at all (`skinml.io.write_atomic`); returns its path."""
+    from skinml.io import write_atomic
 
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer)

@@ -192,7 +192,7 @@ def score_stats(stats: np.ndarray, reference: dict) -> np.ndarray:
     return np.sqrt(np.einsum("ni,ij,nj->n", d, np.asarray(reference["precision"]), d))
 
 
-def check_image(image, reference: dict | None = None) -> OODResult:
+def check_dermoscopy(image, reference: dict | None = None) -> OODResult:
     """Does `image` (Pillow or uint8 (H, W, 3)) look like a dermoscopy image? See the module doc."""
     reference = reference or load_reference()
     stats = measure(image)

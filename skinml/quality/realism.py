@@ -208,25 +208,29 @@ def nearest_training_images(fake: np.ndarray, train: np.ndarray, size: int = 32)
 # ---- Real images to measure against -----------------------------------------------------------
 
 def real_sample(root: str | Path, n: int, size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Two disjoint sets of up to `n` real images of `root`: float32 (N, size, size, 3) in [0, 1].
+    """Two sets of up to `n` real images of `root` that share no lesion: float32
+    (N, size, size, 3) in [0, 1].
 
-    A seeded sample of 2n images that the GAN's data rules keep (every label, dermoscopic
-    only) is cut in two: the first half plays the held-out set a generator never saw, the
-    second its training set (for the memorisation check). Raises DataError when the folder
-    has fewer than two usable images.
+    The images the GAN's data rules keep (every label, dermoscopic only) are split by lesion
+    (`skinml.gan.train.split_holdout` over `skinml.data.policy.group_key`, seeded): the first
+    set plays the held-out set a generator never saw, the second its training set (for the
+    memorisation check). Raises DataError when the folder has fewer than two usable images.
     """
-    from skinml.data.policy import DataPolicy, apply_policy
+    from skinml.data.policy import DataPolicy, apply_policy, group_key
     from skinml.data.readers import load_dataset
     from skinml.errors import DataError
+    from skinml.gan.train import split_holdout
     from skinml.images.pipeline import load_array
 
     df, _ = apply_policy(load_dataset(root, verify=False), DataPolicy.for_gan())
     if len(df) < 2:
         raise DataError(f"{root} has {len(df)} usable images: the realism measures need at least two.")
-    df = df.sample(n=min(len(df), 2 * n), random_state=seed)
-    images = load_array(df["image_path"].tolist(), size=size).astype("float32") / 255.0
-    half = len(images) // 2
-    return images[:half], images[half:]
+    df = df.reset_index(drop=True)
+    train_idx, held_idx = split_holdout(group_key(df).to_numpy(str), 0.5, seed)
+    rng = np.random.default_rng(seed)
+    held, train = (df.iloc[np.sort(rng.permutation(idx)[:n])] for idx in (held_idx, train_idx))
+    load = lambda part: load_array(part["image_path"].tolist(), size=size).astype("float32") / 255.0
+    return load(held), load(train)
 
 
 # ---- The report -------------------------------------------------------------------------------
@@ -264,7 +268,7 @@ def realism_report(real: np.ndarray, fake: np.ndarray, train: np.ndarray | None 
 
 
 def save_report(report: dict, path: str | Path) -> Path:
-    from skinml.runs import write_atomic
+    from skinml.io import write_atomic
 
     path = Path(path)
     write_atomic(path, json.dumps(report, indent=2, default=float))

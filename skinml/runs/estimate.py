@@ -92,7 +92,8 @@ def speed_from_history(seconds: list[float], n_train: int, image_size: int, sour
 def speed_from_runs(model: str, root: str | Path | None = None) -> Speed | None:
     """The speed of the newest run of `model` with two complete epochs or more (`speed_from_history`),
     or None."""
-    from skinml.runs import list_runs, load_history, read_json
+    from skinml.io import read_json
+    from skinml.runs import list_runs, load_history
 
     runs = list_runs(root, kind="classifier")
     for row in runs[runs["model"] == model].itertuples():
