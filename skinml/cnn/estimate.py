@@ -5,11 +5,18 @@ earlier run of the same architecture on this machine (`speed_from_runs`: trainin
 second of its epochs, scaled by the square of the image size) or from a short measurement
 (`measure_speed`: a few training steps on random images). Either is an estimate: the first
 epoch also reads the images and compiles the model, and early stopping may end a run sooner.
+
+The dashboard never trains in its own process: `measure_speed_apart` runs `measure_speed` in a
+child process (`python -m skinml.cnn.estimate CONFIG_JSON`) under the run cap, so its memory
+goes back to the system when it ends and two clicks cannot share one TensorFlow runtime.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,3 +104,24 @@ def measure_speed(config: TrainConfig, steps: int = 3) -> Speed:
         model.train_on_batch(x, y)
     seconds = time.perf_counter() - start
     return Speed(steps * config.batch_size / seconds, config.image_size, "measured here just now")
+
+
+MEASURE_TIMEOUT_S = 300  # a few steps of the largest model at 256 px on a busy 2-core machine take about 2 min
+
+
+def measure_speed_apart(config: TrainConfig, owner: str, timeout_s: float = MEASURE_TIMEOUT_S) -> Speed:
+    """`measure_speed(config)` in a child process under the run cap (`skinml.runs.run_brief`): what
+    the dashboard calls, never training in the server. ModelError (a sentence) when refused (the cap
+    is reached, another measurement runs, training is off for visitors) or when it fails."""
+    from skinml.runs import run_brief
+
+    config.check()
+    command = [sys.executable, "-m", "skinml.cnn.estimate", json.dumps(dataclasses.asdict(config))]
+    out = run_brief(command, timeout_s, owner=owner, cwd=Path(__file__).resolve().parents[2])
+    speed = json.loads(out.strip().splitlines()[-1])
+    return Speed(float(speed["images_per_second"]), int(speed["image_size"]), str(speed["source"]))
+
+
+if __name__ == "__main__":  # the child process of `measure_speed_apart`: one JSON line on stdout
+    measured = measure_speed(TrainConfig.from_dict(json.loads(sys.argv[1])).check())
+    print(json.dumps(dataclasses.asdict(measured)), flush=True)
