@@ -58,6 +58,7 @@ for warning in result.warnings[len(result.ood.warnings) + bool(result.seen):]:
 
 figures = st.expander("The model's number anyway (it means little here)") if result.ood.fired else st.container()
 with figures:
+    st.caption(f"Answer for {plain(name)}")
     c1, c2, c3 = st.columns(3)
     c1.metric("Probability of malignancy", format_probability(result.p_malignant),
               help="p(malignant): the mean over the eight flips and quarter turns of the photo, in whole percents "
@@ -95,9 +96,7 @@ if clf.uses_metadata:
     heat = None
     st.info("This model also reads the patient's age, sex and site: heatmaps explain models that read the image "
             "alone, so none is drawn.")
-elif choice.method == "Grad-CAM" and choice.target == result.heatmap_class:
-    heat = result.heatmap
-else:
+else:  # computed here, after the probability is on the page
     heat = ui.heatmap_cached(model_path, result.model_input, choice)
     if heat is None:  # the measured method does not fit this architecture
         choice = replace(choice, method="Grad-CAM")

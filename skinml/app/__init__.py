@@ -67,8 +67,14 @@ def session_id() -> str:
 
 def mtime_stamp(paths: list[Path]) -> int:
     """A number that changes when any of `paths` is rewritten: passed to a cached loader, so that
-    its cache reads the files again (missing paths are skipped)."""
-    return hash(tuple(os.stat(p).st_mtime_ns for p in paths if p.exists()))
+    its cache reads the files again (missing and unreadable paths are skipped)."""
+    stamps = []
+    for path in paths:
+        try:
+            stamps.append(os.stat(path).st_mtime_ns)
+        except (OSError, ValueError):  # missing, or a link into /proc this user may not follow
+            stamps.append(None)
+    return hash(tuple(stamps))
 
 
 def setup_page(title: str, icon: str = "🔬") -> None:

@@ -131,14 +131,16 @@ def read_for_model(data: bytes, name: str, size: int, resize: str) -> tuple[np.n
 @st.cache_data(show_spinner="Asking the model ...", max_entries=32)
 def predict_cached(model_path: str, data: bytes, name: str, tta: bool = True, patient=None):
     """`skinml.predict.predict_upload` with the cached model, cached per photo (and per patient
-    table, see `patient_ui`); the server's log gets the seconds it took (what `python -m skinml
-    bench serve` reads)."""
+    table, see `patient_ui`), without its heatmap: the page shows the probability first and draws
+    the heatmap after it (`heatmap_cached`). The server's log gets the seconds it took and the
+    model's task (what `python -m skinml bench serve` reads)."""
     from skinml.predict import predict_upload
 
     start = time.perf_counter()
-    result = predict_upload(load_model(model_path), data, name, tta=tta, patient=patient)
-    server_log().info("predicted an upload of %d bytes in %.3f s: p=%.6f", len(data), time.perf_counter() - start,
-                      result.p_malignant)
+    classifier = load_model(model_path)
+    result = predict_upload(classifier, data, name, tta=tta, heatmap=False, patient=patient)
+    server_log().info("predicted an upload of %d bytes with a %s model in %.3f s: p=%.6f", len(data),
+                      classifier.task, time.perf_counter() - start, result.p_malignant)
     return result
 
 

@@ -34,12 +34,6 @@ def add_parser(subparsers) -> None:
 def run_generate(args) -> int:
     import io
 
-    from PIL import Image
-
-    from skinml.data.readers import LABELS
-    from skinml.gan.latent import sample_latents
-    from skinml.gan.models import load_generator
-    from skinml.runs import write_atomic
     from skinml.settings import check_output_file
 
     out = Path(args.out)
@@ -47,6 +41,14 @@ def run_generate(args) -> int:
     files = [out / f"{tag}seed{args.seed + i:06d}.png" for i in range(args.n)]
     for file in files:  # before any work: no input, data file, folder or device is ever replaced
         check_output_file(file, [args.model] if args.model else [])
+
+    from PIL import Image
+
+    from skinml.data.readers import LABELS
+    from skinml.gan.latent import sample_latents
+    from skinml.gan.models import load_generator
+    from skinml.runs import write_atomic
+
     gen = load_generator(args.model, conditional=args.label is not None)
     labels = None
     if args.label is not None:
@@ -67,15 +69,16 @@ def run_generate(args) -> int:
 
 def run_gan_augment(args) -> int:
     from skinml.errors import SkinmlError
-    from skinml.progress import tqdm_progress
-    from skinml.quality.gan_augment import gan_augment_experiment
-    from skinml.runs import write_atomic
     from skinml.settings import check_output_file
 
     if args.repeats < 1:
         raise SkinmlError("--repeats must be at least 1.")
-    if args.json:
+    if args.json:  # before any work: no input, data file, folder or device is ever replaced
         check_output_file(args.json, [args.data_dir, *([args.generator] if args.generator else [])])
+
+    from skinml.progress import tqdm_progress  # TensorFlow and Keras: after the checks
+    from skinml.quality.gan_augment import gan_augment_experiment
+    from skinml.runs import write_atomic
     on_progress, close = tqdm_progress(desc="gan-augment")
     try:
         result = gan_augment_experiment(args.data_dir, generator=args.generator, n_generated=args.n,
