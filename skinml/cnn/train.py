@@ -153,7 +153,8 @@ def _check_history(run_dir: Path, state: dict, log) -> None:
         except (ValueError, TypeError):  # text where numbers belong
             same = False
         if not same:
-            log(f"history.csv is damaged or out of step ({len(on_disk)} rows for {epoch} epochs): rebuilt from "
+            rows = f"{len(on_disk)} row{'s' if len(on_disk) != 1 else ''}"
+            log(f"history.csv is damaged or out of step ({rows} for {epoch} epochs): rebuilt from "
                 "the state saved with the last complete epoch")
             write_atomic(path, expected.to_csv(index=False))
         return
