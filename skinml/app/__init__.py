@@ -86,8 +86,8 @@ def setup_page(title: str, icon: str = "🔬") -> None:
 
 def show_error(exc: SkinmlError) -> None:
     """Show an error a user can cause (bad folder, unreadable photo, missing model) as its sentence,
-    as plain text (it may quote a file name or a metadata value)."""
-    st.error(plain(exc))
+    as plain text (it may quote a file name or a metadata value), cut at 2,000 characters."""
+    st.error(plain(exc, limit=2000))
 
 
 def show_unexpected(exc: BaseException) -> str:
