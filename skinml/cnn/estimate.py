@@ -123,5 +123,8 @@ def measure_speed_apart(config: TrainConfig, owner: str, timeout_s: float = MEAS
 
 
 if __name__ == "__main__":  # the child process of `measure_speed_apart`: one JSON line on stdout
+    from skinml.runs import exit_with_parent
+
+    exit_with_parent()  # a server that dies takes its measurement with it
     measured = measure_speed(TrainConfig.from_dict(json.loads(sys.argv[1])).check())
     print(json.dumps(dataclasses.asdict(measured)), flush=True)
