@@ -219,6 +219,20 @@ def test_3_a_mask_linked_out_of_its_folder_is_never_read(tmp_path):
         load_mask(masks, "ISIC_0000001")
 
 
+def test_3_a_masks_folder_linked_out_of_the_data_roots_is_not_outlined(tmp_path, monkeypatch):
+    """The Inside-the-CNN outline read `<dataset>-segmentations` wherever its link led."""
+    from skinml.app.explain_ui import lesion_mask
+
+    shared, private = tmp_path / "shared", tmp_path / "private"
+    (shared / "ds").mkdir(parents=True)
+    private.mkdir()
+    Image.new("L", (32, 32), 255).save(private / "ISIC_0000001_segmentation.png")
+    (shared / "ds-segmentations").symlink_to(private)
+    monkeypatch.setenv("SKINML_DATA_ROOTS", str(shared))
+    mask, sentence = lesion_mask(str(shared / "ds"), "ISIC_0000001.jpg", 32, "squash")
+    assert mask is None and "outside the data folders" in sentence
+
+
 # ---------------------------------------------------------------- 4. the estimate outside the server
 
 def test_4_the_time_estimate_waits_its_turn_under_the_run_cap(tmp_path, monkeypatch, launched):

@@ -15,6 +15,7 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
+from skinml import settings
 from skinml.app import plain, server_log
 from skinml.app.classifiers import load_model
 from skinml.data.readers import LABELS
@@ -252,10 +253,14 @@ def lesion_mask(dataset: str, name: str, size: int, resize: str) -> tuple[np.nda
         return None, (f"No lesion outline: the loaded dataset ({plain(Path(dataset or '.').name)}) has no masks folder "
                       "(its name plus -segmentations beside it, or masks inside it).")
     try:
+        settings.inside_data_roots(folder)  # a masks folder that is a link out of the data roots is not read
+    except DataError:
+        return None, "No lesion outline: the dataset's masks folder lies outside the data folders this server shares."
+    try:
         mask = load_mask(folder, ids[0], size, resize)
         return mask, f"Green line: the lesion as a dermatologist outlined it ({ids[0]})."
     except DataError:
-        return None, f"No lesion outline: the masks folder has none for {ids[0]}."
+        return None, f"No lesion outline: the masks folder has none for {ids[0]} that can be read."
 
 
 def outline(image: np.ndarray, mask: np.ndarray | None, colour: tuple[int, int, int] = (0, 255, 0)) -> np.ndarray:
