@@ -56,9 +56,9 @@ if result.seen:
 for warning in result.warnings[len(result.ood.warnings) + bool(result.seen):]:
     st.warning(warning)
 
+st.caption(f"Answer for {plain(name)}")  # drawn with the probability, before the heatmap is computed
 figures = st.expander("The model's number anyway (it means little here)") if result.ood.fired else st.container()
 with figures:
-    st.caption(f"Answer for {plain(name)}")
     c1, c2, c3 = st.columns(3)
     c1.metric("Probability of malignancy", format_probability(result.p_malignant),
               help="p(malignant): the mean over the eight flips and quarter turns of the photo, in whole percents "
