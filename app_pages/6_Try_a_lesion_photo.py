@@ -56,7 +56,6 @@ if result.seen:
 for warning in result.warnings[len(result.ood.warnings) + bool(result.seen):]:
     st.warning(warning)
 
-st.caption(f"Answer for {plain(name)}")  # drawn with the probability, before the heatmap is computed
 figures = st.expander("The model's number anyway (it means little here)") if result.ood.fired else st.container()
 with figures:
     c1, c2, c3 = st.columns(3)
@@ -70,6 +69,7 @@ with figures:
     st.markdown(side_sentence(result))
 st.info(reading(result, clf.metrics))
 st.caption(SPREAD_MEANING)
+st.caption(f"Answer for {plain(name)}")  # after the probability, before the heatmap is computed
 
 if dx:
     st.subheader("Diagnoses, as a seven-class model ranks them")

@@ -103,7 +103,7 @@ async def visitor(browser, url: str, photos: list[Path]) -> list[tuple[str, str,
         start = time.perf_counter()
         await page.locator("input[type=file]").first.set_input_files(str(photo))
         answer = page.locator('[data-testid="stCaptionContainer"]', has_text=f"Answer for {photo.name}")
-        await answer.first.wait_for(state="attached", timeout=600_000)  # drawn just before the probability
+        await answer.first.wait_for(state="attached", timeout=600_000)  # drawn just after the probability
         metric = page.locator('[data-testid="stMetric"]', has_text="Probability of malignancy")
         shown = await metric.first.locator('[data-testid="stMetricValue"]').inner_text()
         to_probability = time.perf_counter() - start
