@@ -80,6 +80,7 @@ st.caption(SPREAD_MEANING)
 conflict = dx and disagreement(result, dx)
 if conflict:
     st.warning(conflict, icon="⚖️")
+st.caption(f"Answer for {plain(name)}")  # after the probability, before the heatmap is computed
 
 if dx:
     with figures:
@@ -108,15 +109,15 @@ if fired:
 elif clf.uses_metadata:
     st.info("The binary model also reads the patient's age, sex and site: heatmaps explain models that read the "
             "image alone, so none is drawn.")
-else:
+else:  # computed here, after the probability is on the page; the downloaded summary draws the same map
     choice = ui.heatmap_ui(result.heatmap_class, key="try", photo=ui.photo_id(data), method=method)
-    if ui.HEATMAP_METHODS[choice.method] == result.heatmap_method and choice.target == result.heatmap_class:
-        heat = result.heatmap  # the map of the downloaded summary
-    else:
+    heat = ui.heatmap_cached(model_path, result.model_input, choice)
+    if heat is None:  # the measured method does not fit this architecture
+        choice = replace(choice, method="Grad-CAM")
         heat = ui.heatmap_cached(model_path, result.model_input, choice)
-        if heat is None:  # the measured method does not fit this architecture
-            choice = replace(choice, method="Grad-CAM")
-            heat = ui.heatmap_cached(model_path, result.model_input, choice)
+    if heat is not None:
+        result = replace(result, heatmap=heat, heatmap_method=ui.HEATMAP_METHODS[choice.method],
+                         heatmap_class=choice.target)
 a, b = st.columns(2)
 a.image(result.image, caption=plain(name), width="stretch")
 if heat is not None:

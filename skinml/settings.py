@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import os
 import stat
+import tempfile
 from pathlib import Path
 
 from skinml import SHARED_DATA
-from skinml.errors import DataError, SkinmlError
+from skinml.errors import DataError, SkinmlError, shown
 
 MAX_WALK_ENTRIES = 200_000           # files and folders a dataset folder's walk visits at most
 MAX_IMAGE_FILE_BYTES = 50_000_000    # an image file (upload, CLI argument, dataset image)
@@ -32,6 +33,14 @@ MAX_DECODER_BYTES = 250_000_000
 MAX_RECORD_BYTES = 1_000_000        # one JSON record of the old archive layout (an ISIC record is a few kB)
 MAX_METADATA_FIELDS = 2_000         # different fields in a folder's JSON records: more is not a dataset
 MAX_TABLE_BYTES = 256_000_000        # a metadata table (metadata.csv, HAM10000_metadata.csv, a JSON record)
+# Rows of a metadata table: each costs about 2.4 kB once read and checked (a 2,000,000-row table
+# took 5 GB and 9 minutes); the ISIC archive's largest collections hold a few hundred thousand images.
+MAX_TABLE_ROWS = 500_000
+# Pixels of a lesion mask (HAM10000's are 600x450; the largest ISIC photos about 6000x4000).
+MAX_MASK_PIXELS = 30_000_000
+# What the server decodes at once, summed over every upload and dataset image in flight (each one's
+# worst case, `skinml.images.decode.decoding`): 8 worst-case uploads at once took 1.8 GB more.
+MAX_DECODING_AT_ONCE = 600_000_000
 HOME_DATA = Path("~/skinml-data")    # the data folder under the user's home, a default root
 
 
@@ -91,21 +100,15 @@ def inside_data_roots(path: str | Path) -> Path:
         resolved = Path(text).expanduser().resolve()
         resolved.exists()  # raises for a name too long for the file system
     except (ValueError, OSError, RuntimeError):
-        raise DataError(f"{_shown(text)} is not a path a folder can have: type the path of a folder "
+        raise DataError(f"{shown(text)} is not a path a folder can have: type the path of a folder "
                         "that holds a dataset.") from None
     roots = data_roots()
     if not any(resolved.is_relative_to(root) for root in roots):
-        shown = ", ".join(str(root) for root in roots if root.is_dir()) or "none exists yet"
-        raise DataError(f"{_shown(text)} is outside the data folders this server shares ({shown}): "
+        folders = ", ".join(str(root) for root in roots if root.is_dir()) or "none exists yet"
+        raise DataError(f"{shown(text)} is outside the data folders this server shares ({folders}): "
                         "choose a dataset inside one of them, or ask the teacher to add it "
                         "(SKINML_DATA_ROOTS).")
     return resolved
-
-
-def _shown(text: str, limit: int = 120) -> str:
-    """`text` as a message may quote it: control characters as escapes, at most `limit` characters."""
-    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-    return shown if len(shown) <= limit else shown[:limit] + "..."
 
 
 def check_data_folder(path: str | Path) -> Path:
@@ -117,38 +120,109 @@ def check_data_folder(path: str | Path) -> Path:
     except OSError:  # a name too long for the file system, a folder that cannot be listed
         is_folder = False
     if not is_folder:
-        raise DataError(f"{_shown(text)} is not a folder: type the path of a folder that holds a dataset.")
+        raise DataError(f"{shown(text)} is not a folder: type the path of a folder that holds a dataset.")
     return folder
 
 
-def read_file(path: str | Path, max_bytes: int, error: type[SkinmlError] = SkinmlError) -> bytes:
+def read_file(path: str | Path, max_bytes: int, error: type[SkinmlError] = SkinmlError,
+              inside: str | Path | None = None) -> bytes:
     """The bytes of the regular file `path`, or `error` with a sentence: never more than `max_bytes`
-    read, never a wait on a pipe or a device (a FIFO, /dev/zero, a socket is refused at once)."""
+    read, never a wait on a pipe or a device (a FIFO, /dev/zero, a socket is refused at once).
+
+    With `inside` (a dataset or mask folder), `path` must resolve inside that folder: a link that
+    leads out of it is refused before anything is read, so no sentence ever quotes a file from
+    elsewhere on the server.
+    """
+    if inside is not None:
+        check_inside(path, inside, error)
+    name = shown(path)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError:
-        raise error(f"There is no file '{path}'.") from None
-    except OSError as exc:
-        raise error(f"'{path}' cannot be read ({exc.strerror}).") from None
+        raise error(f"There is no file '{name}'.") from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the name
+        raise error(f"'{name}' cannot be read ({getattr(exc, 'strerror', None) or 'not a file name'}).") from None
     try:
         info = os.fstat(fd)
         if stat.S_ISDIR(info.st_mode):
-            raise error(f"'{path}' is a folder, not a file.")
+            raise error(f"'{name}' is a folder, not a file.")
         if not stat.S_ISREG(info.st_mode):
-            raise error(f"'{path}' is not an ordinary file (it is a pipe, a device or a socket): "
+            raise error(f"'{name}' is not an ordinary file (it is a pipe, a device or a socket): "
                         "only ordinary files are read.")
         if info.st_size > max_bytes:
-            raise error(_too_big(path, info.st_size, max_bytes))
+            raise error(_too_big(name, info.st_size, max_bytes))
         with os.fdopen(fd, "rb") as f:
             fd = None  # closed with f
             data = f.read(max_bytes + 1)  # + 1: a file that grew since fstat is caught too
+    except OSError as exc:  # /proc/self/mem: a "regular" file whose read fails
+        raise error(f"'{name}' cannot be read ({exc.strerror or type(exc).__name__}).") from None
     finally:
         if fd is not None:
             os.close(fd)
     if len(data) > max_bytes:
-        raise error(_too_big(path, len(data), max_bytes))
+        raise error(_too_big(name, len(data), max_bytes))
     return data
 
 
-def _too_big(path, size: int, max_bytes: int) -> str:
-    return f"'{path}' is {size / 1e6:,.1f} MB: more than the {max_bytes / 1e6:,.0f} MB accepted."
+def check_inside(path: str | Path, folder: str | Path, error: type[SkinmlError] = DataError) -> Path:
+    """The resolved `path` when it lies inside `folder` (links resolved), else `error`: a table,
+    mask or image of a dataset is read only from inside its own folder."""
+    try:
+        resolved, root = Path(path).resolve(), Path(folder).resolve()
+    except (OSError, RuntimeError, ValueError):
+        raise error(f"'{shown(path)}' cannot be read: it is a link that cannot be followed.") from None
+    if not resolved.is_relative_to(root):
+        raise error(f"'{shown(path)}' is a link that leads out of {shown(root)}: only files inside the "
+                    "folder are read.")
+    return resolved
+
+
+def _too_big(name: str, size: int, max_bytes: int) -> str:
+    return f"'{name}' is {size / 1e6:,.1f} MB: more than the {max_bytes / 1e6:,.0f} MB accepted."
+
+
+def check_output_file(path: str | Path, inputs=(), error: type[SkinmlError] = SkinmlError) -> Path:
+    """`path` checked as a file a command is about to write (before any work starts), else `error`
+    with a sentence. Refused: an existing folder, anything but an ordinary file (a device, a pipe,
+    /proc), a path inside one of `inputs` (the command's data folders and files: a dataset's
+    metadata.csv is never replaced by results), an existing file under the data roots, a folder that
+    cannot be written into. The file itself is then written whole or not at all (`skinml.runs.write_atomic`).
+    """
+    text = str(path).strip()
+    if not text:
+        raise error("Name the file to write.")
+    try:
+        target = Path(text).expanduser()
+        resolved = target.resolve()
+        exists = target.exists() or target.is_symlink()
+        info = os.stat(resolved) if resolved.exists() else None
+    except (OSError, RuntimeError, ValueError):
+        raise error(f"'{shown(text)}' is not a path a file can have.") from None
+    if info is not None and stat.S_ISDIR(info.st_mode):
+        raise error(f"'{shown(text)}' is a folder: name a file to write.")
+    if exists and (info is None or not stat.S_ISREG(info.st_mode)):
+        raise error(f"'{shown(text)}' exists and is not an ordinary file (a device, a pipe or a broken link): "
+                    "it is never replaced. Name another file.")
+    for item in inputs:
+        try:
+            source = Path(item).expanduser().resolve()
+        except (OSError, RuntimeError, ValueError):
+            continue
+        if resolved == source or resolved.is_relative_to(source) and source.is_dir():
+            raise error(f"'{shown(text)}' is {'an input' if resolved == source else 'inside an input folder'} "
+                        "of this command: write the results elsewhere, so no data is replaced.")
+    root = next((r for r in data_roots() if resolved.is_relative_to(r)), None)
+    if exists and root is not None:
+        raise error(f"'{shown(text)}' is a file of a data folder ({shown(root)}): it is never replaced by "
+                    "results. Name another file.")
+    folder = resolved.parent
+    while not folder.exists() and folder != folder.parent:  # folders still to be made: probe the first that is
+        folder = folder.parent
+    try:  # a real probe: /proc and read-only folders refuse it here, not after the work
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=f".{resolved.name}.", suffix=".tmp")
+        os.close(fd)
+        os.remove(probe)
+    except OSError as exc:
+        raise error(f"Cannot write into {shown(folder)} ({exc.strerror or type(exc).__name__}): "
+                    "name a file in a folder you can write to.") from None
+    return resolved

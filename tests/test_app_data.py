@@ -26,8 +26,9 @@ def assert_clean(at: AppTest) -> None:
 
 
 def text(markdown: str) -> str:
-    """What a reader sees of Markdown whose user text was escaped (skinml.app.plain)."""
-    return re.sub(r"\\(.)", r"\1", markdown)
+    """What a reader sees of Markdown whose user text was escaped (skinml.app.plain; its invisible word
+    joiners, which keep bare addresses from becoming links, left out)."""
+    return re.sub(r"\\(.)", r"\1", markdown).replace("\u2060", "")
 
 
 @pytest.fixture(scope="module")

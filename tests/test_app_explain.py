@@ -245,7 +245,7 @@ def test_an_uploads_file_name_is_shown_as_text(with_model):
     assert not at.exception, [e.value for e in at.exception]
     captions = [i.caption for element in at.get("image") for i in element.proto.imgs]
     shown = next(c for c in captions if "evil" in c)
-    assert re.sub(r"\\(.)", r"\1", shown) == name  # the name as written
+    assert re.sub(r"\\(.)", r"\1", shown).replace("\u2060", "") == name  # the name as written (no autolink)
     html = MarkdownIt("commonmark").render(shown)
     assert "<img" not in html and "<a " not in html and "<b>" not in html
 

@@ -219,6 +219,23 @@ def test_a_truncated_checkpoint_falls_back_to_the_one_before(stopped_run, tmp_pa
         assert (run_dir / "best.keras").read_bytes() == best_before
 
 
+def test_a_cut_history_csv_is_rebuilt_not_resumed_shorter(stopped_run, tmp_path, monkeypatch):
+    """`head -c 500 history.csv > h && mv h history.csv` resumed as rows 1, 2, 6, 7 (issue #22, item 2)."""
+    config, run_dir = _copy_of(stopped_run, tmp_path)
+    history = run_dir / "history.csv"
+    whole = history.read_text()
+    history.write_text(whole[: len(whole.splitlines()[0]) + 20])  # the header and part of epoch 1
+    monkeypatch.setenv("SKINML_CACHE", str(tmp_path / "cache"))
+    from skinml.runs import load_run
+    from skinml.runs.train import fit_classifier
+
+    fit_classifier(config)
+    run = load_run(run_dir)
+    assert run["status"] == "finished" and run["history"]["epoch"].tolist() == [1, 2, 3]
+    assert history.read_text().startswith(whole)  # epochs 1 and 2 as they were, then epoch 3
+    assert "history.csv is damaged or out of step (1 row for 2 epochs): rebuilt" in (run_dir / "log.txt").read_text()
+
+
 def test_a_truncated_state_json_resumes_from_the_checkpoints_state(stopped_run, tmp_path, monkeypatch):
     """A truncated state.json silently restarted at epoch 1 and deleted the checkpoints."""
     config, run_dir = _copy_of(stopped_run, tmp_path)

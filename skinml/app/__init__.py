@@ -20,6 +20,11 @@ RUN_STATUS_ICONS = {"running": "🟢", "finished": "✅", "failed": "❌", "stop
 # The characters with which Markdown (GitHub's, with autolinks, and Streamlit's :colour[...] and
 # :emoji:) makes links, images, HTML, formats, lists and headings.
 _MARKDOWN_CHARACTERS = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~:$&=^@])")
+# Streamlit's Markdown (remark-gfm) links bare "www.x", "http://x" and "a@b.x" after escapes are read,
+# so escaping cannot stop it: an invisible WORD JOINER inside each pattern does ("www\u2060.",
+# "http\u2060:", "a\u2060@b"), and the text still reads and copies as written.
+_AUTOLINKS = re.compile(r"(?i)(www)(?=\.)|(https?|ftp|mailto|xmpp)(?=:)|(?<=[\w.+-])(?=@)")
+WORD_JOINER = "\u2060"
 
 
 def server_log() -> logging.Logger:
@@ -34,13 +39,20 @@ def server_log() -> logging.Logger:
     return log
 
 
-def plain(text) -> str:
-    """`text` to show inside Markdown (captions, st.markdown, alerts) exactly as written.
+def plain(text, limit: int | None = None) -> str:
+    """Any visitor's text (a metadata value, a file or run name, an error sentence quoting them) to
+    show inside Markdown (captions, st.markdown, alerts) exactly as written, as plain text.
 
-    Every punctuation character is backslash-escaped, so a metadata value, a file name or a
-    run name never becomes a link, an image, HTML or a format; line breaks become spaces.
+    Control characters (line breaks, escapes) become spaces; with `limit`, at most that many
+    characters are kept (then "..."). Every punctuation character is backslash-escaped, so the text
+    never becomes a link, an image, HTML or a format, and bare addresses ("www.", "http:", "a@b")
+    are broken invisibly so that Streamlit does not make links of them either.
     """
-    return _MARKDOWN_CHARACTERS.sub(r"\\\1", str(text)).replace("\r", " ").replace("\n", " ")
+    text = "".join(c if c.isprintable() else " " for c in str(text))
+    if limit is not None and len(text) > limit:
+        text = text[:limit] + "..."
+    text = _AUTOLINKS.sub(lambda m: (m.group(0) or "") + WORD_JOINER, text)
+    return _MARKDOWN_CHARACTERS.sub(r"\\\1", text)
 
 
 def session_id() -> str:
@@ -55,8 +67,14 @@ def session_id() -> str:
 
 def mtime_stamp(paths: list[Path]) -> int:
     """A number that changes when any of `paths` is rewritten: passed to a cached loader, so that
-    its cache reads the files again (missing paths are skipped)."""
-    return hash(tuple(os.stat(p).st_mtime_ns for p in paths if p.exists()))
+    its cache reads the files again (missing and unreadable paths are skipped)."""
+    stamps = []
+    for path in paths:
+        try:
+            stamps.append(os.stat(path).st_mtime_ns)
+        except (OSError, ValueError):  # missing, or a link into /proc this user may not follow
+            stamps.append(None)
+    return hash(tuple(stamps))
 
 
 def setup_page(title: str, icon: str = "🔬") -> None:
@@ -68,8 +86,8 @@ def setup_page(title: str, icon: str = "🔬") -> None:
 
 def show_error(exc: SkinmlError) -> None:
     """Show an error a user can cause (bad folder, unreadable photo, missing model) as its sentence,
-    as plain text (it may quote a file name or a metadata value)."""
-    st.error(plain(exc))
+    as plain text (it may quote a file name or a metadata value), cut at 2,000 characters."""
+    st.error(plain(exc, limit=2000))
 
 
 def show_unexpected(exc: BaseException) -> str:

@@ -12,7 +12,7 @@ import streamlit as st
 from skinml import data, settings
 from skinml.app import mtime_stamp, plain
 from skinml.data.policy import DataPolicy
-from skinml.errors import DataError
+from skinml.errors import DataError, shown
 
 AUGMENT_STRENGTHS = ("thesis", "light", "strong")
 
@@ -195,6 +195,8 @@ def open_folder(root: str | Path) -> str:
         load_table(root)
     except DataError as exc:
         return str(exc)
+    except OSError as exc:  # a file of the folder that cannot be read (a link into /proc): a sentence too
+        return f"{shown(root)} cannot be read as a dataset ({exc.strerror or type(exc).__name__})."
     return ""
 
 

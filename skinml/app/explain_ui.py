@@ -14,6 +14,7 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
+from skinml import settings
 from skinml.app import plain, server_log
 from skinml.app.classifiers import load_model
 from skinml.data.readers import LABELS
@@ -125,14 +126,16 @@ def read_for_model(data: bytes, name: str, size: int, resize: str) -> tuple[np.n
 @st.cache_data(show_spinner="Asking the model ...", max_entries=32)
 def predict_cached(model_path: str, data: bytes, name: str, tta: bool = True, patient=None):
     """`skinml.predict.predict_upload` with the cached model, cached per photo (and per patient
-    table, see `patient_ui`); the server's log gets the seconds it took (what `python -m skinml
-    bench serve` reads)."""
+    table, see `patient_ui`), without its heatmap: the page shows the probability first and draws
+    the heatmap after it (`heatmap_cached`). The server's log gets the seconds it took and the
+    model's task (what `python -m skinml bench serve` reads)."""
     from skinml.predict import predict_upload
 
     start = time.perf_counter()
-    result = predict_upload(load_model(model_path), data, name, tta=tta, patient=patient)
-    server_log().info("predicted an upload of %d bytes in %.3f s: p=%.6f", len(data), time.perf_counter() - start,
-                      result.p_malignant)
+    classifier = load_model(model_path)
+    result = predict_upload(classifier, data, name, tta=tta, heatmap=False, patient=patient)
+    server_log().info("predicted an upload of %d bytes with a %s model in %.3f s: p=%.6f", len(data),
+                      classifier.task, time.perf_counter() - start, result.p_malignant)
     return result
 
 
@@ -249,10 +252,14 @@ def lesion_mask(dataset: str, name: str, size: int, resize: str) -> tuple[np.nda
         return None, (f"No lesion outline: the loaded dataset ({plain(Path(dataset or '.').name)}) has no masks folder "
                       "(its name plus -segmentations beside it, or masks inside it).")
     try:
+        settings.inside_data_roots(folder)  # a masks folder that is a link out of the data roots is not read
+    except DataError:
+        return None, "No lesion outline: the dataset's masks folder lies outside the data folders this server shares."
+    try:
         mask = load_mask(folder, ids[0], size, resize)
         return mask, f"Green line: the lesion as a dermatologist outlined it ({ids[0]})."
     except DataError:
-        return None, f"No lesion outline: the masks folder has none for {ids[0]}."
+        return None, f"No lesion outline: the masks folder has none for {ids[0]} that can be read."
 
 
 def outline(image: np.ndarray, mask: np.ndarray | None, colour: tuple[int, int, int] = (0, 255, 0)) -> np.ndarray:

@@ -8,6 +8,7 @@ these helpers only read them.
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import streamlit as st
 from skinml import io as skinml_io
 from skinml import runs, settings
 from skinml.app import RUN_STATUS_ICONS, mtime_stamp, plain, session_id
-from skinml.errors import DataError
+from skinml.errors import DataError, SkinmlError, shown
 from skinml.gan.train import GANConfig
 
 
@@ -181,16 +182,25 @@ def launch_gan_training(config: GANConfig) -> Path:
     Raises DataError when the data folder or .npz file is not there, or the run exists.
     """
     data = config.data_npz or config.data_dir
-    if data:  # only inside the server's data folders (checked first: nothing is said about other paths)
-        settings.inside_data_roots(data)
-    if not data or not Path(data).exists():
-        raise DataError(f"The training data '{data}' is not there: type an ISIC folder or a .npz file.")
+    # only inside the server's data folders (checked first: nothing is said about other paths); the
+    # session's dataset may be several folders joined by os.pathsep, each checked
+    parts = [data] if config.data_npz else [p for p in (data or "").split(os.pathsep) if p.strip()]
+    for part in parts:
+        settings.inside_data_roots(part)
+    if not parts or not all(Path(part).exists() for part in parts):
+        raise DataError(f"The training data '{shown(data)}' is not there: type an ISIC folder or a .npz file.")
     run_dir = Path(config.run_dir)
     if (run_dir / "config.json").exists():
         raise DataError(f"{run_dir} already holds a run: pick another run name.")
+    runs.check_cap(session_id(), run_dir.parent)  # a refused Start leaves no folder behind
+    created = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
     skinml_io.write_json(run_dir / "config.json", {"kind": "gan", **asdict(config)})  # what the process reads
-    return runs.launch_training(run_dir, owner=session_id())
+    try:
+        return runs.launch_training(run_dir, owner=session_id())
+    except SkinmlError:  # refused after all (another click took the last place): take back what was written
+        runs.remove_unstarted(run_dir, created)
+        raise
 
 
 def resume_gan_training(run_dir: Path) -> Path:

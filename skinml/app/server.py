@@ -27,7 +27,8 @@ def warm_up() -> None:
     same cached calls the page makes, so its first visitor finds the answer ready)."""
     from skinml.app.classifiers import load_model, model_options
     from skinml.app.data_ui import demo_dir
-    from skinml.app.explain_ui import example_images, predict_cached
+    from skinml.app.explain_ui import example_images, grad_cam_cached, predict_cached
+    from skinml.data.readers import LABELS
 
     options = model_options(task="binary")  # the clinician page's first choice
     if not options:
@@ -36,9 +37,12 @@ def warm_up() -> None:
     path = next(iter(options.values()))
     start = time.perf_counter()
     try:
-        load_model(path)
+        classifier = load_model(path)
         name, data = next(iter(example_images(demo_dir()).items()))  # a synthetic lesion
-        predict_cached(path, data, name, tta=True)
+        result = predict_cached(path, data, name, tta=True)
+        # the page draws Grad-CAM after the probability: traced here too
+        if result.heatmap_class in LABELS and not classifier.uses_metadata:
+            grad_cam_cached(path, result.model_input, LABELS.index(result.heatmap_class))
     except SkinmlError as exc:
         server_log().warning("could not warm up the model %s: %s", path, exc)
         return

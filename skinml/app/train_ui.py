@@ -43,14 +43,20 @@ def launch_training(config: TrainConfig) -> Path:
     run_dir = Path(config.run_dir) if config.run_dir else new_run_dir(config.model)
     if (run_dir / "config.json").exists():
         raise ModelError(f"{run_dir} already holds a run: pick another name, or resume that run.")
+    runs.check_cap(session_id(), run_dir.parent)  # a refused Start leaves no folder behind
     try:
+        created = not run_dir.exists()
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ModelError(f"Cannot create the run folder {run_dir} ({exc.strerror}): pick another name, "
                          "or set SKINML_RUNS to a folder you can write to.") from None
     write_json(run_dir / "config.json",
                {"kind": "classifier", **dataclasses.asdict(dataclasses.replace(config, run_dir=str(run_dir)))})
-    return resume_training(run_dir)
+    try:
+        return resume_training(run_dir)
+    except ModelError:  # refused after all (another click took the last place): take back what was written
+        runs.remove_unstarted(run_dir, created)
+        raise
 
 
 def resume_training(run_dir: str | Path) -> Path:
@@ -288,8 +294,13 @@ def plan_ui(config: TrainConfig, n_train: int, key: str = "train") -> None:
     st.markdown(text)
     if plan.seconds is None and st.button("Estimate the time (trains a few batches, about 10 s)",
                                           key=f"{key}_estimate"):
-        with st.spinner("Training a few batches on random images ..."):
-            st.session_state[f"{key}_speed_{config.model}_{config.batch_size}"] = estimate.measure_speed(config)
+        with st.spinner("Training a few batches on random images, in a process of its own ..."):
+            try:  # never in the server's process: a child under the run cap (see estimate.measure_speed_apart)
+                st.session_state[f"{key}_speed_{config.model}_{config.batch_size}"] = \
+                    estimate.measure_speed_apart(config, owner=session_id())
+            except ModelError as exc:
+                st.error(plain(exc))
+                return
         st.rerun()
 
 

@@ -6,7 +6,7 @@ import argparse
 import importlib
 import sys
 
-from skinml.errors import SkinmlError
+from skinml.errors import SkinmlError, shown
 
 # Sub-command modules: each keeps its heavy imports (Keras, TensorFlow) inside its `run`.
 COMMANDS = ["data", "train", "finish", "ship", "make", "evaluate", "predict", "generate", "explain_eval", "bench"]
@@ -53,6 +53,10 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except SkinmlError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a file the command was pointed at: a sentence too, never a traceback
+        where = f" '{shown(exc.filename)}'" if exc.filename else ""
+        print(f"error: cannot use{where}: {exc.strerror or type(exc).__name__}.", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -54,6 +54,20 @@ def write_csvs(args: argparse.Namespace, report: dict, table) -> None:
         report["truth_csv"] = str(write_truth(args.truth_csv))
 
 
+def check_outputs(args: argparse.Namespace, data: list) -> None:
+    """Refuse, before the evaluation starts, CSV paths that would replace an input, a data file,
+    a folder or a device, or each other (`skinml.settings.check_output_file`)."""
+    from skinml.cnn.classifier import SHIPPED_DIR
+    from skinml.errors import SkinmlError
+    from skinml.settings import check_output_file
+
+    inputs = [*data, args.model or SHIPPED_DIR]
+    written = [check_output_file(path, inputs) for path in (args.predictions_csv, args.truth_csv) if path]
+    if len(written) == 2 and written[0] == written[1]:
+        raise SkinmlError("--predictions-csv and --truth-csv name the same file: one would replace the "
+                          "other. Name two files.")
+
+
 def run(args: argparse.Namespace) -> int:
     from skinml.cnn.classifier import SHIPPED_DIR, load_classifier
     from skinml.data.readers import default_data_dir
@@ -63,13 +77,15 @@ def run(args: argparse.Namespace) -> int:
 
     if args.bootstrap < 0:
         raise ModelError("--bootstrap is a number of resamples: 0 or more.")
+    data = args.data or [default_data_dir()]
+    check_outputs(args, data)
     if not args.model and args.task in (None, "binary") and not (SHIPPED_DIR / "model.keras").exists():
         raise ModelError("No shipped model is installed yet: pass --model with a classifier folder "
                          "or a run directory (train one with python -m skinml train).")
     classifier = load_classifier(args.model, task=args.task or (None if args.model else "binary"))
     on_progress, close = tqdm_progress(desc="predicting")
     try:
-        report, table = evaluate_classifier(classifier, args.data or default_data_dir(), args.split,
+        report, table = evaluate_classifier(classifier, data if args.data else data[0], args.split,
                                             tta=classifier.tta if args.tta is None else args.tta,
                                             n_boot=args.bootstrap, on_progress=on_progress)
     finally:

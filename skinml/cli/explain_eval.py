@@ -45,6 +45,7 @@ def format_report(report: dict) -> str:
     lines.append(f"{'centre Gaussian':<26}{f(c['pointing_game']):<20}{f(c['share_inside']):<20}")
     lines.append(f"{'random order':<26}{'':<40}{f(o['deletion_auc']):<20}{f(o['insertion_auc']):<20}")
     lines.append(f"(lesions cover {f(c['mask_area'])} of the image; 95% bootstrap intervals in brackets)")
+    lines += [f"warning: {w}" for w in report.get("mask_warnings", [])]
     return "\n".join(lines)
 
 
@@ -69,6 +70,8 @@ def run(args) -> int:
                                        on_progress=on_progress)
     finally:
         close()
+    for warning in report.get("mask_warnings", []) if args.json else []:
+        print(f"warning: {warning}", file=sys.stderr)
     if args.save:
         print(f"written to {save_explanations(report, classifier.path)}", file=sys.stderr)
     print(json.dumps(report, indent=1) if args.json else format_report(report))

@@ -33,11 +33,22 @@ def add_parser(subparsers) -> None:
 
 
 def run_generate(args) -> int:
+    import io
+
+    from skinml.settings import check_output_file
+
+    out = Path(args.out)
+    tag = f"{args.label}_" if args.label else ""
+    files = [out / f"{tag}seed{args.seed + i:06d}.png" for i in range(args.n)]
+    for file in files:  # before any work: no input, data file, folder or device is ever replaced
+        check_output_file(file, [args.model] if args.model else [])
+
     from PIL import Image
 
     from skinml.data.readers import LABELS
     from skinml.gan.latent import sample_latents
     from skinml.gan.models import load_generator
+    from skinml.io import write_atomic
 
     gen = load_generator(args.model, conditional=args.label is not None)
     labels = None
@@ -48,22 +59,27 @@ def run_generate(args) -> int:
                              f"a chosen class. Leave out --label or pass a conditional GAN with --model.")
         labels = [LABELS.index(args.label)] * args.n
     images = gen.generate(sample_latents(range(args.seed, args.seed + args.n), gen.spec.latent_dim), labels)
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    tag = f"{args.label}_" if args.label else ""
-    for i, im in enumerate(images):
-        Image.fromarray((im * 255).round().astype("uint8")).save(out / f"{tag}seed{args.seed + i:06d}.png")
+    for file, im in zip(files, images):
+        png = io.BytesIO()
+        Image.fromarray((im * 255).round().astype("uint8")).save(png, format="PNG")
+        write_atomic(file, png.getvalue())
     print(f"wrote {len(images)} images to {out}")
     return 0
 
 
 def run_gan_augment(args) -> int:
-    from skinml.progress import tqdm_progress
-    from skinml.quality.gan_augment import gan_augment_experiment
+    from skinml.errors import SkinmlError
+    from skinml.settings import check_output_file
 
     if args.repeats < 1:
-        from skinml.errors import SkinmlError
         raise SkinmlError("--repeats must be at least 1.")
+    if args.out:  # before any work: no input, data file, folder or device is ever replaced
+        check_output_file(args.out, [args.data_dir, *([args.generator] if args.generator else [])])
+
+    from skinml.io import write_atomic
+    from skinml.progress import tqdm_progress  # TensorFlow and Keras: after the checks
+    from skinml.quality.gan_augment import gan_augment_experiment
     on_progress, close = tqdm_progress(desc="gan-augment")
     try:
         result = gan_augment_experiment(args.data_dir, generator=args.generator, n_generated=args.n,
@@ -74,7 +90,7 @@ def run_gan_augment(args) -> int:
         close()
     text = json.dumps(result, indent=2)
     if args.out:
-        Path(args.out).write_text(text)
+        write_atomic(args.out, text)
     if args.json:
         print(text)
         return 0

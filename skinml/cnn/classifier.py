@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from skinml import ASSETS
+from skinml.cnn.batcher import MicroBatcher
 from skinml.cnn.config import TASKS
 from skinml.data.readers import LABELS
 from skinml.errors import ModelError
@@ -35,8 +36,9 @@ class Classifier:
 
     Predictions are safe to call from many threads at once (the dashboard shares one
     instance between sessions): Keras models are not guaranteed thread-safe, so calls are
-    serialised with a lock, and every caller gets the answer it would get alone. Code that
-    needs the Keras model itself (Grad-CAM, feature maps) goes through `with_model`, which
+    serialised with a lock, and calls that arrive together share one forward pass
+    (`skinml.cnn.batcher.MicroBatcher`); every caller gets the answer it would get alone. Code
+    that needs the Keras model itself (Grad-CAM, feature maps) goes through `with_model`, which
     holds the same lock.
     """
 
@@ -46,6 +48,10 @@ class Classifier:
     card: str = ""
     path: Path | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    batcher: MicroBatcher = field(init=False, repr=False)
+
+    def __post_init__(self):
+        self.batcher = MicroBatcher(self._forward, self._lock)
 
     @property
     def task(self) -> str:
@@ -132,15 +138,20 @@ class Classifier:
             raise ModelError(f"Expected images of shape (N, {self.image_size}, {self.image_size}, 3), "
                              f"got {images.shape}.")
         features = self._metadata_features(metadata, len(images))
-        # predict_on_batch per chunk: model.predict costs ~0.1 s of set-up per call.
-        out = []
-        with self._lock:
-            for i in range(0, len(images), batch_size):
-                x = images[i:i + batch_size]
-                inputs = x if features is None else {"image": x, "metadata": features[i:i + batch_size]}
-                out.append(np.asarray(self.model.predict_on_batch(inputs)).reshape(len(x), -1))
-        p = np.concatenate(out).astype("float64") if out else np.zeros((0, len(self.classes)))
+        if not len(images):
+            return np.zeros((0, len(self.classes)))
+        p = self.batcher(images, features, batch_size)  # with other threads' images, under the lock
         return np.column_stack([1 - p[:, 0], p[:, 0]]) if p.shape[1] == 1 else p
+
+    def _forward(self, images: np.ndarray, features: np.ndarray | None, batch_size: int) -> np.ndarray:
+        """The model's outputs, float64 (N, K), in chunks of `batch_size`; the caller holds the lock.
+        predict_on_batch per chunk: model.predict costs ~0.1 s of set-up per call."""
+        out = []
+        for i in range(0, len(images), batch_size):
+            x = images[i:i + batch_size]
+            inputs = x if features is None else {"image": x, "metadata": features[i:i + batch_size]}
+            out.append(np.asarray(self.model.predict_on_batch(inputs)).reshape(len(x), -1))
+        return np.concatenate(out).astype("float64")
 
     def _metadata_features(self, metadata, n: int) -> np.ndarray | None:
         if not self.uses_metadata:

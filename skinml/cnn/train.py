@@ -100,6 +100,36 @@ def _clean_run_dir(run_dir: Path, state: dict, log) -> None:
             state.pop(key, None)
 
 
+def _check_history(run_dir: Path, state: dict, log) -> None:
+    """Make history.csv the committed epochs' table. A history.csv that differs from the one saved in
+    the state (cut short, edited, missing) is rebuilt from it and logged. A run from before the state
+    held its history keeps its file, and a gap in it (epochs missing) is logged, never hidden."""
+    epoch, path = int(state.get("epoch", 0)), run_dir / "history.csv"
+    if not epoch:
+        return
+    on_disk = read_table(path)
+    saved = [r for r in state.get("history", []) if r.get("epoch", 0) <= epoch]
+    if saved:
+        expected = pd.DataFrame(saved)
+        try:
+            same = len(on_disk) == len(expected) and list(on_disk.columns) == list(expected.columns) and \
+                np.allclose(on_disk.to_numpy(dtype=float), expected.to_numpy(dtype=float), equal_nan=True)
+        except (ValueError, TypeError):  # text where numbers belong
+            same = False
+        if not same:
+            rows = f"{len(on_disk)} row{'s' if len(on_disk) != 1 else ''}"
+            log(f"history.csv is damaged or out of step ({rows} for {epoch} epochs): rebuilt from "
+                "the state saved with the last complete epoch")
+            write_atomic(path, expected.to_csv(index=False))
+        return
+    found = set(pd.to_numeric(on_disk.get("epoch", pd.Series(dtype=float)), errors="coerce").dropna().astype(int))
+    missing = sorted(set(range(1, epoch + 1)) - found)
+    if missing:
+        log(f"history.csv lacks the rows of epoch{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(map(str, missing[:10]))}{' ...' if len(missing) > 10 else ''} and this run's state does not "
+            "hold them (it was saved by an older skinml): its curves have a gap there")
+
+
 def _load_checkpoint(run_dir: Path, state: dict, log):
     """(model, state) to resume from: the newest checkpoint that loads, at or before the committed
     epoch. Falling back to an older one keeps the best epoch found so far (best.keras is its
@@ -387,11 +417,11 @@ def make_run_callback(run_dir: Path, state: dict, config: TrainConfig, log, step
             state.update(epoch=number, wait=0 if improved else state.get("wait", 0) + 1)
             if improved:
                 state.update(best_epoch=number, best_score=score, best_logs=logs)
+            # the history travels in the state (and so in every checkpoint's saved state): a damaged
+            # history.csv is rebuilt from it, never resumed as a shorter table (`_check_history`)
+            state["history"] = [r for r in state.get("history", []) if r.get("epoch", 0) < number] + [row]
             write_json(_ckpt_state(run_dir, number), state)
-            rows = read_table(run_dir / "history.csv")
-            rows = rows[rows["epoch"] < number] if len(rows) else rows
-            history = pd.concat([rows, pd.DataFrame([row])], ignore_index=True)
-            write_atomic(run_dir / "history.csv", history.to_csv(index=False))
+            write_atomic(run_dir / "history.csv", pd.DataFrame(state["history"]).to_csv(index=False))
             write_json(run_dir / "state.json", state)  # the commit point of this epoch
             if improved:
                 copy_atomic(ckpt, run_dir / "best.keras")
@@ -422,6 +452,7 @@ def fit_run(config: TrainConfig, run_dir: Path, on_progress: OnProgress | None =
     keras.utils.set_random_seed(config.seed)
     state = _read_state(run_dir, log)
     _clean_run_dir(run_dir, state, log)
+    _check_history(run_dir, state, log)
     log(f"reading {config.pack or config.data or 'the default data folder'}")
     df = load_splits(config)
     train_feed, val_feed, steps, kind = _feeds(config, df)

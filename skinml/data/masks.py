@@ -7,13 +7,16 @@ size of the image. They live either in a folder beside the dataset named after i
 
 from __future__ import annotations
 
+import io
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from PIL import Image
 
-from skinml.errors import DataError
+from skinml import settings
+from skinml.errors import DataError, shown
 
 MASK_SUFFIX = "_segmentation.png"
 
@@ -43,11 +46,7 @@ def load_mask(mask_dir: str | Path, isic_id: str, size: int | None = None, resiz
     mask and model input line up pixel for pixel.
     """
     path = mask_path(mask_dir, isic_id)
-    try:
-        with Image.open(path) as image:
-            gray = image.convert("L")
-    except OSError as exc:
-        raise DataError(f"The lesion mask {path} cannot be read ({exc}).") from exc
+    gray = _read_mask(path, mask_dir)
     if size is not None:
         box = None
         if resize == "crop":
@@ -56,6 +55,37 @@ def load_mask(mask_dir: str | Path, isic_id: str, size: int | None = None, resiz
             box = (left, top, left + side, top + side)
         gray = gray.resize((size, size), Image.Resampling.BILINEAR, box=box)
     return np.asarray(gray) >= 128
+
+
+def _read_mask(path: Path, mask_dir: str | Path) -> Image.Image:
+    """The mask file as a mode "L" image, read only from inside `mask_dir` (links out of it refused),
+    at most MAX_IMAGE_FILE_BYTES and MAX_MASK_PIXELS (known from the header, before decoding)."""
+    data = settings.read_file(path, settings.MAX_IMAGE_FILE_BYTES, DataError, inside=mask_dir)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                width, height = image.size
+                if width * height > settings.MAX_MASK_PIXELS:
+                    raise DataError(f"The lesion mask {shown(path)} is {width}x{height} px: more than the "
+                                    f"{settings.MAX_MASK_PIXELS / 1e6:.0f} megapixels a mask may have here.")
+                return image.convert("L")
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise DataError(f"The lesion mask {shown(path)} is far too large (a decompression bomb): "
+                        "not decoded.") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise DataError(f"The lesion mask {shown(path)} cannot be read ({shown(exc, 80)}).") from None
+
+
+def mask_size(mask_dir: str | Path, isic_id: str) -> tuple[int, int]:
+    """(width, height) of an image's mask, from its header; DataError as `load_mask`."""
+    path = mask_path(mask_dir, isic_id)
+    settings.check_inside(path, mask_dir)
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
+        raise DataError(f"The lesion mask {shown(path)} cannot be read ({shown(exc, 80)}).") from None
 
 
 def attach_masks(df: pd.DataFrame, mask_dir: str | Path) -> tuple[pd.DataFrame, list[str]]:

@@ -31,7 +31,7 @@ from PIL import Image, ImageMode
 
 from skinml import ISIC_SAMPLE, settings
 from skinml.data.diagnoses import HAM_DIAGNOSES, MALIGNANT_DIAGNOSES, NO_DIAGNOSIS, is_known
-from skinml.errors import DataError
+from skinml.errors import DataError, shown
 from skinml.progress import OnProgress
 
 # The normalised table's columns, in order (see docs/ARCHITECTURE.md).
@@ -179,8 +179,14 @@ def _separator(text: str) -> str:
 
 def _read_csv(path: Path) -> pd.DataFrame:
     """A metadata table as strings, with its id column renamed `isic_id`; DataError (naming the
-    file and what is wrong) when it cannot be used."""
-    text = _decode_table(settings.read_file(path, settings.MAX_TABLE_BYTES, DataError), path)
+    file and what is wrong) when it cannot be used. Read only from inside its dataset folder (a
+    link out of it is refused unread), and at most MAX_TABLE_BYTES and MAX_TABLE_ROWS."""
+    data = settings.read_file(path, settings.MAX_TABLE_BYTES, DataError, inside=path.parent)
+    rows = data.count(b"\n")  # an upper bound on the rows (a quoted value may hold line breaks), counted unparsed
+    if rows > settings.MAX_TABLE_ROWS + 1:
+        raise DataError(f"{path} has about {rows:,} rows: more than the {settings.MAX_TABLE_ROWS:,} a dataset's table "
+                        "may hold here. Split it into several dataset folders.")
+    text = _decode_table(data, path)
     if not text.strip():
         raise DataError(f"{path} is empty: a metadata table needs a header row and one row per image.")
     try:
@@ -188,12 +194,12 @@ def _read_csv(path: Path) -> pd.DataFrame:
                           na_filter=False)
     except (ValueError, pd.errors.ParserError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"{path} could not be read as a table ({reason}).") from None
+        raise DataError(f"{path} could not be read as a table ({shown(reason)}).") from None
     raw.columns = [str(c).strip() for c in raw.columns]
     id_column = next((c for c in ID_COLUMNS if c in raw.columns), None)
     if id_column is None:
         raise DataError(f"{path} has no image id column: its header must name one of {', '.join(ID_COLUMNS)} "
-                        f"(it has {', '.join(raw.columns[:8]) or 'no columns'}).")
+                        f"(it has {shown(', '.join(raw.columns[:8])) or 'no columns'}).")
     return raw.rename(columns={id_column: "isic_id"}).astype(str)
 
 
@@ -230,7 +236,7 @@ def _read_archive_json(root: Path, index: dict) -> tuple[pd.DataFrame, list[dict
     records, problems, fields, total = [], [], set(), 0
     for path in (p for p in _walk(root) if p.suffix == ".json"):
         try:
-            data = settings.read_file(path, settings.MAX_RECORD_BYTES, DataError)
+            data = settings.read_file(path, settings.MAX_RECORD_BYTES, DataError, inside=root)
             total += len(data)
             if total > settings.MAX_TABLE_BYTES:
                 raise DataError(f"{root} holds more than {settings.MAX_TABLE_BYTES / 1e6:,.0f} MB of JSON files: "
@@ -470,12 +476,17 @@ def load_dataset(root: str | Path, on_progress: OnProgress | None = None,
     `df.attrs`: `layout`, `root`, `n_files` (image files found) and `problems` (list of
     `{"path" or "id", "reason", "detail"}`). `on_progress(fraction, logs)` reports the check.
     """
-    root = Path(root).expanduser().resolve()
-    if not root.is_dir():
-        raise DataError(f"{root} is not a folder: choose a folder that holds a dataset.")
-    layout = detect_layout(root)
-    index = _index_images(root)
-    raw, problems = READERS[layout](root, index)
+    try:
+        root = Path(root).expanduser().resolve()
+        if not root.is_dir():
+            raise DataError(f"{shown(root)} is not a folder: choose a folder that holds a dataset.")
+        layout = detect_layout(root)
+        index = _index_images(root)
+        raw, problems = READERS[layout](root, index)
+    except (OSError, RuntimeError) as exc:  # /proc, a folder this user may not list, a loop of links
+        reason = getattr(exc, "strerror", None) or "a loop of links"
+        raise DataError(f"{shown(root)} cannot be read as a dataset ({reason}): choose a folder of images and "
+                        "metadata that you may read.") from None
     if "_image" not in raw.columns:  # an empty table
         raw["_image"] = pd.Series(dtype=str)
     if len(raw) and not any(c in raw.columns for c in LABEL_COLUMNS):

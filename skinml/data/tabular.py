@@ -20,13 +20,14 @@ import numpy as np
 import pandas as pd
 
 from skinml.data.readers import GENERAL_SITES, SITE_ALIASES
-from skinml.errors import DataError
+from skinml.errors import DataError, shown
 
 AGE_CENTRE, AGE_SCALE = 50.0, 20.0
 SEXES = ("male", "female")
 METADATA_FEATURES = ("age", "age_missing", *(f"sex_{s}" for s in SEXES), "sex_unknown",
                      *(f"site_{s}" for s in GENERAL_SITES), "site_unknown")
 METADATA_COLUMNS = ("age_approx", "sex", "anatom_site_general")
+UNKNOWN_WORDS = ("unknown", "not given", "none", "n/a", "na")  # what a person types for "I do not know"
 
 
 def metadata_features(table: pd.DataFrame) -> np.ndarray:
@@ -54,15 +55,23 @@ def metadata_features(table: pd.DataFrame) -> np.ndarray:
 
 def patient_table(age: float | None = None, sex: str | None = None, site: str | None = None) -> pd.DataFrame:
     """One patient's metadata as a one-row data table (None = unknown), checked: a DataError
-    names the value that cannot be used. What `skinml predict --age --sex --site` passes on."""
+    names the value that cannot be used (quoted short, control characters escaped). What
+    `skinml predict --age --sex --site` passes on. "unknown" is refused with a sentence, not
+    silently taken as "not given": leaving the value out is how a value is unknown."""
     if age is not None and not 0 <= float(age) <= 120:
-        raise DataError(f"An age must be between 0 and 120 years, not {age}.")
+        raise DataError(f"An age must be between 0 and 120 years, not {shown(age)}.")
     sex = (sex or "").strip().lower()
+    if sex in UNKNOWN_WORDS:
+        raise DataError(f"Sex '{shown(sex)}': leave it out when it is not known (the model then reads it as unknown).")
     if sex and sex not in SEXES:
-        raise DataError(f"Sex must be one of {', '.join(SEXES)} (or left out), not '{sex}'.")
+        raise DataError(f"Sex must be one of {', '.join(SEXES)} (or left out), not '{shown(sex, 40)}'.")
     site = (site or "").strip().lower()
+    if site in UNKNOWN_WORDS:
+        raise DataError(f"Anatomic site '{shown(site)}': leave it out when it is not known (the model then reads "
+                        "it as unknown).")
     site = SITE_ALIASES.get(site, site)
     if site and site not in GENERAL_SITES:
-        raise DataError(f"Unknown anatomic site '{site}': use one of {', '.join(GENERAL_SITES)} (or leave it out).")
+        raise DataError(f"Unknown anatomic site '{shown(site, 40)}': use one of {', '.join(GENERAL_SITES)} "
+                        "(or leave it out).")
     return pd.DataFrame({"age_approx": [np.nan if age is None else float(age)], "sex": [sex],
                          "anatom_site_general": [site]})

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from skinml.data.masks import attach_masks, find_mask_folder, load_mask
+from skinml.data.masks import attach_masks, find_mask_folder, load_mask, mask_size
 from skinml.errors import DataError
 from skinml.explain.gradcam import grad_cam
 from skinml.explain.hirescam import earlier_layers, hires_cam
@@ -155,7 +155,37 @@ def held_out_images(classifier, data_dir: str | Path, mask_dir: str | Path | Non
         half = {k: v + (rest if v == n // 2 else 0) for k, v in half.items()} if rest else half
         df = pd.concat([df[df["benign_malignant"] == label].head(k) for label, k in half.items()])
     notes["held_out_lesions"] = int(len(df))
-    return df.reset_index(drop=True), notes
+    df = df.reset_index(drop=True)
+    notes["mask_warnings"] = misfit_masks(df, mask_dir)
+    return df, notes
+
+
+def misfit_masks(table: pd.DataFrame, mask_dir: str | Path) -> list[str]:
+    """Sentences about masks that cannot outline their image: another size than the image (a 7x3 px
+    mask stretched over a 600x450 photo). Read from the headers; [] when every mask fits."""
+    if not {"width", "height"} <= set(table.columns):
+        return []
+    misfits = []
+    for row in table.itertuples():
+        size = mask_size(mask_dir, row.isic_id)
+        if row.width and size != (row.width, row.height):
+            misfits.append(f"{row.isic_id} (mask {size[0]}x{size[1]} px, image {row.width}x{row.height} px)")
+    if not misfits:
+        return []
+    return [f"{len(misfits)} of {len(table)} masks are not the size of their image, e.g. {misfits[0]}: they "
+            "cannot outline it, and the figures that use them compare the heatmaps with a stretched outline."]
+
+
+def empty_masks_warning(areas: list[float]) -> list[str]:
+    """A sentence when some masks mark no lesion at all (all black) or nothing but lesion (all white):
+    the pointing game and the share inside mean nothing on them."""
+    empty, full = sum(a == 0 for a in areas), sum(a == 1 for a in areas)
+    if not empty and not full:
+        return []
+    parts = [f"{empty} mark no lesion at all (all black)" if empty else "",
+             f"{full} mark the whole image (all white)" if full else ""]
+    return [f"Of {len(areas)} masks, {' and '.join(p for p in parts if p)}: the pointing game and the share inside "
+            "the lesion mean nothing on those images."]
 
 
 # ---------------------------------------------------------------- the evaluation
@@ -229,6 +259,7 @@ def evaluate_explanations(classifier, data_dir: str | Path, mask_dir: str | Path
                 on_progress(done / work, {"stage": "randomising " + block, "images": done})
         del copy
 
+    notes["mask_warnings"] = [*notes.get("mask_warnings", []), *empty_masks_warning(per_image["centre"]["mask_area"])]
     return _report(classifier, per_image, correlations, seconds, notes, len(table), n_randomise, steps, n_boot, seed)
 
 

@@ -93,13 +93,14 @@ def load_npz(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def load_folder(data_dir: str | Path, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """All GAN-usable images of an ISIC folder (unknown/indeterminate labels kept): uint8
-    images, labels and lesion groups (`skinml.data.policy.group_key`), as `load_npz`."""
-    from skinml.data.policy import DataPolicy, apply_policy, group_key
-    from skinml.data.readers import load_dataset
+    """All GAN-usable images of an ISIC folder, or of several joined by os.pathsep (as the dashboard's
+    session dataset: one row per ISIC id), unknown/indeterminate labels kept: uint8 images, labels and
+    lesion groups (`skinml.data.policy.group_key`), as `load_npz`."""
+    from skinml.data.policy import DataPolicy, apply_policy, folders_of, group_key
+    from skinml.data.readers import load_datasets
     from skinml.images.pipeline import load_array
 
-    df, _ = apply_policy(load_dataset(data_dir), DataPolicy.for_gan())
+    df, _ = apply_policy(load_datasets(folders_of(str(data_dir))), DataPolicy.for_gan())
     if df.empty:
         raise DataError(f"No usable images in {data_dir}.")
     labels = df["benign_malignant"].map(LABEL_CODES).fillna(-1).to_numpy("int32")

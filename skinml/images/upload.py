@@ -9,7 +9,9 @@ Memory stays bounded whatever the file: at most MAX_IMAGE_FILE_BYTES are read, a
 that would take more than MAX_DECODED_BYTES once decoded (width x height x channels x bytes
 per channel, known from its header) is refused before it is decoded, and so is one whose decoder
 would need more than MAX_DECODER_BYTES (a large progressive JPEG or WebP). A large JPEG is decoded
-reduced, and a large image of any kind is reduced before it is converted to 8-bit RGB.
+reduced, and a large image of any kind is reduced before it is converted to 8-bit RGB. Decodes
+in flight share one budget (`skinml.images.decode.BUDGET`, MAX_DECODING_AT_ONCE): a decode
+waits while the others' worst cases leave no room for its own.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ from PIL import Image, ImageOps
 
 from skinml import settings
 from skinml.data.readers import decoded_bytes, decoder_bytes
-from skinml.errors import ImageError
-from skinml.images.decode import DECODE_ERRORS
+from skinml.errors import ImageError, shown
+from skinml.images.decode import DECODE_ERRORS, decoding
 
 MAX_PIXELS = 100_000_000  # width x height above which a file is refused (decompression bomb)
 MIN_SIDE = 32             # px on the short side
@@ -84,7 +86,7 @@ def read_image(data: bytes, name: str = "", max_side: int = MAX_SIDE) -> Image.I
     MAX_IMAGE_FILE_BYTES, a short side under MIN_SIDE px or a long side more than MAX_ASPECT
     times the short one.
     """
-    label = f"'{name}'" if name else "The file"
+    label = f"'{shown(name, 80)}'" if name else "The file"
     if not data:
         raise ImageError(f"{label} is empty (0 bytes): please choose a photo.")
     if len(data) > settings.MAX_IMAGE_FILE_BYTES:
@@ -101,6 +103,7 @@ def read_image(data: bytes, name: str = "", max_side: int = MAX_SIDE) -> Image.I
                          "Please upload a photo (JPEG, PNG, WebP, TIFF, BMP or GIF).") from None
     check_size(image.size, label)
     check_decoder_memory(image, label)  # before `draft`: a progressive JPEG's cost is its full size
+    decoder = decoder_bytes(image)
     if image.format in ("JPEG", "MPO"):  # decode at 1/2, 1/4 or 1/8 scale straight from the DCT
         scale = max(image.size) / max_side
         if scale > 1:
@@ -109,7 +112,8 @@ def read_image(data: bytes, name: str = "", max_side: int = MAX_SIDE) -> Image.I
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = _decode(image, max_side)
+            with decoding(image, decoder):  # the server's one budget: uploads in flight share it
+                image = _decode(image, max_side)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):  # a later frame or page
         raise _too_large(label) from None
     except DECODE_ERRORS as exc:

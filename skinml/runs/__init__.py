@@ -22,11 +22,15 @@ Keras at import time: the heavy modules are imported by name (`skinml.runs.train
 """
 
 from skinml.runs.process import (
+    BRIEF_LOCK,
     OPERATOR,
     PARENT_ENV,
+    check_cap,
     exit_with_parent,
     launch,
     launch_training,
+    remove_unstarted,
+    run_brief,
     run_owner,
     running_runs,
     stop,
@@ -39,7 +43,8 @@ from skinml.runs.store import check_run_name, list_runs, load_history, load_run,
 from skinml.settings import runs_root
 
 __all__ = [
-    "OPERATOR", "PARENT_ENV", "STATUSES", "RunLock", "check_run_name", "exit_with_parent", "launch", "launch_training",
+    "BRIEF_LOCK", "OPERATOR", "PARENT_ENV", "check_cap", "remove_unstarted", "run_brief",
+    "STATUSES", "RunLock", "check_run_name", "exit_with_parent", "launch", "launch_training",
     "list_runs", "load_history", "load_run", "new_run_dir", "pid_alive", "run_dir_named", "run_kind", "run_log",
     "run_owner", "run_status", "running", "running_runs", "runs_root", "set_status", "status_message", "stop",
     "stop_children", "stop_on_sigterm", "train_command",

@@ -9,11 +9,18 @@ PROCESS_SECONDS) or from a short measurement (`measure_speed`: a few training st
 images, its compiling step timed apart). The first epoch is never extrapolated: on a small
 dataset it is mostly reading and compiling (25.8 s against 3 s for each later one in the run
 below), and a run estimated from it read 50 times too long. Early stopping may end a run sooner.
+
+The dashboard never trains in its own process: `measure_speed_apart` runs `measure_speed` in a
+child process (`python -m skinml.runs.estimate CONFIG_JSON`) under the run cap, so its memory
+goes back to the system when it ends and two clicks cannot share one TensorFlow runtime.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import statistics
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,3 +145,28 @@ def measure_speed(config: TrainConfig, steps: int = 3) -> Speed:
     seconds = time.perf_counter() - start
     return Speed(steps * config.batch_size / seconds, config.image_size, "measured here just now",
                  PROCESS_SECONDS + compiling)
+
+
+MEASURE_TIMEOUT_S = 300  # a few steps of the largest model at 256 px on a busy 2-core machine take about 2 min
+
+
+def measure_speed_apart(config: TrainConfig, owner: str, timeout_s: float = MEASURE_TIMEOUT_S) -> Speed:
+    """`measure_speed(config)` in a child process under the run cap (`skinml.runs.run_brief`): what
+    the dashboard calls, never training in the server. ModelError (a sentence) when refused (the cap
+    is reached, another measurement runs, training is off for visitors) or when it fails."""
+    from skinml.runs.process import run_brief
+
+    config.check()
+    command = [sys.executable, "-m", "skinml.runs.estimate", json.dumps(dataclasses.asdict(config))]
+    out = run_brief(command, timeout_s, owner=owner, cwd=Path(__file__).resolve().parents[2])
+    speed = json.loads(out.strip().splitlines()[-1])
+    return Speed(float(speed["images_per_second"]), int(speed["image_size"]), str(speed["source"]),
+                 float(speed.get("startup_seconds", PROCESS_SECONDS)))
+
+
+if __name__ == "__main__":  # the child process of `measure_speed_apart`: one JSON line on stdout
+    from skinml.runs.process import exit_with_parent
+
+    exit_with_parent()  # a server that dies takes its measurement with it
+    measured = measure_speed(TrainConfig.from_dict(json.loads(sys.argv[1])).check())
+    print(json.dumps(dataclasses.asdict(measured)), flush=True)

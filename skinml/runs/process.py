@@ -21,9 +21,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from skinml import settings
-from skinml.errors import ModelError
+from skinml.errors import ModelError, shown
 from skinml.io import write_atomic
-from skinml.runs.status import run_status, set_status
+from skinml.runs.status import is_held, run_status, set_status
 from skinml.settings import runs_root
 
 REPO = Path(__file__).resolve().parents[2]  # the checkout (or site-packages) holding the package
@@ -79,18 +79,13 @@ def launch(command: list[str], run_dir: str | Path, cwd: str | Path | None = Non
     """
     run_dir = Path(run_dir).resolve()
     if owner != OPERATOR and not settings.visitors_may_train():
-        raise ModelError("Training from the dashboard is switched off on this server (SKINML_TRAINING=off): "
-                         "the finished runs and models are still here to explore.")
+        check_cap(owner, run_dir.parent)  # the sentence that training is switched off
     with _root_lock(run_dir.parent):
         if run_status(run_dir) == "running":
             return run_dir
         if (run_dir / "status").exists():  # started before: only its owner resumes it
             _check_owner(run_dir, owner, "resume")
-        running, limit = running_runs(run_dir.parent), settings.max_runs()
-        if len(running) >= limit:
-            raise ModelError(f"{len(running)} training run{'s' if len(running) != 1 else ''} already "
-                             f"running on this server, the most it allows at once ({limit}): wait until "
-                             f"{'one' if len(running) != 1 else 'it'} finishes, then start yours.")
+        check_cap(owner, run_dir.parent)
         run_dir.mkdir(parents=True, exist_ok=True)
         with open(run_dir / "console.txt", "ab") as console:
             process = subprocess.Popen(command, stdout=console, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -104,6 +99,82 @@ def launch(command: list[str], run_dir: str | Path, cwd: str | Path | None = Non
     _CHILDREN[str(run_dir)] = process
     threading.Thread(target=process.wait, name=f"reap {run_dir.name}", daemon=True).start()  # no zombie
     return run_dir
+
+
+BRIEF_LOCK = ".brief.lock"  # held while a brief job (`run_brief`) runs: it takes one place of the run cap
+
+
+def _places_taken(root: Path) -> int:
+    """Training processes running under `root`, plus one while a brief job runs there."""
+    return len(running_runs(root)) + is_held(root / BRIEF_LOCK)
+
+
+def _cap_sentence(taken: int, limit: int) -> str:
+    return (f"{taken} training run{'s' if taken != 1 else ''} or measurement{'s' if taken != 1 else ''} already "
+            f"running on this server, the most it allows at once ({limit}): wait until "
+            f"{'one' if taken != 1 else 'it'} finishes, then start yours.")
+
+
+def check_cap(owner: str = OPERATOR, root: str | Path | None = None) -> None:
+    """ModelError (a sentence) when `owner` may not start a process under `root` now: training is
+    switched off for visitors, or the run cap is reached. What `launch` checks, for a page to ask
+    before it writes anything."""
+    root = Path(root) if root else runs_root()
+    if owner != OPERATOR and not settings.visitors_may_train():
+        raise ModelError("Training from the dashboard is switched off on this server (SKINML_TRAINING=off): "
+                         "the finished runs and models are still here to explore.")
+    taken, limit = _places_taken(root), settings.max_runs()
+    if taken >= limit:
+        raise ModelError(_cap_sentence(taken, limit))
+
+
+def run_brief(command: list[str], timeout_s: float, owner: str = OPERATOR, root: str | Path | None = None,
+              cwd: str | Path | None = None) -> str:
+    """Run a short job (a speed measurement) in a child process under the run cap and return what
+    it printed. It takes one place of `settings.max_runs()` while it runs (`launch` counts it),
+    one at a time under a root; its memory goes back to the system when it ends, and it is killed
+    (its whole group) after `timeout_s` seconds. ModelError (a sentence) when refused or failed."""
+    root = Path(root) if root else runs_root()
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / BRIEF_LOCK, "a") as held:
+        with _root_lock(root):
+            check_cap(owner, root)
+            try:
+                fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise ModelError("Another visitor is measuring the training speed right now: try again in a "
+                                 "minute.") from None
+        try:
+            process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                       stdin=subprocess.DEVNULL, start_new_session=True, text=True,
+                                       cwd=str(cwd) if cwd else None, env={**os.environ, PARENT_ENV: str(os.getpid())})
+            try:
+                out, err = process.communicate(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.communicate()
+                raise ModelError(f"The measurement took more than {timeout_s:.0f} s and was stopped: the machine is "
+                                 "busy, try again later.") from None
+        finally:
+            fcntl.flock(held, fcntl.LOCK_UN)
+    if process.returncode:
+        last = (err.strip().splitlines() or ["no message"])[-1]
+        raise ModelError(f"The measurement failed ({shown(last)}).")
+    return out
+
+
+def remove_unstarted(run_dir: str | Path, created: bool) -> None:
+    """Take back a run folder whose launch was refused: its config.json, and the folder itself when
+    this launch `created` it and nothing else is in it. Never touches a run that has started."""
+    run_dir = Path(run_dir)
+    if (run_dir / "status").exists():
+        return
+    (run_dir / "config.json").unlink(missing_ok=True)
+    if created:
+        try:
+            run_dir.rmdir()
+        except OSError:  # something else is in it: left alone
+            pass
 
 
 def train_command(run_dir: str | Path) -> list[str]:

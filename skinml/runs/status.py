@@ -51,8 +51,13 @@ def pid_alive(pid: int) -> bool:
 
 def is_locked(run_dir: Path) -> bool:
     """True when a process holds the run's lock."""
+    return is_held(run_dir / ".lock")
+
+
+def is_held(lock: Path) -> bool:
+    """True when a process holds the file lock `lock`."""
     try:
-        with open(run_dir / ".lock", "a") as f:
+        with open(lock, "a") as f:
             try:
                 fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

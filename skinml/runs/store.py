@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from skinml.errors import ModelError, SkinmlError
+from skinml.errors import ModelError, SkinmlError, shown
 from skinml.io import read_json, read_table
 from skinml.runs.status import run_status, status_message
 from skinml.settings import runs_root
@@ -22,7 +22,7 @@ def check_run_name(name: str) -> str:
     A run is always a folder directly under the runs root: no path, no '..', nothing hidden.
     """
     if not RUN_NAME.fullmatch(name or "") or ".." in name:  # fullmatch: "$" alone lets a final newline through
-        raise SkinmlError(f"'{name}' cannot name a run: use letters, digits, '.', '_' and '-' only "
+        raise SkinmlError(f"'{shown(name, 60)}' cannot name a run: use letters, digits, '.', '_' and '-' only "
                           "(at most 100, no folders).")
     return name
 
