@@ -9,7 +9,7 @@ import sys
 from skinml.errors import SkinmlError
 
 # Sub-command modules: each keeps its heavy imports (Keras, TensorFlow) inside its `run`.
-COMMANDS = ["data", "evaluate", "predict", "generate", "explain_eval", "bench"]
+COMMANDS = ["data", "evaluate", "predict", "segment", "generate", "explain_eval", "bench"]
 
 
 def build_parser() -> argparse.ArgumentParser:
