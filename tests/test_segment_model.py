@@ -80,6 +80,7 @@ def test_schedule_and_time_budget():
     assert plan_epochs(config, 2, 200.0, [1.0]) == 30  # never more than configured
 
 
+@pytest.mark.slow
 def test_fit_resume_ship_and_segment(lesions, tmp_path):
     from skinml.runs import run_status
     from skinml.segment import train
@@ -116,11 +117,15 @@ def test_fit_resume_ship_and_segment(lesions, tmp_path):
 
 def test_cli_segment_and_evaluate(lesions, tmp_path, capsys):
     from skinml.cli import main
-    from skinml.segment.train import fit_segmenter
+    from skinml.segment.unet import build_unet
 
     data, masks = lesions
-    run_dir = tmp_path / "run"
-    fit_segmenter(SegmenterConfig(data=str(data), masks=str(masks), epochs=1, **TINY), run_dir, log=lambda m: None)
+    run_dir = tmp_path / "segmenter"  # a folder as shipped: model.keras and the split it trained with
+    run_dir.mkdir()
+    build_unet(32, (4, 8, 16)).save(run_dir / "model.keras")
+    ids = sorted(p.stem for p in data.glob("*.jpg"))
+    pd.DataFrame({"isic_id": ids[:10], "lesion_id": "", "dx": "nv", "split": "train"}).to_csv(
+        run_dir / "split.csv.gz", index=False)
     files = sorted(str(p) for p in data.glob("*.jpg"))[:2]
     bad = tmp_path / "notes.txt"
     bad.write_text("not a photo")
@@ -136,7 +141,7 @@ def test_cli_segment_and_evaluate(lesions, tmp_path, capsys):
                  "--model", str(run_dir), "--bootstrap", "50", "--json"])
     report = json.loads(capsys.readouterr().out)
     assert code == 0
-    assert report["left_out_seen"] > 0  # the run's training and validation images are left out
+    assert report["left_out_seen"] >= 10  # the images it trained on (and their lesions) are left out
     assert report["overall"]["n"] + report["left_out_seen"] == len(list(data.glob("*.jpg")))
 
 
@@ -146,3 +151,46 @@ def test_cli_errors_are_one_sentence(tmp_path, capsys):
     assert main(["segment", "x.jpg", "--out", str(tmp_path), "--model", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "holds no segmenter" in err and "\n" not in err
+
+
+def test_masks_at_the_photos_size_cleaned_and_warned():
+    from skinml.segment.predict import clean_mask, mask_png, mask_warnings, probability_at, touches_border
+
+    prob = np.zeros((8, 8), "float32")
+    prob[2:6, 2:6] = 1.0
+    big = probability_at(prob, 40, 30) >= 0.5
+    assert big.shape == (30, 40) and big[15, 20] and not big[0, 0]
+    mask = np.zeros((20, 20), bool)
+    mask[3:12, 3:12] = True
+    mask[6, 6] = False  # a hole
+    mask[16:18, 16:18] = True  # a speck
+    cleaned = clean_mask(mask)
+    assert cleaned[6, 6] and not cleaned[17, 17] and cleaned.sum() == 81
+    assert not clean_mask(np.zeros((5, 5), bool)).any()
+    with Image.open(__import__("io").BytesIO(mask_png(cleaned))) as png:
+        assert png.mode == "L" and set(np.unique(np.asarray(png))) == {0, 255}
+    assert mask_warnings(cleaned) == [] and not touches_border(cleaned)
+    assert "No lesion was found" in mask_warnings(np.zeros((20, 20), bool))[0]
+    edge = cleaned.copy()
+    edge[0, 5] = True
+    assert "touches the edge" in mask_warnings(edge)[0]
+
+
+@pytest.mark.realdata
+def test_shipped_segmenter_outlines_held_out_ham_lesions(ham10000):
+    """The shipped segmenter on 40 of its own held-out test images: masks at 200x150, Jaccard like its card's."""
+    from skinml.segment.data import load_table
+    from skinml.segment.evaluate import evaluate_table
+    from skinml.segment.predict import SHIPPED, load_segmenter, load_split_of
+
+    if not (SHIPPED / "model.keras").is_file():
+        pytest.skip("no shipped segmenter (skinml/assets/segmenter)")
+    split = load_split_of(SHIPPED)
+    test_ids = set(split.loc[split["split"] == "test", "isic_id"])
+    table = load_table(ham10000)
+    table = table[table["isic_id"].isin(test_ids)].head(40)
+    report, scores = evaluate_table(load_segmenter(SHIPPED), table, n_boot=100)
+    card = json.loads((SHIPPED / "metrics.json").read_text())["test"]["overall"]["jaccard"]
+    assert len(scores) == 40
+    assert report["overall"]["jaccard"]["mean"] > 0.7
+    assert abs(report["overall"]["jaccard"]["mean"] - card["mean"]) < 0.1

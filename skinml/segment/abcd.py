@@ -105,10 +105,31 @@ def compactness(mask: np.ndarray) -> float:
     return float(min(1.0, 4 * np.pi * mask.sum() / perimeter ** 2)) if perimeter else float("nan")
 
 
+MAX_COLOUR_PIXELS = 40_000  # colour statistics use an even sample of at most this many lesion pixels
+
+
+def _lesion_lab(photo: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """CIELAB values of an even sample of the lesion's pixels: float (n, 3)."""
+    pixels = np.asarray(photo)[mask]
+    pixels = pixels[::max(1, len(pixels) // MAX_COLOUR_PIXELS)]
+    return color.rgb2lab(pixels[None].astype(np.float32) / 255)[0]
+
+
+def _crop(photo: np.ndarray, mask: np.ndarray, margin: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """The lesion's bounding box with a margin: what the border and colour measures need."""
+    rows, cols = np.nonzero(mask)
+    r0, c0 = max(0, rows.min() - margin), max(0, cols.min() - margin)
+    r1, c1 = rows.max() + margin + 1, cols.max() + margin + 1
+    return np.asarray(photo)[r0:r1, c0:c1], mask[r0:r1, c0:c1]
+
+
 def border_gradient(photo: np.ndarray, mask: np.ndarray) -> float:
     """Mean gradient magnitude of CIELAB lightness L* (0-100) on the lesion's border pixels, per pixel."""
     mask = _check(photo, mask)
-    lightness = color.rgb2lab(np.asarray(photo))[..., 0]
+    if not mask.any():
+        return float("nan")
+    photo, mask = _crop(photo, mask)
+    lightness = color.rgb2lab(photo.astype(np.float32) / 255)[..., 0]
     gradient = np.hypot(ndimage.sobel(lightness, axis=0), ndimage.sobel(lightness, axis=1)) / 8  # Sobel sums 8x
     border = mask ^ ndimage.binary_erosion(mask)
     return float(gradient[border].mean()) if border.any() else float("nan")
@@ -116,9 +137,11 @@ def border_gradient(photo: np.ndarray, mask: np.ndarray) -> float:
 
 def colour_shares(photo: np.ndarray, mask: np.ndarray) -> dict[str, float]:
     """The share of the lesion's pixels nearest (CIELAB delta E) to each dermoscopic colour."""
-    mask = _check(photo, mask)
-    lab = color.rgb2lab(np.asarray(photo)[mask][None])[0]
-    refs = color.rgb2lab(np.array([list(DERMOSCOPIC_COLOURS.values())], np.uint8))[0]
+    return _shares(_lesion_lab(photo, _check(photo, mask)))
+
+
+def _shares(lab: np.ndarray) -> dict[str, float]:
+    refs = color.rgb2lab(np.array([list(DERMOSCOPIC_COLOURS.values())], np.float32) / 255)[0]
     nearest = np.argmin(np.linalg.norm(lab[:, None, :] - refs[None], axis=2), axis=1)
     counts = np.bincount(nearest, minlength=len(refs)) / max(1, len(nearest))
     return {name: float(share) for name, share in zip(DERMOSCOPIC_COLOURS, counts)}
@@ -126,8 +149,10 @@ def colour_shares(photo: np.ndarray, mask: np.ndarray) -> dict[str, float]:
 
 def colour_variance(photo: np.ndarray, mask: np.ndarray) -> float:
     """Mean squared CIELAB distance of the lesion's pixels from their mean colour (delta E squared)."""
-    mask = _check(photo, mask)
-    lab = color.rgb2lab(np.asarray(photo)[mask][None])[0]
+    return _variance(_lesion_lab(photo, _check(photo, mask)))
+
+
+def _variance(lab: np.ndarray) -> float:
     return float(((lab - lab.mean(axis=0)) ** 2).sum(axis=1).mean()) if len(lab) else float("nan")
 
 
@@ -147,11 +172,12 @@ def measure_lesion(photo: np.ndarray, mask: np.ndarray, field_of_view_mm: float 
         return {"area_px": 0}
     axes = principal_axes(mask)
     fold_long, fold_short = fold_asymmetry(mask)
-    shares = colour_shares(photo, mask)
+    lab = _lesion_lab(photo, mask)
+    shares = _shares(lab)
     return {**size_measures(mask, field_of_view_mm),
             "major_axis_px": float(axes["major_axis_px"]), "minor_axis_px": float(axes["minor_axis_px"]),
             "asymmetry_major": fold_long, "asymmetry_minor": fold_short,
             "compactness": compactness(mask), "border_gradient": border_gradient(photo, mask),
             "colour_shares": shares,
             "colours": sorted((c for c, s in shares.items() if s >= PRESENT_SHARE), key=lambda c: -shares[c]),
-            "colour_variance": colour_variance(photo, mask)}
+            "colour_variance": _variance(lab)}

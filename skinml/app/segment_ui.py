@@ -1,0 +1,97 @@
+"""The lesion's outline and its ABCD measures on a page: one call, `lesion_outline_ui(data, name)`.
+
+The shipped segmenter is loaded once for all sessions (`st.cache_resource`) and called under a
+lock; each photo's outline and measures are cached per photo (`st.cache_data`). Nothing is
+written to disk.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+
+import numpy as np
+import streamlit as st
+
+from skinml.app import mtime_stamp, plain, show_error
+from skinml.errors import SkinmlError
+from skinml.segment.predict import SHIPPED
+
+TEACHING = ("A teaching aid, not a verdict: these are the measures of the ABCD rule of dermoscopy, computed from "
+            "the model's outline. They say what the rule looks at, never what the lesion is.")
+
+
+@st.cache_resource(show_spinner="Loading the lesion segmenter ...", max_entries=1)
+def _segmenter(path: str, stamp: int):
+    from skinml.segment.predict import load_segmenter
+
+    return load_segmenter(path), threading.Lock()
+
+
+@st.cache_data(show_spinner="Outlining the lesion ...", max_entries=32)
+def outline_cached(model_path: str, stamp: int, data: bytes, name: str, field_of_view_mm: float | None) -> dict:
+    """{"photo", "outlined" (uint8 (h, w, 3)), "mask" (bool (h, w)), "abcd", "warnings"} of a photo,
+    by the segmenter in `model_path` (`stamp` changes when its file does)."""
+    from skinml.images.upload import read_image, to_rgb
+    from skinml.segment.abcd import measure_lesion
+    from skinml.segment.predict import draw_outline, mask_warnings, segment_photo
+
+    photo = np.asarray(to_rgb(read_image(data, name)))
+    model, lock = _segmenter(model_path, stamp)
+    with lock:
+        mask = segment_photo(model, photo)
+    return {"photo": photo, "mask": mask, "outlined": draw_outline(photo, mask), "warnings": mask_warnings(mask),
+            "abcd": measure_lesion(photo, mask, field_of_view_mm)}
+
+
+def abcd_sentences(m: dict) -> list[str]:
+    """The ABCD measures of `skinml.segment.abcd.measure_lesion` in plain words, one line each."""
+    if not m.get("area_px"):
+        return []
+    size = (f"about {m['diameter_mm']:.1f} mm across (a disc of the same area), {m['area_mm2']:.0f} mm²"
+            if "diameter_mm" in m else
+            f"about {m['diameter_px']:.0f} pixels across (a disc of the same area); give the photo's width in mm "
+            "to see millimetres")
+    shares = ", ".join(f"{c} {m['colour_shares'][c]:.0%}" for c in m["colours"]) or "none above 5%"
+    return [
+        f"**A - Asymmetry**: folded over its long axis, {m['asymmetry_major']:.0%} of the lesion does not meet "
+        f"itself; over its short axis, {m['asymmetry_minor']:.0%} (0% = a mirror image).",
+        f"**B - Border**: compactness {m['compactness']:.2f} (1 = a smooth disc, lower = ragged or notched); "
+        f"across the border the lightness changes by {m['border_gradient']:.1f} units per pixel "
+        "(low = the lesion fades into the skin, high = a sharp edge).",
+        f"**C - Colours**: {shares}; colour variance {m['colour_variance']:.0f} (delta E², how varied the "
+        "colours are).",
+        f"**D - Diameter**: {size}.",
+    ]
+
+
+def lesion_outline_ui(data: bytes, name: str, key: str = "outline") -> dict | None:
+    """The photo with the lesion's outline, the warnings and the ABCD measures in plain words;
+    returns `outline_cached`'s dict, or None when no segmenter is installed or the photo fails."""
+    st.subheader("The lesion's outline and the ABCD measures")
+    if not (SHIPPED / "model.keras").is_file():
+        st.caption("No lesion segmenter is installed (skinml/assets/segmenter), so no outline is drawn.")
+        return None
+    fov = st.number_input("Photo width in millimetres (optional, 0 = unknown)", min_value=0.0, max_value=200.0,
+                          value=0.0, step=1.0, key=f"{key}_fov",
+                          help="The field of view of the dermoscope, to give sizes in millimetres.")
+    try:
+        out = outline_cached(str(SHIPPED), mtime_stamp([SHIPPED / "model.keras"]), data, name, fov or None)
+    except SkinmlError as exc:
+        show_error(exc)
+        return None
+    for warning in out["warnings"]:
+        st.warning(warning)
+    a, b = st.columns(2)
+    a.image(out["outlined"], caption=f"{plain(name)}: the model's outline of the lesion (green)", width="stretch")
+    with b:
+        for line in abcd_sentences(out["abcd"]):
+            st.markdown(line)
+    st.caption(TEACHING)
+    buffer = io.BytesIO()
+    from PIL import Image
+
+    Image.fromarray(out["outlined"]).save(buffer, format="PNG")
+    st.download_button("Download the outlined photo (PNG)", buffer.getvalue(), file_name="skinml-outline.png",
+                       mime="image/png", key=f"{key}_download")
+    return out

@@ -1,0 +1,66 @@
+"""The clinician page draws the lesion's outline and lists the ABCD measures (skinml.app.segment_ui)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+streamlit_testing = pytest.importorskip("streamlit.testing.v1")
+AppTest = streamlit_testing.AppTest
+
+PAGES = Path(__file__).resolve().parents[1] / "app_pages"
+
+
+def segmenter_folder(folder: Path, bias: float) -> Path:
+    """A tiny U-Net whose every pixel is lesion (bias > 0) or none is (bias < 0)."""
+    from skinml.segment.unet import build_unet
+
+    model = build_unet(32, (4, 8, 16))
+    kernel, _ = model.get_layer("mask").get_weights()
+    model.get_layer("mask").set_weights([np.zeros_like(kernel), np.full(1, bias, "float32")])
+    folder.mkdir(parents=True)
+    model.save(folder / "model.keras")
+    return folder
+
+
+@pytest.fixture
+def page(monkeypatch, tmp_path):
+    """Page 6 with a tiny untrained classifier; call it with a segmenter folder (or None for none)."""
+    from test_app_explain import saved_model
+
+    from skinml.app import segment_ui
+
+    monkeypatch.setenv("SKINML_MODEL", str(saved_model(tmp_path / "model")))
+    monkeypatch.setenv("SKINML_RUNS", str(tmp_path / "no-runs"))
+
+    def open_page(segmenter: Path | None) -> AppTest:
+        monkeypatch.setattr(segment_ui, "SHIPPED", segmenter or tmp_path / "none")
+        at = AppTest.from_file(str(PAGES / "6_Try_a_lesion_photo.py"), default_timeout=120)
+        at.run()
+        at.radio(key="try_image_source").set_value("Example").run()
+        assert not at.exception, [e.value for e in at.exception]
+        return at
+
+    return open_page
+
+
+def test_outline_and_abcd_in_plain_words_with_the_teaching_caption(page, tmp_path):
+    at = page(segmenter_folder(tmp_path / "all", bias=10.0))
+    assert any(s.value == "The lesion's outline and the ABCD measures" for s in at.subheader)
+    text = " ".join(m.value for m in at.markdown)
+    assert "A - Asymmetry" in text and "B - Border" in text and "C - Colours" in text and "D - Diameter" in text
+    assert any("teaching aid, not a verdict" in c.value for c in at.caption)
+    assert any("touches the edge of the photo" in w.value for w in at.warning)  # the whole photo is "lesion"
+    at.number_input(key="try_outline_fov").set_value(20.0).run()
+    assert " mm across" in " ".join(m.value for m in at.markdown)
+
+
+@pytest.mark.slow
+def test_no_lesion_found_and_no_segmenter(page, tmp_path):
+    at = page(segmenter_folder(tmp_path / "none-found", bias=-10.0))
+    assert any("No lesion was found" in w.value for w in at.warning)
+    assert "A - Asymmetry" not in " ".join(m.value for m in at.markdown)
+    at = page(None)
+    assert any("No lesion segmenter is installed" in c.value for c in at.caption)
