@@ -64,3 +64,40 @@ def test_no_lesion_found_and_no_segmenter(page, tmp_path):
     assert "A - Asymmetry" not in " ".join(m.value for m in at.markdown)
     at = page(None)
     assert any("No lesion segmenter is installed" in c.value for c in at.caption)
+
+
+@pytest.fixture(scope="module")
+def masked_dataset(tmp_path_factory):
+    """Four synthetic lesion photos; beside them `<name>-segmentations` with a mask for the first only."""
+    from PIL import Image
+
+    from skinml.data.synthetic import make_lesion
+
+    base = tmp_path_factory.mktemp("masked")
+    root, masks = base / "lesions", base / "lesions-segmentations"
+    (root / "images").mkdir(parents=True)
+    masks.mkdir()
+    rows = ["isic_id,benign_malignant,diagnosis,image_type"]
+    for i in range(4):
+        Image.fromarray(make_lesion(i % 2 == 1, 160, seed=60 + i)).save(root / "images" / f"ISIC_00002{i:02d}.jpg")
+        rows.append(f"ISIC_00002{i:02d},{'malignant' if i % 2 else 'benign'},,dermoscopic")
+    (root / "metadata.csv").write_text("\n".join(rows) + "\n")
+    mask = np.zeros((160, 160), np.uint8)
+    mask[40:120, 40:120] = 255
+    Image.fromarray(mask).save(masks / "ISIC_0000200_segmentation.png")
+    return root
+
+
+def test_data_page_draws_the_dermatologists_masks(masked_dataset, monkeypatch, tmp_path):
+    from skinml.app import segment_ui
+
+    monkeypatch.setattr(segment_ui, "SHIPPED", tmp_path / "none")  # only the given masks are offered
+    at = AppTest.from_file(str(PAGES / "1_Data.py"), default_timeout=120)
+    at.session_state["data_dir"] = str(masked_dataset)
+    at.run()
+    assert at.radio(key="data_outline").options == ["none", "the dermatologists' masks"]
+    at.radio(key="data_outline").set_value("the dermatologists' masks").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("a dermatologist drew" in c.value for c in at.caption)
+    captions = [c for image in at.get("image") for c in image.captions]
+    assert sum("no outline" in c for c in captions) == 3  # one image of four has a mask

@@ -95,3 +95,77 @@ def lesion_outline_ui(data: bytes, name: str, key: str = "outline") -> dict | No
     st.download_button("Download the outlined photo (PNG)", buffer.getvalue(), file_name="skinml-outline.png",
                        mime="image/png", key=f"{key}_download")
     return out
+
+
+OVERLAYS = ("none", "the dermatologists' masks", "the segmenter's outlines (predicted)")
+
+
+def _given_masks(root: str) -> list:
+    from skinml.data.masks import find_mask_folder
+    from skinml.data.policy import folders_of
+
+    return [m for m in (find_mask_folder(f) for f in folders_of(root)) if m is not None]
+
+
+@st.cache_data(show_spinner="Outlining the lesions ...", max_entries=16)
+def outlined_images(paths: tuple[str, ...], ids: tuple[str, ...], overlay: str, root: str,
+                    stamp: int) -> list[tuple[np.ndarray, bool]]:
+    """(photo with the outline drawn, whether an outline was found) for each image."""
+    from skinml.data.masks import load_mask
+    from skinml.errors import DataError
+    from skinml.segment.evaluate import load_photo
+    from skinml.segment.predict import draw_outline, segment_photos
+
+    photos = [load_photo(p) for p in paths]
+    if overlay == OVERLAYS[2]:
+        model, lock = _segmenter(str(SHIPPED), stamp)
+        with lock:
+            masks = segment_photos(model, photos)
+    else:
+        folders, masks = _given_masks(root), []
+        for isic_id, photo in zip(ids, photos):
+            mask = None
+            for folder in folders:
+                try:
+                    mask = load_mask(folder, isic_id)
+                    break
+                except DataError:
+                    continue
+            masks.append(mask if mask is not None and mask.shape == photo.shape[:2] else None)
+    return [(draw_outline(p, m) if m is not None else p, m is not None and bool(m.any()))
+            for p, m in zip(photos, masks)]
+
+
+def outlined_grid_ui(df, root: str, n: int = 12, columns: int = 6, seed: int = 0, key: str = "grid_outline") -> bool:
+    """The image grid with lesion outlines drawn, given or predicted, when the visitor asks for them;
+    False (nothing drawn) when they do not, so the page shows its plain grid."""
+    import json
+
+    options = [OVERLAYS[0]] + ([OVERLAYS[1]] if _given_masks(root) else []) \
+        + ([OVERLAYS[2]] if (SHIPPED / "model.keras").is_file() else [])
+    if len(options) == 1:
+        return False
+    overlay = st.radio("Lesion outlines", options, horizontal=True, key=key)
+    readable = df[df["image_path"] != ""]
+    if overlay == OVERLAYS[0] or readable.empty:
+        return False
+    sample = readable.sample(n=min(n, len(readable)), random_state=seed)
+    try:
+        images = outlined_images(tuple(sample["image_path"]), tuple(sample["isic_id"].astype(str)), overlay, root,
+                                 mtime_stamp([SHIPPED / "model.keras"]))
+    except SkinmlError as exc:
+        show_error(exc)
+        return True
+    cols = st.columns(columns)
+    for k, (row, (image, found)) in enumerate(zip(sample.itertuples(), images)):
+        caption = f"{row.isic_id} · {row.benign_malignant}" + ("" if found else " · no outline")
+        cols[k % columns].image(image, caption=plain(caption), width="stretch")
+    if overlay == OVERLAYS[2]:
+        metrics = json.loads((SHIPPED / "metrics.json").read_text()) if (SHIPPED / "metrics.json").is_file() else {}
+        jaccard = metrics.get("test", {}).get("overall", {}).get("jaccard", {}).get("mean")
+        st.caption("Green: the segmenter's predicted outline, not a dermatologist's"
+                   + (f" (mean Jaccard {jaccard:.2f} against dermatologists' masks on held-out HAM10000 lesions)."
+                      if jaccard is not None else "."))
+    else:
+        st.caption("Green: the outline a dermatologist drew (the dataset's masks).")
+    return True
