@@ -194,3 +194,15 @@ def test_shipped_segmenter_outlines_held_out_ham_lesions(ham10000):
     assert len(scores) == 40
     assert report["overall"]["jaccard"]["mean"] > 0.7
     assert abs(report["overall"]["jaccard"]["mean"] - card["mean"]) < 0.1
+
+
+def test_parsing_the_segment_commands_imports_no_tensorflow():
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom skinml.cli import build_parser\n"
+            "build_parser().parse_args(['segment', 'a.jpg', '--out', 'x'])\n"
+            "build_parser().parse_args(['evaluate', '--task', 'segmentation', '--data', 'x'])\n"
+            "print(sorted(m for m in ('tensorflow', 'keras', 'skimage') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
