@@ -101,3 +101,33 @@ def test_data_page_draws_the_dermatologists_masks(masked_dataset, monkeypatch, t
     assert any("a dermatologist drew" in c.value for c in at.caption)
     captions = [c for image in at.get("image") for c in image.captions]
     assert sum("no outline" in c for c in captions) == 3  # one image of four has a mask
+
+
+@pytest.mark.slow
+def test_evaluate_page_compares_the_abcd_rule_with_the_cnn(monkeypatch, tmp_path):
+    from PIL import Image
+    from test_app_explain import saved_model
+
+    from skinml.app import segment_ui
+    from skinml.data.synthetic import write_demo_dataset
+
+    data = write_demo_dataset(tmp_path / "lesions", n=40, size=64, seed=7)
+    masks = tmp_path / "lesions-segmentations"
+    masks.mkdir()
+    for path in data.glob("*.jpg"):
+        grey = np.asarray(Image.open(path).convert("L"), float)
+        Image.fromarray(((grey < 0.8 * np.median(grey[0])) * 255).astype(np.uint8)).save(
+            masks / f"{path.stem}_segmentation.png")
+    monkeypatch.setenv("SKINML_MODEL", str(saved_model(tmp_path / "model", spread=0.5)))
+    monkeypatch.setenv("SKINML_RUNS", str(tmp_path / "no-runs"))
+    monkeypatch.setattr(segment_ui, "SHIPPED", tmp_path / "none")
+    at = AppTest.from_file(str(PAGES / "3_Evaluate.py"), default_timeout=180)
+    at.session_state["data_dir"] = str(data)
+    at.run()
+    at.radio[0].set_value("the data folder").run()
+    next(b for b in at.button if b.label == "Predict the folder").click().run()
+    next(t for t in at.toggle if t.label.startswith("Compare")).set_value(True).run()
+    assert not at.exception, [e.value for e in at.exception]
+    labels = [m.label for m in at.metric]
+    assert "AUC of the ABCD measures" in labels and "AUC of the CNN" in labels
+    assert any("drawn by dermatologists" in c.value for c in at.caption)

@@ -169,3 +169,60 @@ def outlined_grid_ui(df, root: str, n: int = 12, columns: int = 6, seed: int = 0
     else:
         st.caption("Green: the outline a dermatologist drew (the dataset's masks).")
     return True
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _abcd_features(ids: tuple[str, ...], paths: tuple[str, ...], root: str, stamp: int):
+    import pandas as pd
+
+    from skinml.explain.abcd_rule import abcd_features
+
+    model = _segmenter(str(SHIPPED), stamp) if (SHIPPED / "model.keras").is_file() else None
+    bar = st.progress(0.0, text="Outlining and measuring every lesion ...")
+    table = pd.DataFrame({"isic_id": ids, "image_path": paths})
+    if model is None:
+        features = abcd_features(table, _given_masks(root), None, lambda f, _: bar.progress(f))
+    else:
+        with model[1]:
+            features = abcd_features(table, _given_masks(root), model[0], lambda f, _: bar.progress(f))
+    bar.empty()
+    return features
+
+
+def abcd_vs_cnn_ui(table, root: str, key: str = "abcd") -> None:
+    """The teaching view "The dermatologist's ABCD and the CNN" on a classifier's evaluated images
+    (`table`: isic_id, image_path, y, p, and lesion_id when known)."""
+    from skinml.explain.abcd_rule import compare_with_cnn
+    from skinml.plots.abcd import plot_abcd_distributions, plot_abcd_vs_cnn_roc
+
+    st.subheader("The dermatologist's ABCD and the CNN")
+    st.caption("Dermatologists first learn the ABCD rule: Asymmetry, Border, Colours, Diameter. Here each lesion is "
+               "outlined and measured that way, a logistic regression on those measures is scored on these images "
+               "(each by a fit on the other lesions), and set beside the CNN on the very same images.")
+    if not st.toggle("Compare (outlines and measures every image: a few seconds per hundred)", key=key):
+        return
+    rows = table[table["image_path"] != ""]
+    try:
+        features = _abcd_features(tuple(rows["isic_id"].astype(str)), tuple(rows["image_path"]), root,
+                                  mtime_stamp([SHIPPED / "model.keras"]))
+        groups = rows["lesion_id"].astype(str).where(rows["lesion_id"].astype(str) != "", rows["isic_id"]) \
+            if "lesion_id" in rows else None
+        out = compare_with_cnn(features, rows["y"], rows["p"], groups)
+    except SkinmlError as exc:
+        show_error(exc)
+        return
+    a, b = st.columns(2)
+    for column, name, label in ((a, "abcd", "AUC of the ABCD measures"), (b, "cnn", "AUC of the CNN")):
+        low, high = out[name]["interval"]
+        column.metric(label, f"{out[name]['auc']:.2f}", help=f"95% bootstrap interval {low:.2f} to {high:.2f}.")
+    st.plotly_chart(plot_abcd_vs_cnn_roc(out), key=f"{key}_roc")
+    st.plotly_chart(plot_abcd_distributions(features, rows["y"]), key=f"{key}_box")
+    masks = out["masks"]
+    note = (f"Outlines: {masks.get('given', 0)} drawn by dermatologists, {masks.get('predicted', 0)} predicted by the "
+            f"segmenter, {masks.get('none', 0)} without a lesion found.")
+    if masks.get("predicted") and (SHIPPED / "metrics.json").is_file():
+        import json
+
+        jaccard = json.loads((SHIPPED / "metrics.json").read_text())["test"]["overall"]["jaccard"]["mean"]
+        note += f" The segmenter's mean Jaccard on held-out HAM10000 lesions: {jaccard:.2f}."
+    st.caption(note + " " + TEACHING)
