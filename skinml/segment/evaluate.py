@@ -47,6 +47,7 @@ def evaluate_table(model, table: pd.DataFrame, n_boot: int = 1000, seed: int = 0
         part = score_masks(truths, preds, [r.isic_id for r in chunk])
         part["lesion_share"] = [t.mean() for t in truths]  # how much of the photo the true lesion covers
         part["touches_border"] = [touches_border(t) for t in truths]
+        part["width"], part["height"] = [p.shape[1] for p in photos], [p.shape[0] for p in photos]
         scores.append(part)
         if on_progress:
             on_progress(min(1.0, (start + len(chunk)) / len(rows)), {})

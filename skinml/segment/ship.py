@@ -99,7 +99,9 @@ def ship_segmenter(run_dir: str | Path, out: str | Path = SHIPPED, n_boot: int =
             report, scores = evaluate_table(model, rows, n_boot=n_boot if name == "test" else 200)
             figures[name] = {"report": report, "scores": scores, "seconds": time.perf_counter() - started}
         test = figures["test"]
+        sizes = test["scores"][["width", "height"]].value_counts()
         metrics = {"test": test["report"], "val": figures["val"]["report"]["overall"],
+                   "photo_sizes": {f"{w}x{h}": int(n) for (w, h), n in sizes.items()},
                    "where_it_fails": where_it_fails(test["scores"], split),
                    "seconds_per_image_measured": test["seconds"] / max(1, len(test["scores"]))}
         write_json(tmp / "metrics.json", metrics)
@@ -143,6 +145,7 @@ def write_card(folder: str | Path) -> str:
         raise ModelError(f"{folder} has no readable config.json and metrics.json.")
     trained, test, fails = config["trained"], metrics["test"], metrics["where_it_fails"]
     overall = test["overall"]
+    sizes = ", ".join(metrics.get("photo_sizes", {})) or "unrecorded"
     size, filters = config["image_size"], config["filters"]
     lines = [
         "# Model card: lesion segmenter (U-Net)", "",
@@ -155,7 +158,8 @@ def write_card(folder: str | Path) -> str:
         "## Intended use and limitations",
         f"{SHORT_DISCLAIMER} The outline is a teaching aid: it shows where the model thinks the lesion is, so "
         "that its size, asymmetry, border and colours can be measured and discussed. It was trained on "
-        "HAM10000 dermoscopy photos only (mostly fair skin, 200x150 px): clinical photos, other "
+        f"HAM10000 dermoscopy photos only (mostly fair skin; test photos of {sizes} px): "
+        "clinical photos, other "
         "dermoscopes, hair, ink marks and lesions larger than the photo may be outlined wrongly.", "",
         "## Training data",
         f"`{Path(config['data']).name}` photos with a dermatologist's mask each "
