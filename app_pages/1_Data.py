@@ -6,6 +6,7 @@ import streamlit as st
 from skinml import data
 from skinml.app import data_ui as ui
 from skinml.app import plain, session, setup_page
+from skinml.app.segment_ui import outlined_grid_ui
 from skinml.plots.data import plot_age, plot_counts, plot_image_sizes, plot_labels, plot_splits
 
 setup_page("Data")
@@ -63,7 +64,8 @@ with tab_images:
     if diagnosis != "any":
         chosen = chosen[chosen["diagnosis"] == diagnosis]
     st.caption(f"{len(chosen):,} images match")
-    ui.image_grid_ui(chosen, seed=seed)
+    if not outlined_grid_ui(chosen, root, seed=seed, key="data_outline"):
+        ui.image_grid_ui(chosen, seed=seed)
 
 with tab_split:
     c1, c2 = st.columns(2)

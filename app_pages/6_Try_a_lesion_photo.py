@@ -8,6 +8,7 @@ import streamlit as st
 from skinml.app import explain_ui as ui
 from skinml.app import plain, setup_page, show_error
 from skinml.app.classifiers import choose_model_ui
+from skinml.app.segment_ui import lesion_outline_ui
 from skinml.errors import SkinmlError
 from skinml.plots.explain import plot_diagnoses
 from skinml.predict import (
@@ -137,6 +138,11 @@ elif trust:
 else:
     st.caption(HEATMAP_MEANING + " Its methods have not been measured against lesion outlines for this model "
                "(`python -m skinml explain-eval --save`), so Grad-CAM is shown.")
+
+if fired:  # one story: no outline or ABCD measures of something that does not look like a lesion photo
+    st.info("No lesion outline is drawn: this photo does not look like a dermoscopy image.")
+else:
+    lesion_outline_ui(data, name, key="try_outline")
 
 notes = [conflict] if conflict else []
 st.download_button("Download a summary (HTML)", build_summary_html(result, clf.metrics, notes=notes),

@@ -186,7 +186,7 @@ def check_output_file(path: str | Path, inputs=(), error: type[SkinmlError] = Sk
     with a sentence. Refused: an existing folder, anything but an ordinary file (a device, a pipe,
     /proc), a path inside one of `inputs` (the command's data folders and files: a dataset's
     metadata.csv is never replaced by results), an existing file under the data roots, a folder that
-    cannot be written into. The file itself is then written whole or not at all (`skinml.runs.write_atomic`).
+    cannot be written into. The file itself is then written whole or not at all (`skinml.io.write_atomic`).
     """
     text = str(path).strip()
     if not text:

@@ -188,7 +188,7 @@ def _gpu_run_module():
 
 def test_recipes_are_plain_toml():
     for path in (REPO / "train" / "recipes").glob("*.toml"):
-        assert tomllib.loads(path.read_text())["kind"] in ("classifier", "gan")
+        assert tomllib.loads(path.read_text())["kind"] in ("classifier", "gan", "segmenter")
 
 
 def test_make_runs_a_gan_recipe_to_a_generator_folder_with_its_realism_and_run_record(tmp_path):

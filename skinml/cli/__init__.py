@@ -9,7 +9,8 @@ import sys
 from skinml.errors import SkinmlError, shown
 
 # Sub-command modules: each keeps its heavy imports (Keras, TensorFlow) inside its `run`.
-COMMANDS = ["data", "train", "finish", "ship", "make", "evaluate", "predict", "generate", "explain_eval", "bench"]
+COMMANDS = ["data", "train", "finish", "ship", "make", "evaluate", "predict", "segment", "generate", "explain_eval",
+            "bench"]
 
 
 def build_parser() -> argparse.ArgumentParser:

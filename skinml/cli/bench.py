@@ -6,7 +6,7 @@ import importlib
 
 # One module per benchmark in skinml/benchmarks/, each with add_arguments(parser) and
 # run(args) -> int.
-BENCHMARKS = ["pipeline", "train", "gan", "predict", "explain", "serve", "pages"]
+BENCHMARKS = ["pipeline", "train", "gan", "predict", "segment", "explain", "serve", "pages"]
 
 
 def add_parser(subparsers) -> None:

@@ -18,8 +18,11 @@ def add_parser(subparsers) -> None:
                              "../shared/data/isic-sample or the synthetic demo)")
     parser.add_argument("--model", help="classifier folder, run directory or .keras file "
                                         "(default: the shipped model of --task)")
-    parser.add_argument("--task", choices=["binary", "diagnosis"], default=None,
-                        help="binary or diagnosis (default: binary, or --model's task)")
+    parser.add_argument("--task", choices=["binary", "diagnosis", "segmentation"], default=None,
+                        help="binary or diagnosis (default: binary, or --model's task); segmentation: the "
+                             "lesion segmenter on the folder's images that have a mask (ISIC 2018 Task 1 figures)")
+    parser.add_argument("--masks", metavar="DIR", help="segmentation: the masks folder (default: <data>-segmentations "
+                                                       "beside the data, or masks/ inside it)")
     parser.add_argument("--split", choices=["auto", "test", "val", "all"], default="auto",
                         help="auto: the test split of the training data, else all images")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -68,7 +71,32 @@ def check_outputs(args: argparse.Namespace, data: list) -> None:
                           "other. Name two files.")
 
 
+def run_segmentation(args: argparse.Namespace) -> int:
+    """The segmenter's figures on a folder with masks (held-out images only), text or JSON."""
+    from skinml.errors import DataError
+    from skinml.segment.evaluate import evaluate_folder
+    from skinml.segment.predict import SHIPPED, load_segmenter, load_split_of
+
+    if not args.data or len(args.data) != 1:
+        raise DataError("--task segmentation takes one dataset folder with masks: --data DIR.")
+    model = load_segmenter(args.model or SHIPPED)
+    report, _ = evaluate_folder(model, args.data[0], args.masks, load_split_of(args.model or SHIPPED),
+                                n_boot=args.bootstrap)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    o = report["overall"]
+    print(f"{o['n']} images with masks ({report['left_out_seen']} left out: seen in training or validation)")
+    for name in ("jaccard", "threshold_jaccard", "dice"):
+        f = o[name]
+        interval = f"  (95% interval {f['low']:.3f} to {f['high']:.3f})" if "low" in f else ""
+        print(f"  {name:<18} {f['mean']:.3f}{interval}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.task == "segmentation":
+        return run_segmentation(args)
     from skinml.cnn.classifier import SHIPPED_DIR, load_classifier
     from skinml.data.readers import default_data_dir
     from skinml.errors import ModelError

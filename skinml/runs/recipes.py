@@ -103,6 +103,7 @@ class Kind:
     train: Callable[[dict, Path | None], list[Path]]
     finish: Callable[[dict, list[Path], Path | None], Path]
     measure: Callable[[dict], Callable[[Path], None] | None] = lambda recipe: None
+    ship: Callable[[dict, Path, Path], Path] | None = None  # a kind that measures and ships itself
 
 
 def _classifier_config(recipe: dict, run_dir: Path, seed: int):
@@ -169,10 +170,30 @@ def finish_gan_run(recipe: dict, dirs: list[Path], root: Path | None = None) -> 
     return finish(dirs, realism_images=settings.get("realism_images", 1000), yardstick=settings.get("yardstick", True))
 
 
+def train_segmenter_run(recipe: dict, root: Path | None = None) -> list[Path]:
+    """Train (or resume) the run of a segmenter recipe ([config]: SegmenterConfig fields)."""
+    from skinml.runs.segmenter import fit_segmenter
+    from skinml.segment.config import SegmenterConfig
+
+    settings = dict(recipe.get("config", {}))
+    for key in ("data", "masks"):
+        settings[key] = repo_path(settings.get(key, ""))
+    run_dir = run_dirs(recipe, root)[0]
+    fit_segmenter(SegmenterConfig.from_dict({**settings, "seed": recipe.get("seeds", [0])[0]}), run_dir)
+    return [run_dir]
+
+
+def ship_segmenter_run(recipe: dict, run_dir: Path, dest: Path) -> Path:
+    """The segmenter measures its held-out lesions and writes its own folder and card."""
+    from skinml.runs.segmenter import ship_segmenter
+
+    return ship_segmenter(run_dir, dest, n_boot=recipe.get("finish", {}).get("bootstrap", 1000))
+
+
 KINDS: dict[str, Kind] = {
     "classifier": Kind(train_classifier_runs, finish_classifier_runs, measure_classifier),
     "gan": Kind(train_gan_run, finish_gan_run),
-    # "segmenter": Kind(train_segmenter_runs, finish_segmenter_run, ...): a later kind plugs in here.
+    "segmenter": Kind(train_segmenter_run, lambda recipe, dirs, root: dirs[0], ship=ship_segmenter_run),
 }
 
 
@@ -203,6 +224,8 @@ def make(name: str | Path, dest: str | Path | None = None, root: str | Path | No
     root = Path(root) if root else None
     dirs = kind.train(recipe, root)
     model_run = kind.finish(recipe, dirs, root)
+    if kind.ship is not None:
+        return kind.ship(recipe, model_run, Path(dest) if dest else ASSETS / recipe["name"])
     return ship(model_run, Path(dest) if dest else ASSETS / recipe["name"],
                 record=ship_record(recipe, [*dirs, *([model_run] if model_run not in dirs else [])]),
                 measure=kind.measure(recipe))
