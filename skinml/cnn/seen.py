@@ -108,3 +108,23 @@ def find_seen(folder: str | Path | None, name: str, image) -> Seen | None:
     if bits[nearest] <= MATCH_BITS:
         return Seen(str(index["isic_id"][nearest]), str(index["split"][nearest]), "pixels", int(bits[nearest]))
     return None
+
+
+def unseen(table: pd.DataFrame, folder: str | Path | None, lesions: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The rows of a data table (isic_id, lesion_id) that a classifier folder's training index
+    does not hold, neither by image nor by lesion: held out from everything it learned from or
+    was tuned on. `lesions` (isic_id, lesion_id; default `table`) names the lesions of the
+    indexed images, which may lie outside `table`. `attrs["left_out_seen"]` counts the rows
+    dropped; a folder without an index drops nothing and sets `attrs["index"] = False`."""
+    index = read_index(folder)
+    if index is None:
+        out = table.copy()
+        out.attrs.update(left_out_seen=0, index=False)
+        return out
+    ids = set(index["isic_id"].tolist())
+    lesions = table if lesions is None else lesions
+    seen_lesions = set(lesions.loc[lesions["isic_id"].isin(ids), "lesion_id"].astype(str)) - {""}
+    seen = table["isic_id"].isin(ids) | table["lesion_id"].astype(str).isin(seen_lesions)
+    out = table[~seen].copy()
+    out.attrs.update(left_out_seen=int(seen.sum()), index=True)
+    return out
