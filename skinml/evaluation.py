@@ -111,8 +111,13 @@ def evaluation_table(classifier, root, split: str = "auto") -> tuple[pd.DataFram
 
 
 def evaluate_classifier(classifier, root, split: str = "auto", tta: bool = False,
-                        n_boot: int = 1000, on_progress=None) -> tuple[dict, pd.DataFrame]:
+                        n_boot: int = 1000, on_progress=None, bias: bool = False,
+                        masks=None) -> tuple[dict, pd.DataFrame]:
     """Predict `root` (see evaluation_table) and measure.
+
+    With `bias`, the report also holds the bias test (`bias_figures`): `lesion_removed_auc` and
+    `lesion_only_auc` with their intervals, and the whole test as `bias_test`; `masks` is a
+    folder of outlines or a function image -> mask (default: the folder beside `root`).
 
     Binary: the report of `evaluate_predictions` at the saved threshold; the table gains
     `y` and `p` columns. Diagnosis: the report of `evaluate_multiclass` (classes, balanced
@@ -120,6 +125,10 @@ def evaluate_classifier(classifier, root, split: str = "auto", tta: bool = False
     plus `left_out`; the table gains `y` (class index), `p` (p(malignant)) and one `p_<class>`
     column per class. Both reports have `task`, `split`, `n`, `model` and `data`.
     """
+    if bias:  # before the long part: a missing masks folder is said at once
+        from skinml.explain.bias import find_masks
+
+        masks = find_masks(masks, folders_of(root))
     table, used = evaluation_table(classifier, root, split)
     where = {"task": classifier.task, "split": used, "model": str(classifier.path),
              "data": ", ".join(map(str, folders_of(root)))}
@@ -128,6 +137,8 @@ def evaluate_classifier(classifier, root, split: str = "auto", tta: bool = False
         p = predict_table(classifier, table, tta=tta, on_progress=on_progress)
         report = evaluate_predictions(y, p, classifier.threshold, meta=table, n_boot=n_boot)
         report.update(where)
+        if bias:
+            add_bias_figures(report, bias_figures(classifier, table, root, masks, tta, n_boot))
         return report, table.assign(y=y, p=p)
     from skinml.metrics.multiclass import evaluate_multiclass
 
@@ -137,5 +148,37 @@ def evaluate_classifier(classifier, root, split: str = "auto", tta: bool = False
     report = evaluate_multiclass(y, probabilities, classes, list(classifier.malignant_classes), n_boot=n_boot)
     report.update(where, classes=classes, malignant_classes=list(classifier.malignant_classes),
                   left_out=table.attrs.get("left_out", {}))
+    if bias:
+        add_bias_figures(report, bias_figures(classifier, table, root, masks, tta, n_boot))
     columns = {f"p_{c}": probabilities[:, i] for i, c in enumerate(classes)}
     return report, table.assign(y=y, p=classifier.p_malignant(probabilities), **columns)
+
+
+# ---------------------------------------------------------------- does it look at the lesion?
+
+def bias_figures(classifier, table: pd.DataFrame, root, masks=None, tta: bool = False, n_boot: int = 1000,
+                 on_progress=None) -> dict:
+    """The bias test (`skinml.explain.bias.bias_test`) on the labelled rows of an evaluation table
+    that have a lesion mask and whose photo and lesion the classifier never learned from or was
+    tuned on (its training index, by ISIC id, lesion and pixels; `skinml.cnn.seen.unseen`)."""
+    from skinml.cnn.seen import unseen
+    from skinml.explain.bias import bias_test, mask_source
+
+    with_mask, source = mask_source(table, masks, folders_of(root))
+    held = unseen(with_mask, classifier.path, lesions=table, by_pixels=True)
+    if held.empty:
+        raise DataError(f"All {len(with_mask)} images with a lesion mask are images the model learned from: "
+                        "the bias test needs held-out ones.")
+    report = bias_test(classifier, held, masks=source, tta=tta, n_boot=n_boot, on_progress=on_progress)
+    report.update(left_out_seen=held.attrs["left_out_seen"], without_mask=int(len(table) - len(with_mask)))
+    return report
+
+
+def add_bias_figures(report: dict, bias: dict) -> None:
+    """Put the bias test's headline figures (lesion_removed_auc, lesion_only_auc and their
+    intervals) into an evaluation report beside its own, and the whole test under `bias_test`."""
+    from skinml.explain.bias import flat_figures
+
+    flat = flat_figures(bias)
+    report.setdefault("intervals", {}).update(flat.pop("intervals"))
+    report.update(flat, bias_test=bias)

@@ -165,3 +165,50 @@ def test_unseen_drops_the_images_and_the_lesions_a_model_learned_from(tmp_path):
     kept = unseen(table, tmp_path, lesions=pd.concat([table, lesions]))
     assert list(kept["isic_id"]) == ["c", "d"] and kept.attrs["left_out_seen"] == 3
     assert unseen(table, tmp_path / "none").attrs == {"left_out_seen": 0, "index": False}
+
+
+def test_unseen_by_pixels_drops_the_same_photo_under_another_name(tmp_path):
+    from skinml.cnn.seen import INDEX_FILE, image_hash, unseen
+
+    image, _ = photo(noise=20)
+    other, _ = photo(noise=20, seed=1)
+    for name, pixels in (("same", image), ("other", other)):
+        Image.fromarray(pixels).save(tmp_path / f"{name}.png")
+    np.savez(tmp_path / INDEX_FILE, isic_id=np.array(["a"]), split=np.array(["train"]), dhash=image_hash(image)[None])
+    table = pd.DataFrame({"isic_id": ["b", "c"], "lesion_id": ["", ""],
+                          "image_path": [str(tmp_path / "same.png"), str(tmp_path / "other.png")]})
+    kept = unseen(table, tmp_path, by_pixels=True)
+    assert list(kept["isic_id"]) == ["c"] and kept.attrs["left_out_by_pixels"] == 1
+
+
+def test_evaluate_json_carries_the_bias_test(tmp_path, capsys):
+    """`skinml evaluate --bias-test --json` on a folder with masks beside it: the two AUCs and their intervals."""
+    import json
+
+    import keras
+
+    from skinml.cli import main
+    from skinml.cnn.classifier import save_classifier
+    from skinml.cnn.models import build_model
+    from skinml.data.synthetic import write_demo_dataset
+
+    data = write_demo_dataset(tmp_path / "syn", n=16, size=48, seed=2)
+    (tmp_path / "syn-segmentations").mkdir()
+    for path in data.glob("*.jpg"):
+        _, mask = photo(height=48, width=48, radius=14)
+        Image.fromarray(mask.astype("uint8") * 255).save(tmp_path / "syn-segmentations" / f"{path.stem}_segmentation.png")
+    keras.utils.set_random_seed(0)
+    model = save_classifier(tmp_path / "model", build_model("skinml_resnet", image_size=32, widths=(8, 16)),
+                            {"name": "tiny", "image_size": 32, "resize": "squash", "threshold": 0.5})
+    assert main(["evaluate", "--data", str(data), "--model", str(model), "--bias-test", "--json",
+                 "--bootstrap", "20"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["bias_test"]["n"] == report["n"] == 16
+    for key in ("lesion_removed_auc", "lesion_only_auc"):
+        low, high = report["intervals"][key]
+        assert 0 <= low <= report[key] <= high <= 1
+    assert report["bias_test"]["auc"]["photo"]["auc"] == pytest.approx(report["auc"], abs=1e-3)
+    # without masks: one sentence
+    assert main(["evaluate", "--data", str(data), "--model", str(model), "--bias-test", "--masks",
+                 str(tmp_path / "none")]) == 2
+    assert "does not exist" in capsys.readouterr().err

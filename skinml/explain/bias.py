@@ -171,28 +171,37 @@ def auc_by_lesion(y, scores: dict[str, np.ndarray], groups, n_boot: int = 1000, 
 
 # ---------------------------------------------------------------- the test
 
-def mask_source(table: pd.DataFrame, masks: MaskSource | None, data_dirs=()) -> tuple[pd.DataFrame, MaskSource]:
-    """The rows that have a mask, and where the masks come from: a function (predicted outlines:
-    every row), a folder, or (None) the masks folder found beside one of `data_dirs`."""
+def find_masks(masks: MaskSource | None, data_dirs=()) -> MaskSource:
+    """Where the masks come from: a function (predicted outlines), a folder, or (None) the masks
+    folder found beside one of `data_dirs`; DataError with a sentence when there is none."""
     if callable(masks):
-        return table, masks
+        return masks
     folders = [Path(masks)] if masks else [f for f in map(find_mask_folder, data_dirs) if f is not None]
     if not folders:
         raise DataError("No lesion masks found: expected a folder '<data>-segmentations' beside the data "
                         "folder or 'masks/' inside it; pass the folder with --masks.")
     if not folders[0].is_dir():
         raise DataError(f"The masks folder {folders[0]} does not exist.")
-    kept, _ = attach_masks(table, folders[0])
+    return folders[0]
+
+
+def mask_source(table: pd.DataFrame, masks: MaskSource | None, data_dirs=()) -> tuple[pd.DataFrame, MaskSource]:
+    """The rows that have a mask (every row for a function), and where the masks come from (`find_masks`)."""
+    source = find_masks(masks, data_dirs)
+    if callable(source):
+        return table, source
+    kept, _ = attach_masks(table, source)
     if kept.empty:
-        raise DataError(f"None of the {len(table)} images has a lesion mask in {folders[0]}.")
-    return kept, folders[0]
+        raise DataError(f"None of the {len(table)} images has a lesion mask in {source}.")
+    return kept, source
 
 
 def predict_variants(classifier, table: pd.DataFrame, masks: MaskSource, fill=None, tta: bool = False,
-                     batch_size: int = 32, on_progress=None) -> tuple[dict[str, np.ndarray], np.ndarray]:
+                     patient_data: bool = True, batch_size: int = 32,
+                     on_progress=None) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """p(malignant), float (N,), of each variant of every row of `table` (its image_path and
-    isic_id; its age, sex and site for a model that reads them), and the fill colour used
-    (default: `skin_colour` of these photos)."""
+    isic_id; its age, sex and site for a model that reads them, unless `patient_data` is False:
+    then every value is unknown), and the fill colour used (default: `skin_colour` of these photos)."""
     from skinml.images.decode import load_image
 
     if fill is None:
@@ -207,7 +216,7 @@ def predict_variants(classifier, table: pd.DataFrame, masks: MaskSource, fill=No
             for name, altered in variants(image, photo_mask(masks, isic_id, image), fill).items():
                 batch[name].append(load_image(altered, classifier.image_size, classifier.resize))
         for name, images in batch.items():
-            metadata = rows.reset_index(drop=True) if classifier.uses_metadata else None
+            metadata = rows.reset_index(drop=True) if classifier.uses_metadata and patient_data else None
             out[name][start:start + len(rows)] = classifier.predict_proba(
                 np.stack(images).astype("float32") / 255.0, tta=tta, metadata=metadata)
         if on_progress:
@@ -216,21 +225,24 @@ def predict_variants(classifier, table: pd.DataFrame, masks: MaskSource, fill=No
 
 
 def bias_test(classifier, table: pd.DataFrame, masks: MaskSource | None = None, data_dirs=(),
-              tta: bool = False, n_boot: int = 1000, seed: int = 0, on_progress=None) -> dict:
+              tta: bool = False, patient_data: bool = True, n_boot: int = 1000, seed: int = 0,
+              on_progress=None) -> dict:
     """The classifier's AUC of p(malignant) on the photos of `table` (labelled rows: isic_id,
     image_path, benign_malignant, lesion_id), with the lesion removed and with only the lesion,
     each with its interval and its paired difference from the photos (see `auc_by_lesion`).
 
     `masks`: a folder of outlines, a function image uint8 (H, W, 3) -> bool (H, W) (a
     segmenter), or None for the masks folder beside one of `data_dirs`. Rows without a mask
-    are left out. A JSON-ready dict: n, n_malignant, n_lesions, auc, minus_photo, fill, masks, ...
+    are left out. `patient_data`: a model that reads age, sex and site gets them (else
+    "unknown"). A JSON-ready dict: n, n_malignant, n_lesions, auc, minus_photo, fill, masks, ...
     """
     from skinml.data.policy import labels_of
 
     table, source = mask_source(table, masks, data_dirs)
     table = table.reset_index(drop=True)
     y = labels_of(table)
-    scores, fill = predict_variants(classifier, table, source, tta=tta, on_progress=on_progress)
+    scores, fill = predict_variants(classifier, table, source, tta=tta, patient_data=patient_data,
+                                    on_progress=on_progress)
     groups = lesion_groups(table)
     report = auc_by_lesion(y, scores, groups, n_boot, seed)
     return {"n": int(len(table)), "n_malignant": int(y.sum()), "n_lesions": int(len(np.unique(groups))),
@@ -240,7 +252,7 @@ def bias_test(classifier, table: pd.DataFrame, masks: MaskSource | None = None, 
                                                  f"{MARGIN:.0%} of the photo's shorter side"},
             "fill_rgb": [int(v) for v in fill],
             "masks": "predicted by a segmenter" if callable(source) else f"dermatologists' outlines in {source}",
-            "patient_data": bool(getattr(classifier, "uses_metadata", False)),
+            "patient_data": bool(getattr(classifier, "uses_metadata", False) and patient_data),
             "tta": bool(tta), "intervals": f"95% percentile bootstrap over lesions, {n_boot} resamples"}
 
 
@@ -252,7 +264,48 @@ def flat_figures(report: dict) -> dict:
     return {**figures, "intervals": intervals}
 
 
+# ---------------------------------------------------------------- held-out images with masks
+
+def held_out_table(folder, data_dir: str | Path, lesion_dirs=(), masks: str | Path | None = None,
+                   n: int | None = None, seed: int = 0) -> pd.DataFrame:
+    """Labelled images of `data_dir` with a dermatologist's mask whose photo and lesion a classifier
+    folder never learned from or was tuned on (its `training_images.npz`, matched by ISIC id, by
+    lesion and by pixels: `skinml.cnn.seen.unseen`): one image per lesion (a seeded draw), and
+    with `n` at most n of them, the malignant first (up to half), benign lesions filling the rest.
+    `lesion_dirs`: the dataset folders whose lesion ids name the indexed images (the folders the
+    model was trained on). `attrs`: left_out_seen, left_out_by_pixels, without_mask, held_out_lesions."""
+    from skinml.cnn.seen import unseen
+    from skinml.data.policy import DataPolicy, apply_policy
+    from skinml.data.readers import load_dataset, load_datasets
+
+    df, _ = apply_policy(load_dataset(data_dir), DataPolicy())
+    lesions = load_datasets([data_dir, *lesion_dirs]) if lesion_dirs else df
+    kept = unseen(df, folder, lesions=lesions, by_pixels=True)
+    if not kept.attrs.get("index"):
+        raise DataError(f"{folder} has no training index (training_images.npz): the images it learned "
+                        "from cannot be left out.")
+    with_mask, source = mask_source(kept, masks, [data_dir])
+    df = with_mask.sample(frac=1, random_state=seed)
+    df = pd.concat([df[df["lesion_id"].eq("")], df[df["lesion_id"].ne("")].drop_duplicates("lesion_id")])
+    if n and len(df) > n:
+        malignant = df[df["benign_malignant"] == "malignant"].head(n // 2)
+        df = pd.concat([malignant, df[df["benign_malignant"] == "benign"].head(n - len(malignant))])
+    df = df.sort_values("isic_id").reset_index(drop=True)
+    df.attrs.update(left_out_seen=kept.attrs["left_out_seen"], left_out_by_pixels=kept.attrs["left_out_by_pixels"],
+                    without_mask=int(len(kept) - len(with_mask)), held_out_lesions=int(len(df)), masks=str(source))
+    return df
+
+
 # ---------------------------------------------------------------- the file in a classifier folder
+
+def save_bias(report: dict, folder: str | Path) -> Path:
+    """Write a bias test as `bias.json` in a classifier folder."""
+    from skinml.runs import write_atomic
+
+    path = Path(folder) / BIAS_FILE
+    write_atomic(path, json.dumps(report, indent=1))
+    return path
+
 
 def load_bias(classifier) -> dict | None:
     """The saved bias test of a classifier folder (a `Classifier` or a path), or None."""

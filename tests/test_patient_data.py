@@ -1,0 +1,62 @@
+"""A diagnosis model with and without patient data: fields hidden as "unknown", metadata dropout,
+and class-balanced decisions by a logit adjustment chosen on validation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from skinml.data.tabular import FIELDS, METADATA_FEATURES, hide_fields, metadata_dropout, metadata_features
+from skinml.errors import DataError
+from skinml.metrics.multiclass import balanced_accuracy, choose_logit_adjustment, logit_adjust
+
+PATIENTS = pd.DataFrame({"age_approx": [35.0, 70.0, np.nan], "sex": ["female", "male", ""],
+                         "anatom_site_general": ["back", "head/neck", "lower extremity"]})
+COLUMNS = {"age": "age_approx", "sex": "sex", "site": "anatom_site_general"}
+
+
+@pytest.mark.parametrize("fields", [("age",), ("sex",), ("site",), ("age", "site"), FIELDS])
+def test_hidden_fields_read_as_a_blank_table_would(fields):
+    blank = PATIENTS.assign(**{COLUMNS[f]: (np.nan if f == "age" else "") for f in fields})
+    hidden = np.tile([f in fields for f in FIELDS], (len(PATIENTS), 1))
+    assert np.array_equal(hide_fields(metadata_features(PATIENTS), hidden), metadata_features(blank))
+
+
+def test_hiding_only_some_rows_leaves_the_others():
+    x = metadata_features(PATIENTS)
+    out = hide_fields(x, np.array([[True, True, True], [False] * 3, [False] * 3]))
+    assert np.array_equal(out[1:], x[1:]) and np.array_equal(out[:1], metadata_features(
+        pd.DataFrame({"age_approx": [np.nan], "sex": [""], "anatom_site_general": [""]})))
+
+
+def test_metadata_dropout_hides_fields_and_whole_rows_at_its_rate():
+    x = metadata_features(pd.concat([PATIENTS.iloc[:2]] * 10_000, ignore_index=True))
+    assert metadata_dropout(x, 0.0, np.random.default_rng(0)) is x
+    out = metadata_dropout(x, 0.3, np.random.default_rng(0))
+    unknown = out[:, [METADATA_FEATURES.index(f"{f}_{'missing' if f == 'age' else 'unknown'}") for f in FIELDS]]
+    assert unknown.mean(axis=0) == pytest.approx([0.3 + 0.7 * 0.3] * 3, abs=0.02)
+    assert unknown.all(axis=1).mean() == pytest.approx(0.3 + 0.7 * 0.3 ** 3, abs=0.02)
+    assert not unknown.any(axis=1).all()  # most rows still tell something
+
+
+def test_logit_adjustment_by_hand():
+    p = np.array([[0.6, 0.3, 0.1], [0.2, 0.2, 0.6]])
+    prior = np.array([0.5, 0.25, 0.25])
+    assert np.allclose(logit_adjust(p, prior, 0.0), p)
+    by_hand = (p / prior) / (p / prior).sum(axis=1, keepdims=True)
+    assert np.allclose(logit_adjust(p, prior * 4, 1.0), by_hand)  # the prior is normalised
+    with pytest.raises(DataError, match="one positive share per class"):
+        logit_adjust(p, [0.5, 0.5], 1.0)
+
+
+def test_the_adjustment_chosen_on_validation_undoes_a_majority_bias():
+    rng = np.random.default_rng(0)
+    prior = np.array([0.7, 0.2, 0.1])
+    y = np.repeat([0, 1, 2], 300)
+    fair = np.exp(rng.normal(0, 1, (900, 3)) + 1.2 * np.eye(3)[y])
+    biased = fair * prior  # a model that learned the training shares
+    biased /= biased.sum(axis=1, keepdims=True)
+    tau = choose_logit_adjustment(y, biased, prior)
+    assert 0.75 <= tau <= 1.25
+    assert balanced_accuracy(y, logit_adjust(biased, prior, tau)) > balanced_accuracy(y, biased) + 0.1
