@@ -9,6 +9,7 @@ from skinml.app import explain_ui as ui
 from skinml.app import plain, setup_page, show_error
 from skinml.app.classifiers import choose_model_ui
 from skinml.errors import SkinmlError
+from skinml.evaluation import load_patient_data, patient_data_sentence
 from skinml.plots.explain import plot_diagnoses
 from skinml.predict import (
     HEATMAP_MEANING,
@@ -82,6 +83,9 @@ if dx:
     d2.caption(f"Model: {plain(dx.model_name or diagnosis[1].model.name)}, version {plain(dx.model_version)}."
                + (" It reads the patient's age, sex and site." if dx.metadata_used else
                   " It reads the image alone."))
+    cost = dx.metadata_used and patient_data_sentence(load_patient_data(ui.model_folder(diagnosis[0])), patient)
+    if cost:
+        (st.info if patient is not None else st.warning)(cost, icon="🧾")
     for warning in dx.warnings:
         if warning not in result.warnings:
             st.warning(warning)

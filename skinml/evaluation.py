@@ -182,3 +182,91 @@ def add_bias_figures(report: dict, bias: dict) -> None:
     flat = flat_figures(bias)
     report.setdefault("intervals", {}).update(flat.pop("intervals"))
     report.update(flat, bias_test=bias)
+
+
+# ---------------------------------------------------------------- with and without patient data
+
+PATIENT_DATA_FILE = "patient_data.json"
+
+
+def without_patient_data(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows with age, sex and site blank: what a model reads when a user gives none of them."""
+    return table.assign(age_approx=np.nan, sex="", anatom_site_general="")
+
+
+def measure_patient_data(classifier, val: pd.DataFrame, test: pd.DataFrame, n_boot: int = 1000,
+                         on_progress=None) -> dict:
+    """A diagnosis model that reads age, sex and site, measured on its validation and test rows
+    (data tables with `dx`) twice: with their patient data and with none. For each case, the
+    class-balanced decision (`logit_adjust` with the training prior, its strength tau chosen on
+    validation for that case) is measured on the test rows too. JSON-ready:
+    {"with_patient_data"|"without_patient_data": {"val", "test", "tau", "test_adjusted"}, "prior", ...}."""
+    from skinml.metrics.multiclass import choose_logit_adjustment, evaluate_multiclass, logit_adjust
+
+    if classifier.task != "diagnosis" or not classifier.uses_metadata:
+        raise DataError("Only a diagnosis model that reads age, sex and site can be measured with and without them.")
+    classes, malignant = list(classifier.classes), list(classifier.malignant_classes)
+    counts = (classifier.info.get("data") or {}).get("counts", {}).get("train", {})
+    prior = np.array([max(1, int(counts.get(c, 0))) for c in classes], dtype="float64")
+    prior /= prior.sum()
+    y = {name: part["dx"].map(classes.index).to_numpy().astype(int) for name, part in (("val", val), ("test", test))}
+    report = {"classes": classes, "prior": prior.round(4).tolist(), "n_val": int(len(val)), "n_test": int(len(test)),
+              "tta": bool(classifier.tta),
+              "decision": "most probable class; 'adjusted': after dividing by the training prior to the power tau, "
+                          "tau chosen on validation for the case (Menon et al. 2021 logit adjustment)"}
+    for case, hide in (("with_patient_data", False), ("without_patient_data", True)):
+        p = {name: predict_table_classes(classifier, without_patient_data(part) if hide else part,
+                                         tta=classifier.tta, on_progress=on_progress)
+             for name, part in (("val", val), ("test", test))}
+        tau = choose_logit_adjustment(y["val"], p["val"], prior)
+        report[case] = {
+            "val": evaluate_multiclass(y["val"], p["val"], classes, malignant, n_boot=n_boot),
+            "test": evaluate_multiclass(y["test"], p["test"], classes, malignant, n_boot=n_boot),
+            "tau": tau,
+            "val_adjusted": evaluate_multiclass(y["val"], logit_adjust(p["val"], prior, tau), classes, malignant,
+                                                n_boot=0),
+            "test_adjusted": evaluate_multiclass(y["test"], logit_adjust(p["test"], prior, tau), classes, malignant,
+                                                 n_boot=n_boot)}
+    return report
+
+
+def load_patient_data(classifier) -> dict | None:
+    """The measured figures with and without patient data of a classifier folder (a `Classifier`
+    or a path; `patient_data.json`), or None when it has none."""
+    import json
+    from pathlib import Path
+
+    folder = getattr(classifier, "path", classifier)
+    path = Path(folder) / PATIENT_DATA_FILE if folder else None
+    return json.loads(path.read_text()) if path and path.is_file() else None
+
+
+def patient_data_sentence(report: dict | None, patient: pd.DataFrame | None) -> str | None:
+    """For the clinician's page: which case applies to this photo (the patient's age, sex and site
+    given, some, or none: `patient` is the one-row table of `skinml.data.tabular.patient_table`,
+    None when nothing was given) and what it costs, from a model's `patient_data.json` figures
+    (balanced accuracy and macro AUC on its held-out test images). None without figures."""
+    if not report:
+        return None
+    shown = lambda case, key: _figure(report[case]["test"], key)
+    given = [] if patient is None else [name for name, column in (("age", "age_approx"), ("sex", "sex"),
+                                                                  ("site", "anatom_site_general"))
+                                        if pd.notna(patient[column].iloc[0]) and str(patient[column].iloc[0]) != ""]
+    cost = (f"On {report['n_test']} held-out test images its balanced accuracy over the seven diagnoses is "
+            f"{shown('with_patient_data', 'balanced_accuracy')} with the patient's age, sex and site and "
+            f"{shown('without_patient_data', 'balanced_accuracy')} without them (macro AUC "
+            f"{shown('with_patient_data', 'macro_auc')} and {shown('without_patient_data', 'macro_auc')}).")
+    if len(given) == 3:
+        return f"Age, sex and site given: the figures with patient data apply. {cost}"
+    if not given:
+        return (f"No patient data given: this model reads age, sex and site and answers now from the image alone, "
+                f"with every one of them unknown. {cost} Give them above for its better figures.")
+    missing = [f for f in ("age", "sex", "site") if f not in given]
+    return (f"Only {' and '.join(given)} given ({' and '.join(missing)} unknown): expect figures between the two "
+            f"cases. {cost}")
+
+
+def _figure(figures: dict, key: str) -> str:
+    """'0.60 (95% 0.54 to 0.67)' from an evaluate_multiclass report."""
+    interval = (figures.get("intervals") or {}).get(key)
+    return f"{figures[key]:.2f}" + (f" (95% {interval[0]:.2f} to {interval[1]:.2f})" if interval else "")

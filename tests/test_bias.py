@@ -193,10 +193,11 @@ def test_evaluate_json_carries_the_bias_test(tmp_path, capsys):
     from skinml.data.synthetic import write_demo_dataset
 
     data = write_demo_dataset(tmp_path / "syn", n=16, size=48, seed=2)
-    (tmp_path / "syn-segmentations").mkdir()
+    masks = tmp_path / "syn-segmentations"
+    masks.mkdir()
+    _, mask = photo(height=48, width=48, radius=14)
     for path in data.glob("*.jpg"):
-        _, mask = photo(height=48, width=48, radius=14)
-        Image.fromarray(mask.astype("uint8") * 255).save(tmp_path / "syn-segmentations" / f"{path.stem}_segmentation.png")
+        Image.fromarray(mask.astype("uint8") * 255).save(masks / f"{path.stem}_segmentation.png")
     keras.utils.set_random_seed(0)
     model = save_classifier(tmp_path / "model", build_model("skinml_resnet", image_size=32, widths=(8, 16)),
                             {"name": "tiny", "image_size": 32, "resize": "squash", "threshold": 0.5})

@@ -60,3 +60,18 @@ def test_the_adjustment_chosen_on_validation_undoes_a_majority_bias():
     tau = choose_logit_adjustment(y, biased, prior)
     assert 0.75 <= tau <= 1.25
     assert balanced_accuracy(y, logit_adjust(biased, prior, tau)) > balanced_accuracy(y, biased) + 0.1
+
+
+def test_training_feed_hides_patient_data_at_the_configured_rate():
+    from skinml.cnn.config import TrainConfig
+    from skinml.cnn.train import make_feed
+
+    x = metadata_features(pd.concat([PATIENTS.iloc[:2]] * 200, ignore_index=True))
+    images, labels = np.zeros((400, 8, 8, 3), "uint8"), np.zeros(400)
+    feed = make_feed(images, labels, 400, shuffle=True, metadata=x, metadata_dropout=0.5)
+    seen = feed[0][0]["metadata"]
+    assert 0.5 < seen[:, METADATA_FEATURES.index("sex_unknown")].mean() < 0.9  # 0.75 expected
+    assert np.array_equal(make_feed(images, labels, 400, shuffle=False, metadata=x)[0][0]["metadata"], x)
+    assert TrainConfig().metadata_dropout == 0.0  # older runs: never
+    with pytest.raises(Exception, match="metadata_dropout is a rate"):
+        TrainConfig(metadata_dropout=1.0).check()
