@@ -213,3 +213,18 @@ def test_evaluate_json_carries_the_bias_test(tmp_path, capsys):
     assert main(["evaluate", "--data", str(data), "--model", str(model), "--bias-test", "--masks",
                  str(tmp_path / "none")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_the_teaching_figures_show_three_bars_with_their_intervals_and_three_versions():
+    from skinml.plots.bias import plot_bias_aucs, plot_bias_examples
+
+    report = {"n": 10, "n_malignant": 4, "auc": {"photo": {"auc": 0.85, "low": 0.8, "high": 0.9},
+                                                 "lesion_removed": {"auc": 0.7, "low": 0.6, "high": 0.75},
+                                                 "lesion_only": {"auc": 0.83, "low": 0.79, "high": 0.88}}}
+    bars = plot_bias_aucs(report).data[0]
+    assert list(bars.y) == [0.85, 0.7, 0.83] and "lesion removed" in bars.x[1]
+    assert list(bars.error_y.array) == pytest.approx([0.05, 0.05, 0.05])
+    assert list(bars.error_y.arrayminus) == pytest.approx([0.05, 0.1, 0.04])
+    image, mask = photo()
+    fig = plot_bias_examples([bias.variants(image, mask, (200, 150, 150))] * 2)
+    assert len(fig.data) == 6 and all(trace.type == "image" for trace in fig.data)

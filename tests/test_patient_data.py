@@ -75,3 +75,60 @@ def test_training_feed_hides_patient_data_at_the_configured_rate():
     assert TrainConfig().metadata_dropout == 0.0  # older runs: never
     with pytest.raises(Exception, match="metadata_dropout is a rate"):
         TrainConfig(metadata_dropout=1.0).check()
+
+
+def figures(balanced: float, auc: float) -> dict:
+    return {"balanced_accuracy": balanced, "macro_auc": auc,
+            "intervals": {"balanced_accuracy": [balanced - 0.05, balanced + 0.05],
+                          "macro_auc": [auc - 0.01, auc + 0.01]}}
+
+
+REPORT = {"n_test": 990, "with_patient_data": {"test": figures(0.61, 0.91)},
+          "without_patient_data": {"test": figures(0.38, 0.85)}}
+
+
+def test_the_page_sentence_names_the_case_and_its_cost():
+    from skinml.data.tabular import patient_table
+    from skinml.evaluation import patient_data_sentence
+
+    none = patient_data_sentence(REPORT, None)
+    assert none.startswith("No patient data given") and "0.61 (95% 0.56 to 0.66)" in none and "0.38" in none
+    assert patient_data_sentence(REPORT, patient_table(70, "male", "back")).startswith("Age, sex and site given")
+    assert patient_data_sentence(REPORT, patient_table(None, "female", None)).startswith(
+        "Only sex given (age and site unknown)")
+    assert patient_data_sentence(None, None) is None
+
+
+def test_measure_patient_data_predicts_each_case_and_chooses_tau_on_validation(tmp_path):
+    import keras
+    from PIL import Image
+
+    from skinml.cnn.classifier import load_classifier, save_classifier
+    from skinml.cnn.models import build_model
+    from skinml.data.diagnoses import DIAGNOSIS_CLASSES, MALIGNANT_DIAGNOSES
+    from skinml.evaluation import measure_patient_data, predict_table_classes, without_patient_data
+    from skinml.metrics.multiclass import TAUS, evaluate_multiclass
+
+    keras.utils.set_random_seed(1)
+    classes = list(DIAGNOSIS_CLASSES)
+    info = {"task": "diagnosis", "image_size": 32, "classes": classes, "malignant_classes": list(MALIGNANT_DIAGNOSES),
+            "data": {"counts": {"train": {c: 10 * (k + 1) for k, c in enumerate(classes)}}}}
+    folder = save_classifier(tmp_path / "model", build_model("skinml_resnet_meta", image_size=32, classes=7), info)
+    clf = load_classifier(folder)
+    rng = np.random.default_rng(0)
+    rows = []
+    for k in range(28):
+        path = tmp_path / f"{k}.png"
+        Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype="uint8")).save(path)
+        rows.append({"isic_id": f"I{k}", "image_path": str(path), "dx": classes[k % 7], "age_approx": 20.0 + 2 * k,
+                     "sex": ("male", "female")[k % 2], "anatom_site_general": "head/neck"})
+    table = pd.DataFrame(rows)
+    val, test = table.iloc[:14].reset_index(drop=True), table.iloc[14:].reset_index(drop=True)
+    report = measure_patient_data(clf, val, test, n_boot=0)
+    y = test["dx"].map(classes.index).to_numpy()
+    blind = predict_table_classes(clf, without_patient_data(test))
+    assert report["without_patient_data"]["test"] == evaluate_multiclass(y, blind, classes, list(MALIGNANT_DIAGNOSES),
+                                                                         n_boot=0)
+    assert report["with_patient_data"]["test"] != report["without_patient_data"]["test"]
+    assert report["with_patient_data"]["tau"] in TAUS and report["prior"] == pytest.approx(
+        np.arange(1, 8) / 28, abs=1e-4)
