@@ -41,10 +41,12 @@ def test_lesion_only_keeps_the_lesion_and_fills_everything_else():
     assert (out[~mask] == (128, 120, 110)).all()
 
 
-def test_whole_photo_lesion_is_a_sentence():
+def test_a_lesion_over_the_whole_photo_leaves_only_the_fill():
     image, _ = photo()
+    everywhere = np.ones(image.shape[:2], bool)
     with pytest.raises(DataError, match="no skin left"):
-        bias.remove_lesion(image, np.ones(image.shape[:2], bool))
+        bias.remove_lesion(image, everywhere)
+    assert (bias.variants(image, everywhere, (200, 150, 150))["lesion_removed"] == (200, 150, 150)).all()
 
 
 def test_widen_grows_by_the_given_pixels():

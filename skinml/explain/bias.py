@@ -62,17 +62,19 @@ def margin_pixels(shape: tuple[int, ...]) -> int:
     return max(2, round(MARGIN * min(shape[:2])))
 
 
-def remove_lesion(image: np.ndarray, mask: np.ndarray, margin: int | None = None) -> np.ndarray:
+def remove_lesion(image: np.ndarray, mask: np.ndarray, margin: int | None = None, fill=None) -> np.ndarray:
     """uint8 (H, W, 3): the photo with the lesion (bool (H, W) mask, widened by `margin` pixels,
     default `margin_pixels`) filled from the skin around it by Telea inpainting. Pixels
-    outside the widened mask are unchanged. A mask that covers the whole photo leaves no skin
-    to fill from: DataError."""
+    outside the widened mask are unchanged. A lesion that covers the whole photo leaves no skin
+    to fill from: the photo becomes `fill` (RGB) all over, or without one, DataError."""
     import cv2
 
     image = np.ascontiguousarray(image, dtype="uint8")
     region = widen(mask, margin_pixels(image.shape) if margin is None else margin)
     if region.all():
-        raise DataError("The lesion covers the whole photo: there is no skin left to fill it from.")
+        if fill is None:
+            raise DataError("The lesion covers the whole photo: there is no skin left to fill it from.")
+        return np.broadcast_to(np.asarray(fill, "uint8"), image.shape).copy()
     filled = cv2.inpaint(image, region.astype("uint8"), max(3, 2 * margin_pixels(image.shape)), cv2.INPAINT_TELEA)
     return np.where(region[..., None], filled, image)  # the fill never touches a pixel outside
 
@@ -119,7 +121,7 @@ def photo_mask(masks: MaskSource, isic_id: str, image: np.ndarray) -> np.ndarray
 
 def variants(image: np.ndarray, mask: np.ndarray, fill) -> dict[str, np.ndarray]:
     """{variant: uint8 (H, W, 3)} of one photo: the photo, the lesion removed, the lesion only."""
-    return {"photo": np.asarray(image, "uint8"), "lesion_removed": remove_lesion(image, mask),
+    return {"photo": np.asarray(image, "uint8"), "lesion_removed": remove_lesion(image, mask, fill=fill),
             "lesion_only": keep_lesion(image, mask, fill)}
 
 
