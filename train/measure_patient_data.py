@@ -27,6 +27,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", help="diagnosis classifier folder with predictions.csv")
     parser.add_argument("--data", nargs="+", required=True, help="the folders the model's images come from")
+    parser.add_argument("--predictions", type=Path, help="the split's predictions.csv (default: the model folder's, "
+                                                         "else its run directory's)")
     parser.add_argument("--bootstrap", type=int, default=1000)
     args = parser.parse_args(argv)
     os.nice(10)
@@ -41,7 +43,12 @@ def main(argv=None) -> int:
 
     start = time.time()
     classifier = load_classifier(args.model)
-    splits = pd.read_csv(Path(args.model) / "predictions.csv", usecols=["split", "isic_id", "y"])
+    folder = Path(args.model)
+    found = [p for p in (folder / "predictions.csv", folder.parent / "predictions.csv") if p.is_file()]
+    if not (args.predictions or found):
+        print(f"error: no predictions.csv in {folder} or its run directory: pass --predictions", file=sys.stderr)
+        return 2
+    splits = pd.read_csv(args.predictions or found[0], usecols=["split", "isic_id", "y"])
     table = load_datasets(args.data).drop_duplicates("isic_id").set_index("isic_id")
     missing = sorted(set(splits["isic_id"]) - set(table.index))
     if missing:
