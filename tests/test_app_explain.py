@@ -618,3 +618,17 @@ def test_inside_the_cnn_shows_the_bias_test_and_this_images_three_versions(tiny_
     specs = [c.proto.spec for c in at.get("plotly_chart")]
     assert any("lesion removed (filled from the skin)" in s and "chance" in s for s in specs)
     assert any("p(malignant) on each version" in c.value for c in at.caption)
+
+
+def test_inside_the_cnn_shows_the_bias_test_of_a_model_that_reads_patient_data(dx_meta_model, monkeypatch, tmp_path):
+    import shutil
+
+    from skinml import ASSETS
+
+    folder = shutil.copytree(dx_meta_model, tmp_path / "dx")
+    shutil.copy(ASSETS / "diagnosis" / "bias.json", folder)
+    use_model(monkeypatch, tmp_path, folder)
+    at = run_page("4_Inside_the_CNN.py")
+    assert any("reads the patient's age, sex and site" in i.value for i in at.info)
+    assert any("bias test" in s.value for s in at.subheader)
+    assert any("Measured with the patients' age, sex and site" in c.value for c in at.caption)
