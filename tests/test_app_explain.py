@@ -620,6 +620,7 @@ def test_inside_the_cnn_shows_the_bias_test_and_this_images_three_versions(tiny_
     assert any("p(malignant) on each version" in c.value for c in at.caption)
 
 
+@pytest.mark.slow
 def test_inside_the_cnn_shows_the_bias_test_of_a_model_that_reads_patient_data(dx_meta_model, monkeypatch, tmp_path):
     import shutil
 

@@ -70,6 +70,8 @@ def test_auc_by_lesion_matches_scikit_learn_and_keeps_a_lesion_together():
     groups = np.arange(60).astype(str)
     once = bias.auc_by_lesion(y, {"photo": s, "other": -s}, groups, n_boot=300)
     assert once["auc"]["photo"]["auc"] == pytest.approx(roc_auc_score(y, s), abs=1e-4)
+    tied = np.round(s, 1)  # ties count half, as in scikit-learn
+    assert bias.rank_auc(y, tied) == pytest.approx(roc_auc_score(y, tied), abs=1e-12)
     assert once["minus_photo"]["other"]["difference"] == pytest.approx(1 - 2 * roc_auc_score(y, s), abs=1e-4)
     low, high = once["auc"]["photo"]["low"], once["auc"]["photo"]["high"]
     assert low < once["auc"]["photo"]["auc"] < high

@@ -133,6 +133,16 @@ def lesion_groups(table: pd.DataFrame) -> np.ndarray:
     return np.where(lesion.ne(""), lesion, "image:" + table["isic_id"].astype(str)).astype(str)
 
 
+def rank_auc(y: np.ndarray, s: np.ndarray) -> float:
+    """The AUC from ranks (the Mann-Whitney U over n_malignant x n_benign; ties count half): the same
+    figure as scikit-learn's roc_auc_score, fast enough for a thousand resamples."""
+    from scipy.stats import rankdata
+
+    positive = y == 1
+    n1, n0 = int(positive.sum()), int((~positive).sum())
+    return float((rankdata(s)[positive].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
+
+
 def auc_by_lesion(y, scores: dict[str, np.ndarray], groups, n_boot: int = 1000, seed: int = 0,
                   reference: str = "photo") -> dict:
     """AUC of each score (float (N,) each) against labels y (0/1, (N,)), with 95% percentile
@@ -155,7 +165,7 @@ def auc_by_lesion(y, scores: dict[str, np.ndarray], groups, n_boot: int = 1000, 
         picked = np.concatenate([rng.choice(lesions, len(lesions)) for lesions in by_class])
         rows = np.concatenate([rows_of[g] for g in picked])
         for name, s in scores.items():
-            samples[name].append(auc(y[rows], np.asarray(s)[rows]))
+            samples[name].append(rank_auc(y[rows], np.asarray(s)[rows]))
     interval = lambda draws, value: [float(np.percentile(draws, 2.5)), float(np.percentile(draws, 97.5))] \
         if draws else [value, value]
     out = {"auc": {}, f"minus_{reference}": {}}
