@@ -252,7 +252,8 @@ def patient_data_sentence(report: dict | None, patient: pd.DataFrame | None) -> 
     given = [] if patient is None else [name for name, column in (("age", "age_approx"), ("sex", "sex"),
                                                                   ("site", "anatom_site_general"))
                                         if pd.notna(patient[column].iloc[0]) and str(patient[column].iloc[0]) != ""]
-    cost = (f"On {report['n_test']} held-out test images its balanced accuracy over the seven diagnoses is "
+    cost = (f"On {report['n_test']} held-out test images its balanced accuracy over the "
+            f"{len(report.get('classes', [])) or 'seven'} diagnoses is "
             f"{shown('with_patient_data', 'balanced_accuracy')} with the patient's age, sex and site and "
             f"{shown('without_patient_data', 'balanced_accuracy')} without them (macro AUC "
             f"{shown('with_patient_data', 'macro_auc')} and {shown('without_patient_data', 'macro_auc')}).")
