@@ -1,5 +1,6 @@
 """Inside the CNN: every conv layer's feature maps, Grad-CAM per class, four explanation methods side by side
-with the lesion outline, their measured trust, and the weight-randomisation check."""
+with the lesion outline, their measured trust, the bias test (lesion removed / lesion only) and the
+weight-randomisation check."""
 
 import time
 
@@ -8,6 +9,7 @@ import streamlit as st
 
 from skinml.app import explain_ui as ui
 from skinml.app import plain, setup_page, show_error
+from skinml.app.bias_ui import bias_ui
 from skinml.app.classifiers import UNTRAINED, choose_model_ui
 from skinml.app.session import current_dataset
 from skinml.cnn.ensemble import ensemble_size
@@ -101,6 +103,7 @@ else:
 if clf.uses_metadata:
     st.info("This model also reads the patient's age, sex and site: the heatmaps below explain models that "
             "read the image alone.")
+    bias_ui(model_path, clf, x, ui.lesion_mask(current_dataset(), picked[0], clf.image_size, clf.resize)[0])
     st.stop()
 choice = ui.heatmap_ui(top, key="cnn", photo=ui.photo_id(picked[1]), classes=clf.classes, names=CLASS_NAMES)
 shown_class = plain(CLASS_NAMES.get(choice.target, choice.target))
@@ -150,6 +153,8 @@ else:
         st.caption(f"Best by the pointing game: **{plain(report['methods'][best]['label'])}**. {plain(sentence or '')}")
     kind = st.radio("Curve", ["deletion", "insertion"], horizontal=True, key="cnn_curve")
     st.plotly_chart(plot_perturbation_curves(report, kind), key="cnn_curve_chart")
+
+bias_ui(model_path, clf, x, mask)
 
 st.subheader("Sanity check: randomise the weights")
 st.markdown("If a heatmap barely changes when the model's learned weights are replaced by random ones, it shows "

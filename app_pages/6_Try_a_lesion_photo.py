@@ -10,6 +10,7 @@ from skinml.app import plain, setup_page, show_error
 from skinml.app.classifiers import choose_model_ui
 from skinml.app.segment_ui import lesion_outline_ui
 from skinml.errors import SkinmlError
+from skinml.evaluation import load_patient_data, patient_data_sentence
 from skinml.plots.explain import plot_diagnoses
 from skinml.predict import (
     HEATMAP_MEANING,
@@ -95,6 +96,9 @@ if dx:
                        "disagree, neither is the answer.")
         d2.caption(f"Model: {plain(dx.model_name or diagnosis[1].model.name)}, version {plain(dx.model_version)}. "
                    + metadata_sentence(dx))
+        cost = dx.metadata_used and patient_data_sentence(load_patient_data(ui.model_folder(diagnosis[0])), patient)
+        if cost:
+            (st.info if patient is not None else st.warning)(cost, icon="🧾")
         for warning in dx.warnings:
             if warning not in result.warnings:
                 st.warning(warning)

@@ -111,8 +111,13 @@ def evaluation_table(classifier, root, split: str = "auto") -> tuple[pd.DataFram
 
 
 def evaluate_classifier(classifier, root, split: str = "auto", tta: bool = False,
-                        n_boot: int = 1000, on_progress=None) -> tuple[dict, pd.DataFrame]:
+                        n_boot: int = 1000, on_progress=None, bias: bool = False,
+                        masks=None) -> tuple[dict, pd.DataFrame]:
     """Predict `root` (see evaluation_table) and measure.
+
+    With `bias`, the report also holds the bias test (`bias_figures`): `lesion_removed_auc` and
+    `lesion_only_auc` with their intervals, and the whole test as `bias_test`; `masks` is a
+    folder of outlines or a function image -> mask (default: the folder beside `root`).
 
     Binary: the report of `evaluate_predictions` at the saved threshold; the table gains
     `y` and `p` columns. Diagnosis: the report of `evaluate_multiclass` (classes, balanced
@@ -120,6 +125,10 @@ def evaluate_classifier(classifier, root, split: str = "auto", tta: bool = False
     plus `left_out`; the table gains `y` (class index), `p` (p(malignant)) and one `p_<class>`
     column per class. Both reports have `task`, `split`, `n`, `model` and `data`.
     """
+    if bias:  # before the long part: a missing masks folder is said at once
+        from skinml.explain.bias import find_masks
+
+        masks = find_masks(masks, folders_of(root))
     table, used = evaluation_table(classifier, root, split)
     where = {"task": classifier.task, "split": used, "model": str(classifier.path),
              "data": ", ".join(map(str, folders_of(root)))}
@@ -128,6 +137,8 @@ def evaluate_classifier(classifier, root, split: str = "auto", tta: bool = False
         p = predict_table(classifier, table, tta=tta, on_progress=on_progress)
         report = evaluate_predictions(y, p, classifier.threshold, meta=table, n_boot=n_boot)
         report.update(where)
+        if bias:
+            add_bias_figures(report, bias_figures(classifier, table, root, masks, tta, n_boot))
         return report, table.assign(y=y, p=p)
     from skinml.metrics.multiclass import evaluate_multiclass
 
@@ -137,5 +148,126 @@ def evaluate_classifier(classifier, root, split: str = "auto", tta: bool = False
     report = evaluate_multiclass(y, probabilities, classes, list(classifier.malignant_classes), n_boot=n_boot)
     report.update(where, classes=classes, malignant_classes=list(classifier.malignant_classes),
                   left_out=table.attrs.get("left_out", {}))
+    if bias:
+        add_bias_figures(report, bias_figures(classifier, table, root, masks, tta, n_boot))
     columns = {f"p_{c}": probabilities[:, i] for i, c in enumerate(classes)}
     return report, table.assign(y=y, p=classifier.p_malignant(probabilities), **columns)
+
+
+# ---------------------------------------------------------------- does it look at the lesion?
+
+def bias_figures(classifier, table: pd.DataFrame, root, masks=None, tta: bool = False, n_boot: int = 1000,
+                 on_progress=None) -> dict:
+    """The bias test (`skinml.explain.bias.bias_test`) on the labelled rows of an evaluation table
+    that have a lesion mask and whose photo and lesion the classifier never learned from or was
+    tuned on (its training index, by ISIC id, lesion and pixels; `skinml.cnn.seen.unseen`)."""
+    from skinml.cnn.seen import unseen
+    from skinml.explain.bias import bias_test, mask_source
+
+    with_mask, source = mask_source(table, masks, folders_of(root))
+    held = unseen(with_mask, classifier.path, lesions=table, by_pixels=True)
+    if held.empty:
+        raise DataError(f"All {len(with_mask)} images with a lesion mask are images the model learned from: "
+                        "the bias test needs held-out ones.")
+    report = bias_test(classifier, held, masks=source, tta=tta, n_boot=n_boot, on_progress=on_progress)
+    report.update(left_out_seen=held.attrs["left_out_seen"], without_mask=int(len(table) - len(with_mask)))
+    return report
+
+
+def add_bias_figures(report: dict, bias: dict) -> None:
+    """Put the bias test's headline figures (lesion_removed_auc, lesion_only_auc and their
+    intervals) into an evaluation report beside its own, and the whole test under `bias_test`."""
+    from skinml.explain.bias import flat_figures
+
+    flat = flat_figures(bias)
+    report.setdefault("intervals", {}).update(flat.pop("intervals"))
+    report.update(flat, bias_test=bias)
+
+
+# ---------------------------------------------------------------- with and without patient data
+
+PATIENT_DATA_FILE = "patient_data.json"
+
+
+def without_patient_data(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows with age, sex and site blank: what a model reads when a user gives none of them."""
+    return table.assign(age_approx=np.nan, sex="", anatom_site_general="")
+
+
+def measure_patient_data(classifier, val: pd.DataFrame, test: pd.DataFrame, n_boot: int = 1000,
+                         on_progress=None) -> dict:
+    """A diagnosis model that reads age, sex and site, measured on its validation and test rows
+    (data tables with `dx`) twice: with their patient data and with none. For each case, the
+    class-balanced decision (`logit_adjust` with the training prior, its strength tau chosen on
+    validation for that case) is measured on the test rows too. JSON-ready:
+    {"with_patient_data"|"without_patient_data": {"val", "test", "tau", "test_adjusted"}, "prior", ...}."""
+    from skinml.metrics.multiclass import choose_logit_adjustment, evaluate_multiclass, logit_adjust
+
+    if classifier.task != "diagnosis" or not classifier.uses_metadata:
+        raise DataError("Only a diagnosis model that reads age, sex and site can be measured with and without them.")
+    classes, malignant = list(classifier.classes), list(classifier.malignant_classes)
+    counts = (classifier.info.get("data") or {}).get("counts", {}).get("train", {})
+    prior = np.array([max(1, int(counts.get(c, 0))) for c in classes], dtype="float64")
+    prior /= prior.sum()
+    y = {name: part["dx"].map(classes.index).to_numpy().astype(int) for name, part in (("val", val), ("test", test))}
+    report = {"classes": classes, "prior": prior.round(4).tolist(), "n_val": int(len(val)), "n_test": int(len(test)),
+              "tta": bool(classifier.tta),
+              "decision": "most probable class; 'adjusted': after dividing by the training prior to the power tau, "
+                          "tau chosen on validation for the case (Menon et al. 2021 logit adjustment)"}
+    for case, hide in (("with_patient_data", False), ("without_patient_data", True)):
+        p = {name: predict_table_classes(classifier, without_patient_data(part) if hide else part,
+                                         tta=classifier.tta, on_progress=on_progress)
+             for name, part in (("val", val), ("test", test))}
+        tau = choose_logit_adjustment(y["val"], p["val"], prior)
+        report[case] = {
+            "val": evaluate_multiclass(y["val"], p["val"], classes, malignant, n_boot=n_boot),
+            "test": evaluate_multiclass(y["test"], p["test"], classes, malignant, n_boot=n_boot),
+            "tau": tau,
+            "val_adjusted": evaluate_multiclass(y["val"], logit_adjust(p["val"], prior, tau), classes, malignant,
+                                                n_boot=0),
+            "test_adjusted": evaluate_multiclass(y["test"], logit_adjust(p["test"], prior, tau), classes, malignant,
+                                                 n_boot=n_boot)}
+    return report
+
+
+def load_patient_data(classifier) -> dict | None:
+    """The measured figures with and without patient data of a classifier folder (a `Classifier`
+    or a path; `patient_data.json`), or None when it has none."""
+    import json
+    from pathlib import Path
+
+    folder = getattr(classifier, "path", classifier)
+    path = Path(folder) / PATIENT_DATA_FILE if folder else None
+    return json.loads(path.read_text()) if path and path.is_file() else None
+
+
+def patient_data_sentence(report: dict | None, patient: pd.DataFrame | None) -> str | None:
+    """For the clinician's page: which case applies to this photo (the patient's age, sex and site
+    given, some, or none: `patient` is the one-row table of `skinml.data.tabular.patient_table`,
+    None when nothing was given) and what it costs, from a model's `patient_data.json` figures
+    (balanced accuracy and macro AUC on its held-out test images). None without figures."""
+    if not report:
+        return None
+    shown = lambda case, key: _figure(report[case]["test"], key)
+    given = [] if patient is None else [name for name, column in (("age", "age_approx"), ("sex", "sex"),
+                                                                  ("site", "anatom_site_general"))
+                                        if pd.notna(patient[column].iloc[0]) and str(patient[column].iloc[0]) != ""]
+    cost = (f"On {report['n_test']} held-out test images its balanced accuracy over the "
+            f"{len(report.get('classes', [])) or 'seven'} diagnoses is "
+            f"{shown('with_patient_data', 'balanced_accuracy')} with the patient's age, sex and site and "
+            f"{shown('without_patient_data', 'balanced_accuracy')} without them (macro AUC "
+            f"{shown('with_patient_data', 'macro_auc')} and {shown('without_patient_data', 'macro_auc')}).")
+    if len(given) == 3:
+        return f"Age, sex and site given: the figures with patient data apply. {cost}"
+    if not given:
+        return (f"No patient data given: this model reads age, sex and site and answers now from the image alone, "
+                f"with every one of them unknown. {cost} Give them above for its better figures.")
+    missing = [f for f in ("age", "sex", "site") if f not in given]
+    return (f"Only {' and '.join(given)} given ({' and '.join(missing)} unknown): expect figures between the two "
+            f"cases. {cost}")
+
+
+def _figure(figures: dict, key: str) -> str:
+    """'0.60 (95% 0.54 to 0.67)' from an evaluate_multiclass report."""
+    interval = (figures.get("intervals") or {}).get(key)
+    return f"{figures[key]:.2f}" + (f" (95% {interval[0]:.2f} to {interval[1]:.2f})" if interval else "")

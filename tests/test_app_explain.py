@@ -577,3 +577,60 @@ def test_a_ham10000_image_shows_its_dermatologists_outline(with_model):
     at.radio(key="cnn_image_source").set_value("Dataset").run()
     assert not at.exception, [e.value for e in at.exception]
     assert any("Green line" in c.value for c in at.caption)
+
+
+def test_try_page_says_which_case_of_patient_data_applies_and_what_it_costs(with_model, dx_meta_model, monkeypatch,
+                                                                           tmp_path):
+    import shutil
+
+    from skinml import ASSETS
+    from skinml.app import classifiers
+
+    folder = shutil.copytree(dx_meta_model, tmp_path / "dx")
+    shutil.copy(ASSETS / "diagnosis" / "patient_data.json", folder)
+    monkeypatch.setattr(classifiers, "DIAGNOSIS_DIR", folder)
+    at = run_page("6_Try_a_lesion_photo.py")
+    upload(at, "f.png", True, 7)
+    assert any("No patient data given" in w.value and "balanced accuracy" in w.value for w in at.warning)
+    at.number_input(key="try_patient_age").set_value(60).run()
+    assert any("Only age given (sex and site unknown)" in i.value for i in at.info)
+    at.selectbox(key="try_patient_sex").set_value("female").run()
+    at.selectbox(key="try_patient_site").set_value("head/neck").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("Age, sex and site given" in i.value for i in at.info)
+
+
+def test_inside_the_cnn_shows_the_bias_test_and_this_images_three_versions(tiny_model, masked_dataset, monkeypatch,
+                                                                           tmp_path):
+    import shutil
+
+    from skinml.cnn.classifier import SHIPPED_DIR
+
+    folder = shutil.copytree(tiny_model, tmp_path / "model")
+    shutil.copy(SHIPPED_DIR / "bias.json", folder)
+    use_model(monkeypatch, tmp_path, folder)
+    at = AppTest.from_file(str(PAGES / "4_Inside_the_CNN.py"), default_timeout=90)
+    at.session_state["data_dir"] = str(masked_dataset)
+    at.run()
+    at.radio(key="cnn_image_source").set_value("Dataset").run()  # ISIC_0000200 has an outline
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("bias test" in s.value for s in at.subheader)
+    assert any("with the lesion removed" in m.value and "resampled by lesion" in m.value for m in at.markdown)
+    specs = [c.proto.spec for c in at.get("plotly_chart")]
+    assert any("lesion removed (filled from the skin)" in s and "chance" in s for s in specs)
+    assert any("p(malignant) on each version" in c.value for c in at.caption)
+
+
+@pytest.mark.slow
+def test_inside_the_cnn_shows_the_bias_test_of_a_model_that_reads_patient_data(dx_meta_model, monkeypatch, tmp_path):
+    import shutil
+
+    from skinml import ASSETS
+
+    folder = shutil.copytree(dx_meta_model, tmp_path / "dx")
+    shutil.copy(ASSETS / "diagnosis" / "bias.json", folder)
+    use_model(monkeypatch, tmp_path, folder)
+    at = run_page("4_Inside_the_CNN.py")
+    assert any("reads the patient's age, sex and site" in i.value for i in at.info)
+    assert any("bias test" in s.value for s in at.subheader)
+    assert any("Measured with the patients' age, sex and site" in c.value for c in at.caption)

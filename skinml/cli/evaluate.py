@@ -34,6 +34,12 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
                         help="average the eight flips and quarter turns (default: as the model's "
                              "threshold was fitted)")
+    parser.add_argument("--bias-test", action="store_true",
+                        help="also measure the AUC with the lesion removed and with only the lesion, on the "
+                             "held-out images that have a lesion mask (three predictions per image: slower)")
+    parser.add_argument("--masks", metavar="DIR",
+                        help="folder of <isic_id>_segmentation.png for --bias-test (default: DATA-segmentations "
+                             "beside the data folder, or DATA/masks)")
     parser.add_argument("--bootstrap", type=int, default=1000, metavar="N",
                         help="bootstrap resamples for the 95%% intervals (0: none)")
     parser.set_defaults(func=run)
@@ -115,7 +121,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         report, table = evaluate_classifier(classifier, data if args.data else data[0], args.split,
                                             tta=classifier.tta if args.tta is None else args.tta,
-                                            n_boot=args.bootstrap, on_progress=on_progress)
+                                            n_boot=args.bootstrap, on_progress=on_progress,
+                                            bias=args.bias_test, masks=args.masks)
     finally:
         close()
     write_csvs(args, report, table)
@@ -123,6 +130,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2))
         return 0
     print(format_diagnosis(report) if report["task"] == "diagnosis" else format_binary(report))
+    if "bias_test" in report:
+        print(format_bias(report["bias_test"]))
     for key in ("predictions_csv", "truth_csv"):
         if key in report:
             print(f"  {key.replace('_', ' ')} written to {report[key]}", file=sys.stderr)
@@ -163,4 +172,13 @@ def format_diagnosis(report: dict) -> str:
               for r in report["per_class"]]
     lines.append("  confusion (rows truth, columns most probable): " + " ".join(f"{c:>6}" for c in classes))
     lines += [f"  {c:>48} " + " ".join(f"{n:>6}" for n in row) for c, row in zip(classes, report["confusion"])]
+    return "\n".join(lines)
+
+
+def format_bias(bias: dict) -> str:
+    """The bias test as readable lines: AUC of p(malignant) on the photos, lesion removed, lesion only."""
+    lines = [f"  does it look at the lesion? {bias['n']} held-out images with a lesion mask "
+             f"({bias['n_malignant']} malignant, {bias['n_lesions']} lesions); 95% intervals by lesion"]
+    for name, r in bias["auc"].items():
+        lines.append(f"  {'AUC, ' + name.replace('_', ' '):<32}{r['auc']:.3f}  (95% {r['low']:.3f} to {r['high']:.3f})")
     return "\n".join(lines)

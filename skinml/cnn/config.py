@@ -45,6 +45,9 @@ class TrainConfig:
     max_images: 0 = all, else a
     stratified subsample (quick experiments). feed: auto (tf.data for a binary image-only
     run on dataset folders under TensorFlow, NumPy arrays otherwise), tfdata or array.
+    metadata_dropout: for a model that reads age, sex and site, the rate at which training
+    hides them (`skinml.data.tabular.metadata_dropout`: all three, and each on its own), so
+    that the model also learns to answer when they are unknown; 0 = never (older runs).
     time_budget: seconds (0 = none); after each epoch the number of epochs, and with it the
     cosine schedule, is fitted to the time left.
     devices: train data-parallel on this many devices (0 = all visible; skinml.cnn.distribute),
@@ -78,6 +81,7 @@ class TrainConfig:
     dermoscopic_only: bool = True
     max_images: int = 0
     feed: str = "auto"
+    metadata_dropout: float = 0.0
     time_budget: float = 0.0
     devices: int = 1
     seed: int = 0
@@ -108,6 +112,8 @@ class TrainConfig:
                               "or val_loss, not val_sensitivity.")
         if self.devices < 0:
             raise SkinmlError("devices is a number of devices (0 = all visible, 1 = no data parallelism).")
+        if not 0 <= self.metadata_dropout < 1:
+            raise SkinmlError("metadata_dropout is a rate: 0 (never) or a share below 1, such as 0.3.")
         if self.time_budget < 0:
             raise SkinmlError("time_budget is a number of seconds (0 = no limit).")
         if not 0 <= self.target_sensitivity < 1:

@@ -57,9 +57,7 @@ def build_index(table: pd.DataFrame, on_progress=None) -> dict[str, np.ndarray]:
     rows = table[table["split"].isin(SPLITS) & table["image_path"].ne("")]
     hashes = []
     for k, path in enumerate(rows["image_path"]):
-        with Image.open(path) as image:
-            image.draft("RGB", (4 * HASH_SIDE, 4 * HASH_SIDE))  # a reduced JPEG decode: plenty for 16 px
-            hashes.append(image_hash(image.convert("RGB")))
+        hashes.append(photo_hash(path))
         if on_progress and (k + 1) % 100 == 0:
             on_progress((k + 1) / len(rows), {"images": k + 1})
     return {"isic_id": rows["isic_id"].to_numpy(str), "split": rows["split"].to_numpy(str),
@@ -108,3 +106,39 @@ def find_seen(folder: str | Path | None, name: str, image) -> Seen | None:
     if bits[nearest] <= MATCH_BITS:
         return Seen(str(index["isic_id"][nearest]), str(index["split"][nearest]), "pixels", int(bits[nearest]))
     return None
+
+
+def photo_hash(path: str | Path) -> np.ndarray:
+    """The difference hash of an image file (a reduced JPEG decode: plenty for 16 px)."""
+    with Image.open(path) as image:
+        image.draft("RGB", (4 * HASH_SIDE, 4 * HASH_SIDE))
+        return image_hash(image.convert("RGB"))
+
+
+def unseen(table: pd.DataFrame, folder: str | Path | None, lesions: pd.DataFrame | None = None,
+           by_pixels: bool = False) -> pd.DataFrame:
+    """The rows of a data table (isic_id, lesion_id; image_path for `by_pixels`) that a
+    classifier folder's training index does not hold, neither by image nor by lesion: held out
+    from everything it learned from or was tuned on. `lesions` (isic_id, lesion_id; default
+    `table`) names the lesions of the indexed images, which may lie outside `table`.
+    `by_pixels` also drops a photo within MATCH_BITS of an indexed one (the same photo under
+    another name). `attrs["left_out_seen"]` counts the rows dropped (`left_out_by_pixels` of
+    them by pixels); a folder without an index drops nothing and sets `attrs["index"] = False`."""
+    index = read_index(folder)
+    if index is None:
+        out = table.copy()
+        out.attrs.update(left_out_seen=0, index=False)
+        return out
+    ids = set(index["isic_id"].tolist())
+    lesions = table if lesions is None else lesions
+    seen_lesions = set(lesions.loc[lesions["isic_id"].isin(ids), "lesion_id"].astype(str)) - {""}
+    seen = (table["isic_id"].isin(ids) | table["lesion_id"].astype(str).isin(seen_lesions)).to_numpy()
+    by_hash = np.zeros(len(table), bool)
+    if by_pixels and len(index["dhash"]):
+        bits = np.unpackbits(index["dhash"], axis=1).astype(bool)
+        for k in np.flatnonzero(~seen):
+            photo = np.unpackbits(photo_hash(table["image_path"].iloc[k])).astype(bool)
+            by_hash[k] = (bits != photo).sum(axis=1).min() <= MATCH_BITS
+    out = table[~(seen | by_hash)].copy()
+    out.attrs.update(left_out_seen=int((seen | by_hash).sum()), left_out_by_pixels=int(by_hash.sum()), index=True)
+    return out

@@ -159,15 +159,18 @@ def _load_checkpoint(run_dir: Path, state: dict, log):
 
 def make_feed(images: np.ndarray, labels: np.ndarray, batch_size: int, shuffle: bool,
               augmenter=None, seed: int = 0, drop_remainder: bool = False,
-              metadata: np.ndarray | None = None):
+              metadata: np.ndarray | None = None, metadata_dropout: float = 0.0):
     """A keras.utils.PyDataset of (float32 (B, S, S, 3) in [0, 1], float32 labels) batches.
 
     `images` is uint8 (N, S, S, 3) (a memory map is fine); shuffled each epoch when asked,
     augmented per batch by `augmenter` (a Keras layer called with training=True): any backend.
     With `metadata` (float32 (N, F), skinml.data.tabular), each batch's inputs are
-    `{"image": ..., "metadata": ...}`, the two inputs of an image + metadata model.
+    `{"image": ..., "metadata": ...}`, the two inputs of an image + metadata model; with
+    `metadata_dropout`, fields of each batch are hidden at random (skinml.data.tabular).
     """
     import keras
+
+    from skinml.data.tabular import metadata_dropout as hide_at_random
 
     class Feed(keras.utils.PyDataset):
         def __init__(self):
@@ -190,7 +193,7 @@ def make_feed(images: np.ndarray, labels: np.ndarray, batch_size: int, shuffle: 
             if augmenter is not None:
                 x = keras.ops.convert_to_numpy(augmenter(x, training=True))
             if metadata is not None:
-                x = {"image": x, "metadata": metadata[idx]}
+                x = {"image": x, "metadata": hide_at_random(metadata[idx], metadata_dropout, self.rng)}
             return x, np.asarray(labels[idx], dtype="float32")  # 0/1, or one-hot rows
 
     return Feed()
@@ -234,7 +237,8 @@ def _feeds(config: TrainConfig, df: pd.DataFrame):
         val_feed = make_dataset(val["image_path"], y_val, **common)
     else:
         train_feed = make_feed(split_images(config, train), y_train, config.batch_size, True, augmenter,
-                               config.seed, drop, metadata=split_metadata(config, train))
+                               config.seed, drop, metadata=split_metadata(config, train),
+                               metadata_dropout=config.metadata_dropout)
         val_feed = make_feed(split_images(config, val), y_val, config.batch_size, False,
                              metadata=split_metadata(config, val))
     return train_feed, val_feed, max(1, steps), kind

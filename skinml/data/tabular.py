@@ -12,6 +12,11 @@
 
 The same encoding feeds the image + metadata network and the metadata-only scikit-learn
 model, so the two see exactly the same information.
+
+`hide_fields` turns chosen fields of encoded rows into "unknown", exactly as if the table had
+left them blank; `metadata_dropout` does it at random during training, so that a model also
+learns from rows whose age, sex or site (or all three) are unknown, as they are when a user
+gives none.
 """
 
 from __future__ import annotations
@@ -51,6 +56,42 @@ def metadata_features(table: pd.DataFrame) -> np.ndarray:
     columns += [site == s for s in GENERAL_SITES] + [~np.isin(site, GENERAL_SITES)]
     return np.stack(columns, axis=1).astype("float32") if len(table) else \
         np.zeros((0, len(METADATA_FEATURES)), "float32")
+
+
+FIELDS = ("age", "sex", "site")  # what a user may leave out, one at a time
+
+
+def _field_columns() -> dict[str, tuple[list[int], int]]:
+    """{field: (its value columns, its "unknown" column)} in METADATA_FEATURES."""
+    names = list(METADATA_FEATURES)
+    return {"age": ([names.index("age")], names.index("age_missing")),
+            "sex": ([names.index(f"sex_{s}") for s in SEXES], names.index("sex_unknown")),
+            "site": ([names.index(f"site_{s}") for s in GENERAL_SITES], names.index("site_unknown"))}
+
+
+def hide_fields(features: np.ndarray, hidden: np.ndarray) -> np.ndarray:
+    """A copy of encoded rows (float32 (N, F), `metadata_features`) with the fields marked in
+    `hidden` (bool (N, 3), columns in FIELDS order) set to unknown: the same numbers as the
+    encoding of a table where those cells are blank."""
+    out = np.array(features, dtype="float32", copy=True)
+    hidden = np.asarray(hidden, bool)
+    for k, (values, unknown) in enumerate(_field_columns().values()):
+        rows = hidden[:, k]
+        out[np.ix_(rows, values)] = 0.0
+        out[rows, unknown] = 1.0
+    return out
+
+
+def metadata_dropout(features: np.ndarray, rate: float, rng: np.random.Generator) -> np.ndarray:
+    """Encoded rows (float32 (N, F)) with fields hidden at random (training only): every field of
+    a row with probability `rate`, and otherwise each field on its own with probability `rate`.
+    So at rate 0.3, 30% of the rows show nothing but the image and about 21% more miss one
+    given field. rate 0 returns the rows unchanged."""
+    if rate <= 0:
+        return features
+    n = len(features)
+    hidden = (rng.random((n, 1)) < rate) | (rng.random((n, len(FIELDS))) < rate)
+    return hide_fields(features, hidden)
 
 
 def patient_table(age: float | None = None, sex: str | None = None, site: str | None = None) -> pd.DataFrame:

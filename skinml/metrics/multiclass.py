@@ -86,6 +86,34 @@ def macro_auc(y, p) -> float:
     return float(np.mean(aucs)) if aucs else float("nan")
 
 
+# ---------------------------------------------------------------- class-balanced decisions
+
+TAUS = tuple(np.round(np.arange(-1.0, 2.01, 0.125), 3))  # the strengths tried on validation
+
+
+def logit_adjust(p, prior, tau: float) -> np.ndarray:
+    """float (N, C): class probabilities with tau x log(prior) taken from their logarithms and
+    renormalised (Menon et al. 2021, post-hoc logit adjustment). tau 1 divides each class by its
+    training prior, which favours the rare classes as much as a balanced decision rule would;
+    tau 0 changes nothing. `prior`: (C,) positive class shares (normalised here)."""
+    p = np.asarray(p, dtype="float64")
+    prior = np.asarray(prior, dtype="float64")
+    if prior.shape != (p.shape[1],) or (prior <= 0).any():
+        raise DataError(f"A prior needs one positive share per class ({p.shape[1]}), not {prior.tolist()}.")
+    logits = np.log(np.clip(p, 1e-12, 1)) - tau * np.log(prior / prior.sum())
+    logits -= logits.max(axis=1, keepdims=True)
+    out = np.exp(logits)
+    return out / out.sum(axis=1, keepdims=True)
+
+
+def choose_logit_adjustment(y, p, prior, taus=TAUS) -> float:
+    """The tau of `taus` whose `logit_adjust` gives the highest balanced accuracy on (y, p): pick
+    it on the validation split, use it on everything else. On a tie, the tau closest to 0."""
+    y, p = _arrays(y, p)
+    scores = [(balanced_accuracy(y, logit_adjust(p, prior, t)), -abs(t), t) for t in taus]
+    return float(max(scores)[2])
+
+
 def evaluate_multiclass(y, p, classes: list[str], malignant: list[str] | None = None,
                         n_boot: int = 1000, seed: int = 0) -> dict:
     """Everything measured on one split: balanced accuracy and macro AUC with 95% intervals

@@ -98,9 +98,45 @@ def classifier_card(folder: str | Path) -> str:
         centre = report.get("centre", {})
         lines += [f"| centre Gaussian (baseline) | {shown(centre.get('pointing_game'))} | "
                   f"{shown(centre.get('share_inside'))} | |", ""]
+    lines += bias_section(read_json(folder / "bias.json"))
+    lines += patient_data_section(read_json(folder / "patient_data.json"))
     image_only = not uses_metadata(config)  # heatmaps (and their trust measures) explain image-only models
     expected = ("metrics.json", "training_images.npz") + (("explanations.json",) if image_only else ())
     return "\n".join(lines + provenance(folder, expected))
+
+
+def bias_section(bias: dict | None) -> list[str]:
+    """The card's bias test (`bias.json`, `skinml.explain.bias`): AUC on the photos, with the lesion
+    removed and with only the lesion, on held-out lesions."""
+    if not bias:
+        return []
+    auc = bias.get("auc", {})
+    shown = lambda f: f"{_fmt(f.get('auc'), 3)} ({_fmt(f.get('low'), 3)} to {_fmt(f.get('high'), 3)})" if f else "n/a"
+    return ["## Does it look at the lesion? (bias test)",
+            f"`bias.json`: {bias.get('n')} held-out lesions ({bias.get('n_malignant')} malignant) with a "
+            f"dermatologist's outline, AUC of {bias.get('score', 'p(malignant)')} with 95% intervals "
+            f"({bias.get('intervals', 'bootstrap over lesions')}).", "",
+            "| input | AUC |", "| --- | --- |",
+            f"| the photos | {shown(auc.get('photo'))} |",
+            f"| the lesion removed ({bias.get('fill', {}).get('lesion_removed', 'filled from the skin around it')}) | "
+            f"{shown(auc.get('lesion_removed'))} |",
+            f"| only the lesion ({bias.get('fill', {}).get('lesion_only', 'the rest one colour')}) | "
+            f"{shown(auc.get('lesion_only'))} |", "",
+            "A model that looked only at the lesion would fall to 0.5 with the lesion removed; what it keeps "
+            "there it reads from the skin, rulers, ink and frames around the lesion.", ""]
+
+
+def patient_data_section(report: dict | None) -> list[str]:
+    """The card's figures with and without the patient's age, sex and site (`patient_data.json`)."""
+    if not report:
+        return []
+    lines = ["## With and without the patient's age, sex and site",
+             f"`patient_data.json`: the test split ({report.get('n_test')} images), most probable class.", "",
+             "| patient data | balanced accuracy | macro AUC |", "| --- | --- | --- |"]
+    for key, label in (("with_patient_data", "given"), ("without_patient_data", "left empty")):
+        test = (report.get(key) or {}).get("test") or {}
+        lines.append(f"| {label} | {_fmt(test.get('balanced_accuracy'), 3)} | {_fmt(test.get('macro_auc'), 3)} |")
+    return lines + ["", "A clinician may leave the fields empty: the second row is what the model then gives.", ""]
 
 
 def generator_card(folder: str | Path) -> str:

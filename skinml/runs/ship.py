@@ -27,7 +27,10 @@ from skinml.runs.cards import write_card
 LAYOUTS = {
     "classifier": {"model.keras": "model/model.keras", "model.json": "model/model.json",
                    "metrics.json": "model/metrics.json", "training_images.npz": "model/training_images.npz",
-                   "explanations.json": "model/explanations.json", "predictions.csv": "predictions.csv"},
+                   "explanations.json": "model/explanations.json", "predictions.csv": "predictions.csv",
+                   # measured on the shipped folder (bias test, patient data, the examples' heatmaps)
+                   "bias.json": "model/bias.json", "patient_data.json": "model/patient_data.json",
+                   "example_maps.npz": "model/example_maps.npz"},
     "generator": {"generator.keras": "generator/generator.keras", "gan.json": "generator/gan.json",
                   "realism.json": "realism.json", "config.json": "config.json", "state.json": "state.json",
                   "losses.csv": "losses.csv", "gan_augment.json": "gan_augment.json"},
