@@ -97,10 +97,16 @@ class LooksAt:
         self.where = where
 
     def predict_proba(self, images, tta=False, metadata=None):
+        """(N, 2) as skinml's Classifier: (benign, malignant) columns."""
         if self.where == "border":
             ring = np.concatenate([images[:, :3].reshape(len(images), -1), images[:, -3:].reshape(len(images), -1)], 1)
-            return 1 - ring.mean(axis=1)
-        return 1 - images[:, 14:18, 14:18].reshape(len(images), -1).mean(axis=1)
+            p = 1 - ring.mean(axis=1)
+        else:
+            p = 1 - images[:, 14:18, 14:18].reshape(len(images), -1).mean(axis=1)
+        return np.column_stack([1 - p, p])
+
+    def p_malignant(self, class_probabilities):
+        return np.asarray(class_probabilities)[..., 1]
 
 
 def write_set(folder, skin_by_label, lesion_by_label, n=6):

@@ -21,8 +21,9 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--task", choices=["binary", "diagnosis", "segmentation"], default=None,
                         help="binary or diagnosis (default: binary, or --model's task); segmentation: the "
                              "lesion segmenter on the folder's images that have a mask (ISIC 2018 Task 1 figures)")
-    parser.add_argument("--masks", metavar="DIR", help="segmentation: the masks folder (default: <data>-segmentations "
-                                                       "beside the data, or masks/ inside it)")
+    parser.add_argument("--masks", metavar="DIR", help="folder of <isic_id>_segmentation.png, for segmentation and "
+                                                       "--bias-test (default: <data>-segmentations beside the data, "
+                                                       "or masks/ inside it)")
     parser.add_argument("--split", choices=["auto", "test", "val", "all"], default="auto",
                         help="auto: the test split of the training data, else all images")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -37,9 +38,6 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--bias-test", action="store_true",
                         help="also measure the AUC with the lesion removed and with only the lesion, on the "
                              "held-out images that have a lesion mask (three predictions per image: slower)")
-    parser.add_argument("--masks", metavar="DIR",
-                        help="folder of <isic_id>_segmentation.png for --bias-test (default: DATA-segmentations "
-                             "beside the data folder, or DATA/masks)")
     parser.add_argument("--bootstrap", type=int, default=1000, metavar="N",
                         help="bootstrap resamples for the 95%% intervals (0: none)")
     parser.set_defaults(func=run)

@@ -229,8 +229,8 @@ def predict_variants(classifier, table: pd.DataFrame, masks: MaskSource, fill=No
                 batch[name].append(load_image(altered, classifier.image_size, classifier.resize))
         for name, images in batch.items():
             metadata = rows.reset_index(drop=True) if classifier.uses_metadata and patient_data else None
-            out[name][start:start + len(rows)] = classifier.predict_proba(
-                np.stack(images).astype("float32") / 255.0, tta=tta, metadata=metadata)
+            out[name][start:start + len(rows)] = classifier.p_malignant(classifier.predict_proba(
+                np.stack(images).astype("float32") / 255.0, tta=tta, metadata=metadata))
         if on_progress:
             on_progress(min(1.0, (start + len(rows)) / len(table)), {"images": start + len(rows)})
     return out, np.asarray(fill, "uint8")
@@ -312,7 +312,7 @@ def held_out_table(folder, data_dir: str | Path, lesion_dirs=(), masks: str | Pa
 
 def save_bias(report: dict, folder: str | Path) -> Path:
     """Write a bias test as `bias.json` in a classifier folder."""
-    from skinml.runs import write_atomic
+    from skinml.io import write_atomic
 
     path = Path(folder) / BIAS_FILE
     write_atomic(path, json.dumps(report, indent=1))
