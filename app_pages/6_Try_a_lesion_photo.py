@@ -8,7 +8,7 @@ import streamlit as st
 from skinml.app import explain_ui as ui
 from skinml.app import plain, setup_page, show_error
 from skinml.app.classifiers import choose_model_ui
-from skinml.app.segment_ui import lesion_outline_ui
+from skinml.app.segment_ui import TEACHING, abcd_sentences, lesion_outline_ui
 from skinml.errors import SkinmlError
 from skinml.evaluation import load_patient_data, patient_data_sentence
 from skinml.plots.explain import plot_diagnoses
@@ -143,16 +143,18 @@ else:
     st.caption(HEATMAP_MEANING + " Its methods have not been measured against lesion outlines for this model "
                "(`python -m skinml explain-eval --save`), so Grad-CAM is shown.")
 
+lesion = None
 if fired:  # one story: no outline or ABCD measures of something that does not look like a lesion photo
     st.info("No lesion outline is drawn: this photo does not look like a dermoscopy image.")
 else:
-    lesion_outline_ui(data, name, key="try_outline")
+    lesion = lesion_outline_ui(data, name, key="try_outline")
+outline = (lesion["outlined"], [*abcd_sentences(lesion["abcd"]), TEACHING]) if lesion else None
 
 notes = [conflict] if conflict else []
-st.download_button("Download a summary (HTML)", build_summary_html(result, clf.metrics, notes=notes),
+st.download_button("Download a summary (HTML)", build_summary_html(result, clf.metrics, notes=notes, outline=outline),
                    file_name="skinml-summary.html", mime="text/html", key="try_download")
 if dx:
     st.download_button("Download the diagnosis model's summary (HTML)",
-                       build_summary_html(dx, diagnosis[1].metrics, notes=notes),
+                       build_summary_html(dx, diagnosis[1].metrics, notes=notes, outline=outline),
                        file_name="skinml-diagnosis-summary.html", mime="text/html", key="try_download_diagnosis")
 st.caption(f"Model: {result.model_name or clf.model.name}, version {result.model_version}.")

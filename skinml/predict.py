@@ -376,14 +376,23 @@ def _answer_rows(result: PredictionResult, side: str) -> str:
 
 
 def build_summary_html(result: PredictionResult, metrics: dict | None = None, made: datetime | None = None,
-                       notes: list[str] | tuple[str, ...] = ()) -> str:
+                       notes: list[str] | tuple[str, ...] = (),
+                       outline: tuple[np.ndarray, list[str]] | None = None) -> str:
     """A self-contained HTML page (images inline) summarising one result, for download: when
     (`made`, default now), which model, the page's figures, the photo and its heatmap at the
     same size (the page's method and scale), and the cautions; `notes` are further warnings
-    (the two models' disagreement). A photo that does not look like dermoscopy gets its
-    warnings first and the figures after them, under a heading that says they mean little."""
+    (the two models' disagreement); `outline`, the page's outlined photo (uint8 (h, w, 3)) and its
+    ABCD sentences, drawn as the page drew them. A photo that does not look like dermoscopy gets
+    its warnings first and the figures after them, under a heading that says they mean little."""
     esc = html.escape
     made = made or datetime.now()
+    lesion = ""
+    if outline is not None:
+        photo, sentences = outline
+        lines = "".join(f"<li>{esc(line.replace('**', ''))}</li>" for line in sentences)
+        lesion = (f'<h2>The lesion\'s outline and the ABCD measures</h2><figure><img src="{_png_data_uri(photo)}" '
+                  f'alt="the lesion\'s outline"><figcaption>the segmenter\'s outline of the lesion (green)'
+                  f"</figcaption></figure><ul>{lines}</ul>")
     heat = ""
     if result.heatmap is not None and not heatmap_is_empty(result.heatmap):
         label = METHODS.get(result.heatmap_method, ("Grad-CAM",))[0]
@@ -418,5 +427,6 @@ td{{padding:2px 8px;vertical-align:top}} .warn{{background:#fff3cd;padding:.5em 
 {heat}
 {body}
 <h2>Reading</h2><p>{esc(reading(result, metrics))}</p>
+{lesion}
 <h2>Caution</h2><p>{esc(SPREAD_MEANING)}</p><p>{esc(HEATMAP_MEANING)}</p>
 <p><small>{esc(DISCLAIMER)}</small></p></body></html>"""

@@ -57,6 +57,22 @@ def test_outline_and_abcd_in_plain_words_with_the_teaching_caption(page, tmp_pat
     assert " mm across" in " ".join(m.value for m in at.markdown)
 
 
+def test_the_downloaded_summary_carries_the_outline_and_the_abcd_measures(page, tmp_path, monkeypatch):
+    """The report a clinician takes away shows the page's outline and ABCD sentences (issue #20)."""
+    import skinml.predict
+
+    made = []
+    real = skinml.predict.build_summary_html
+    monkeypatch.setattr(skinml.predict, "build_summary_html",
+                        lambda *a, **kw: made.append(real(*a, **kw)) or made[-1])
+    at = page(segmenter_folder(tmp_path / "all", bias=10.0))
+    summary = made[-1]
+    assert "The lesion's outline and the ABCD measures" in summary and "outline of the lesion (green)" in summary
+    assert "A - Asymmetry" in summary and "D - Diameter" in summary and "teaching aid, not a verdict" in summary
+    assert "alt=\"the lesion's outline\"" in summary and "data:image/png;base64" in summary  # inline
+    assert "A - Asymmetry" in " ".join(m.value for m in at.markdown)  # the same sentences as the page
+
+
 @pytest.mark.slow
 def test_no_lesion_found_and_no_segmenter(page, tmp_path):
     at = page(segmenter_folder(tmp_path / "none-found", bias=-10.0))
