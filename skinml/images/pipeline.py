@@ -268,5 +268,8 @@ def make_dataset(paths: Sequence[str | os.PathLike], labels=None, *, image_size:
             x = augmenter(x, training=True)
         return (x, *label) if label else x
 
-    ds = ds.map(finish, num_parallel_calls=tf.data.AUTOTUNE)
+    # The augmenter's random layers draw from one stateful seed generator: batches augmented in
+    # parallel would take its states in whatever order the threads run, so one seed could give two
+    # augmentations under load. One batch at a time (each batch's ops still use every core).
+    ds = ds.map(finish, num_parallel_calls=1 if augmenter is not None else tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
