@@ -53,7 +53,9 @@ def make_schedule_callback(config: SegmenterConfig, steps_per_epoch: int, state:
     import keras
 
     class ScheduleCallback(keras.callbacks.Callback):
-        times: list[float] = []
+        def __init__(self):
+            super().__init__()
+            self.times: list[float] = []  # per instance: a class-level list was shared by every run in a process
 
         def on_train_batch_begin(self, batch, logs=None):
             step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
