@@ -228,3 +228,42 @@ yardstick = false
     assert "python -m skinml make tinygan" in card and "Not recorded" not in card.split("## How it was made")[1]
     generator = load_generator(dest)
     assert generator.generate(sample_latents(range(2), generator.spec.latent_dim)).shape == (2, 16, 16, 3)
+
+
+def test_make_writes_every_measure_its_recipe_names_on_the_held_out_images(tmp_path):
+    """A recipe's [ship] table names the measures: `make` writes them into the shipped folder (the
+    bias test on the images the model neither learned from nor was tuned on, the example
+    heatmaps), each saying the command that made it, and the card shows them."""
+    import pandas as pd
+    from PIL import Image
+
+    from skinml.data.synthetic import write_demo_dataset
+    from skinml.runs.recipes import make
+
+    data = write_demo_dataset(tmp_path / "syn", n=60, size=48, seed=3)
+    masks = tmp_path / "syn-segmentations"
+    masks.mkdir()
+    yy, xx = np.mgrid[:48, :48]
+    disc = ((yy - 24) ** 2 + (xx - 24) ** 2 < 14 ** 2).astype("uint8") * 255
+    for path in data.glob("*.jpg"):
+        Image.fromarray(disc).save(masks / f"{path.stem}_segmentation.png")
+    recipe = tiny_recipe(tmp_path, data)
+    recipe.write_text(recipe.read_text() + f"""
+[ship]
+bias = {{ data = "{data}", masks = "{masks}", trained_on = ["{data}"], n = 0, bootstrap = 20 }}
+example_maps = true
+""")
+    dest = make(recipe, dest=tmp_path / "assets" / "tiny", root=tmp_path / "runs")
+
+    report = json.loads((dest / "bias.json").read_text())
+    split = pd.read_csv(dest / "predictions.csv")
+    lesion = pd.read_csv(data / "metadata.csv").set_index("isic_id")["lesion_id"]
+    held_out = set(lesion[report["isic_ids"]])
+    assert len(held_out) == len(report["isic_ids"])  # one image per lesion
+    assert set(lesion[split.loc[split["split"] == "test", "isic_id"]]) <= held_out  # every test lesion
+    assert not held_out & set(lesion[split.loc[split["split"] == "val", "isic_id"]])  # nothing it was tuned on
+    assert report["command"] == "python -m skinml make tiny"
+    assert {"photo", "lesion_removed", "lesion_only"} <= set(report["auc"])
+    assert len(np.load(dest / "example_maps.npz").files) > 0
+    card = (dest / "MODEL_CARD.md").read_text()
+    assert "lesion removed" in card.lower()

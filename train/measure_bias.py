@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -38,31 +37,14 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     os.nice(10)
 
-    from skinml.cnn.classifier import load_classifier
-    from skinml.explain.bias import bias_test, held_out_table, save_bias
+    from skinml.runs.measures import measure_bias
 
-    start = time.time()
-    classifier = load_classifier(args.model)
-    table = held_out_table(args.model, args.data, args.trained_on, args.masks, n=args.n or None, seed=args.seed)
-    tta = classifier.tta if args.tta is None else args.tta
     progress = lambda f, logs: print(f"\r{f:.0%}", end="", file=sys.stderr, flush=True)
-    report = bias_test(classifier, table, masks=table.attrs["masks"], tta=tta, n_boot=args.bootstrap,
-                       seed=args.seed, on_progress=progress)
-    if classifier.uses_metadata:
-        report["image_only"] = {key: value for key, value in bias_test(
-            classifier, table, masks=table.attrs["masks"], tta=tta, patient_data=False, n_boot=args.bootstrap,
-            seed=args.seed, on_progress=progress).items() if key in ("auc", "minus_photo", "patient_data")}
-    report.update(model=str(args.model), model_version=classifier.version, data=str(args.data),
-                  score="p(malignant)" + (" (sum over " + ", ".join(classifier.malignant_classes) + ")"
-                                          if classifier.task == "diagnosis" else ""),
-                  selection={"rule": "HAM10000 images with a mask, neither image nor lesion in the model's training "
-                                     "index (train and val) by ISIC id, lesion id or pixels; one image per lesion, "
-                                     f"seed {args.seed}, at most {args.n or 'all'} lesions, malignant first",
-                             **{k: table.attrs[k] for k in ("held_out_lesions", "left_out_seen",
-                                                            "left_out_by_pixels", "without_mask")}},
-                  isic_ids=table["isic_id"].tolist(), seconds=round(time.time() - start, 1),
-                  command="python train/measure_bias.py " + " ".join(argv if argv is not None else sys.argv[1:]))
-    print(f"\nwritten to {save_bias(report, args.model)}", file=sys.stderr)
+    command = "python train/measure_bias.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    report = measure_bias(Path(args.model), args.data, args.masks, args.trained_on, n=args.n, tta=args.tta,
+                          n_boot=args.bootstrap, seed=args.seed, on_progress=progress,
+                          command=command)
+    print(f"\nwritten to {Path(args.model) / 'bias.json'}", file=sys.stderr)
     for name, r in report["auc"].items():
         print(f"{name:<16}{r['auc']:.3f} ({r['low']:.3f} to {r['high']:.3f})")
     print(f"n = {report['n']} images ({report['n_malignant']} malignant), {report['n_lesions']} lesions; "

@@ -14,10 +14,8 @@ measured too. Inference only; runs niced.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -33,45 +31,19 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     os.nice(10)
 
-    import pandas as pd
+    from skinml.errors import DataError
+    from skinml.runs.measures import measure_patient_data
 
-    from skinml.cnn.classifier import load_classifier
-    from skinml.data.policy import diagnosis_class
-    from skinml.data.readers import load_datasets
-    from skinml.evaluation import PATIENT_DATA_FILE, measure_patient_data
-    from skinml.runs import write_atomic
-
-    start = time.time()
-    classifier = load_classifier(args.model)
-    folder = Path(args.model)
-    found = [p for p in (folder / "predictions.csv", folder.parent / "predictions.csv") if p.is_file()]
-    if not (args.predictions or found):
-        print(f"error: no predictions.csv in {folder} or its run directory: pass --predictions", file=sys.stderr)
-        return 2
-    splits = pd.read_csv(args.predictions or found[0], usecols=["split", "isic_id", "y"])
-    table = load_datasets(args.data).drop_duplicates("isic_id").set_index("isic_id")
-    missing = sorted(set(splits["isic_id"]) - set(table.index))
-    if missing:
-        print(f"error: {len(missing)} images of predictions.csv are not in {args.data} (e.g. {missing[:3]})",
-              file=sys.stderr)
-        return 2
-    parts = {}
-    for name in ("val", "test"):
-        ids = splits.loc[splits["split"] == name]
-        part = table.loc[ids["isic_id"]].reset_index()
-        part = part.assign(dx=diagnosis_class(part))
-        if not (part["dx"].map(list(classifier.classes).index).to_numpy() == ids["y"].to_numpy()).all():
-            print(f"error: the diagnoses of the {name} images differ from predictions.csv", file=sys.stderr)
-            return 2
-        parts[name] = part
     progress = lambda f, logs: print(f"\r{f:.0%}", end="", file=sys.stderr, flush=True)
-    report = measure_patient_data(classifier, parts["val"], parts["test"], n_boot=args.bootstrap, on_progress=progress)
-    report.update(model=str(args.model), model_version=classifier.version, data=[str(d) for d in args.data],
-                  images="the validation and test images of the model's predictions.csv (lesion-grouped split)",
-                  seconds=round(time.time() - start, 1),
-                  command=" ".join(["python train/measure_patient_data.py", *(argv or sys.argv[1:])]))
-    write_atomic(Path(args.model) / PATIENT_DATA_FILE, json.dumps(report, indent=1))
-    print(f"\nwritten to {Path(args.model) / PATIENT_DATA_FILE}", file=sys.stderr)
+    try:
+        report = measure_patient_data(Path(args.model), args.data, args.predictions, n_boot=args.bootstrap,
+                                      on_progress=progress,
+                                      command=" ".join(["python train/measure_patient_data.py",
+                                                        *(argv or sys.argv[1:])]))
+    except DataError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"\nwritten to {Path(args.model) / 'patient_data.json'}", file=sys.stderr)
     for case in ("with_patient_data", "without_patient_data"):
         r = report[case]
         for part in ("val", "test", "test_adjusted"):

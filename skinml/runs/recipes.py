@@ -133,18 +133,16 @@ def finish_classifier_runs(recipe: dict, dirs: list[Path], root: Path | None = N
 
 
 def measure_classifier(recipe: dict):
-    settings = recipe.get("ship", {}).get("explanations")
-    if not settings:
+    """The measures of the recipe's [ship] table (skinml.runs.measures.measure_folder), or None."""
+    settings = recipe.get("ship", {})
+    if not any(key in settings for key in ("explanations", "bias", "patient_data", "example_maps")):
         return None
 
     def measure(folder: Path) -> None:
-        from skinml.cnn.classifier import load_classifier
-        from skinml.explain.trust import evaluate_explanations, save_explanations
+        from skinml.runs.measures import measure_folder
 
-        report = evaluate_explanations(load_classifier(folder), repo_path(settings["data"]),
-                                       repo_path(settings.get("masks", "")) or None, n=settings.get("n", 200),
-                                       n_randomise=settings.get("n_randomise", 30))
-        save_explanations(report, folder)
+        measure_folder(folder, settings, resolve=repo_path, command=f"python -m skinml make {recipe['name']}",
+                       name=f"skinml/assets/{recipe['name']}")
 
     return measure
 
