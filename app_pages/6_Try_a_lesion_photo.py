@@ -147,7 +147,7 @@ lesion = None
 if fired:  # one story: no outline or ABCD measures of something that does not look like a lesion photo
     st.info("No lesion outline is drawn: this photo does not look like a dermoscopy image.")
 else:
-    lesion = lesion_outline_ui(data, name, key="try_outline")
+    lesion = lesion_outline_ui(data, name, key="try_outline", mask=result.mask)  # the check's mask, reused
 outline = (lesion["outlined"], [*abcd_sentences(lesion["abcd"]), TEACHING]) if lesion else None
 
 notes = [conflict] if conflict else []

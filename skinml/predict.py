@@ -36,6 +36,7 @@ from skinml.explain.trust import METHODS, best_method, method_maps
 from skinml.images.decode import centre_box, load_image
 from skinml.images.upload import read_image
 from skinml.ood.detector import OODResult, check_dermoscopy
+from skinml.segment.predict import shipped_mask
 
 DISPLAY_SIDE = 512       # longest side of the image kept in a result (for pages and summaries)
 WIDE_SPREAD = 0.10       # TTA standard deviation above which the answer is called unstable
@@ -93,7 +94,9 @@ class PredictionResult:
     below; a diagnosis model's most probable class); `heatmap`: float (S, S) in [0, 1], or
     None (a photo that does not look like dermoscopy, a model that reads metadata);
     `heatmap_method`: its id in `skinml.explain.trust.METHODS`; `seen`: the training image
-    this photo is, or None.
+    this photo is, or None; `mask`: the shipped segmenter's lesion mask, bool (H, W) at the photo's
+    size as read (None without a segmenter), which the dermoscopy check used and the page's
+    outline reuses.
     Diagnosis model (`task` "diagnosis"): `classes` and `class_probabilities` (float (C,), the
     mean over the views); `threshold` and `threshold_side` are None. `patient`: the age, sex
     and site given (None when none); `metadata_used`: whether the model read them.
@@ -121,6 +124,7 @@ class PredictionResult:
     malignant_classes: tuple[str, ...] = ()
     patient: dict | None = None
     metadata_used: bool = False
+    mask: np.ndarray | None = None
 
     @property
     def uncertainty(self) -> float:
@@ -145,7 +149,8 @@ class PredictionResult:
         return {**common, **answer,
                 "uncertainty": round(self.uncertainty, 4) if len(self.views) > 1 else None,
                 "patient": self.patient, "metadata_used": self.metadata_used,
-                "looks_like_dermoscopy": not self.ood.fired, "training_image": seen,
+                "looks_like_dermoscopy": not self.ood.fired, "lesion_found": self.ood.lesion_found,
+                "training_image": seen,
                 "model_version": self.model_version, "warnings": self.warnings}
 
 
@@ -172,7 +177,8 @@ def predict_upload(classifier: Classifier, data: bytes, name: str = "", tta: boo
     probabilities = per_view.mean(axis=0)
     top = int(np.argmax(probabilities))
     heatmap_class = classifier.decide(probabilities)  # a diagnosis, or the side of the threshold p falls on
-    ood = check_dermoscopy(photo)
+    mask = shipped_mask(photo)  # computed once: the dermoscopy check and the page's outline share it
+    ood = check_dermoscopy(photo, mask=mask)
     display = photo.copy()
     display.thumbnail((DISPLAY_SIDE, DISPLAY_SIDE))
     given = _given(patient)
@@ -185,7 +191,8 @@ def predict_upload(classifier: Classifier, data: bytes, name: str = "", tta: boo
         resize=classifier.resize, seen=find_seen(classifier.path, name, photo),
         task=classifier.task, classes=classifier.classes if diagnosis else (),
         class_probabilities=probabilities if diagnosis else None,
-        malignant_classes=classifier.malignant_classes, patient=given, metadata_used=classifier.uses_metadata)
+        malignant_classes=classifier.malignant_classes, patient=given, metadata_used=classifier.uses_metadata,
+        mask=mask)
     if heatmap and not classifier.uses_metadata and not ood.fired:  # heatmaps explain image-only models
         index = top if diagnosis else classifier.classes.index(heatmap_class)
         result.heatmap_method = heatmap_method_of(classifier)

@@ -29,17 +29,20 @@ def _segmenter(path: str, stamp: int):
 
 
 @st.cache_data(show_spinner="Outlining the lesion ...", max_entries=32)
-def outline_cached(model_path: str, stamp: int, data: bytes, name: str, field_of_view_mm: float | None) -> dict:
+def outline_cached(model_path: str, stamp: int, data: bytes, name: str, field_of_view_mm: float | None,
+                   mask: np.ndarray | None = None) -> dict:
     """{"photo", "outlined" (uint8 (h, w, 3)), "mask" (bool (h, w)), "abcd", "warnings"} of a photo,
-    by the segmenter in `model_path` (`stamp` changes when its file does)."""
+    by the segmenter in `model_path` (`stamp` changes when its file does); `mask`: the photo's mask
+    when it was already computed (`PredictionResult.mask`): the segmenter is not run again."""
     from skinml.images.upload import read_image, to_rgb
     from skinml.segment.abcd import measure_lesion
     from skinml.segment.predict import draw_outline, mask_warnings, segment_photo
 
     photo = np.asarray(to_rgb(read_image(data, name)))
-    model, lock = _segmenter(model_path, stamp)
-    with lock:
-        mask = segment_photo(model, photo)
+    if mask is None or mask.shape != photo.shape[:2]:
+        model, lock = _segmenter(model_path, stamp)
+        with lock:
+            mask = segment_photo(model, photo)
     return {"photo": photo, "mask": mask, "outlined": draw_outline(photo, mask), "warnings": mask_warnings(mask),
             "abcd": measure_lesion(photo, mask, field_of_view_mm)}
 
@@ -65,9 +68,10 @@ def abcd_sentences(m: dict) -> list[str]:
     ]
 
 
-def lesion_outline_ui(data: bytes, name: str, key: str = "outline") -> dict | None:
+def lesion_outline_ui(data: bytes, name: str, key: str = "outline", mask: np.ndarray | None = None) -> dict | None:
     """The photo with the lesion's outline, the warnings and the ABCD measures in plain words;
-    returns `outline_cached`'s dict, or None when no segmenter is installed or the photo fails."""
+    returns `outline_cached`'s dict, or None when no segmenter is installed or the photo fails.
+    `mask`: the photo's mask when the prediction already computed it (not segmented again)."""
     st.subheader("The lesion's outline and the ABCD measures")
     if not (SHIPPED / "model.keras").is_file():
         st.caption("No lesion segmenter is installed (skinml/assets/segmenter), so no outline is drawn.")
@@ -76,7 +80,7 @@ def lesion_outline_ui(data: bytes, name: str, key: str = "outline") -> dict | No
                           value=0.0, step=1.0, key=f"{key}_fov",
                           help="The field of view of the dermoscope, to give sizes in millimetres.")
     try:
-        out = outline_cached(str(SHIPPED), mtime_stamp([SHIPPED / "model.keras"]), data, name, fov or None)
+        out = outline_cached(str(SHIPPED), mtime_stamp([SHIPPED / "model.keras"]), data, name, fov or None, mask)
     except SkinmlError as exc:
         show_error(exc)
         return None
@@ -226,3 +230,4 @@ def abcd_vs_cnn_ui(table, root: str, key: str = "abcd") -> None:
         jaccard = json.loads((SHIPPED / "metrics.json").read_text())["test"]["overall"]["jaccard"]["mean"]
         note += f" The segmenter's mean Jaccard on held-out HAM10000 lesions: {jaccard:.2f}."
     st.caption(note + " " + TEACHING)
+
