@@ -157,3 +157,8 @@ def test_evaluate_page_compares_the_abcd_rule_with_the_cnn(monkeypatch, tmp_path
     labels = [m.label for m in at.metric]
     assert "AUC of the ABCD measures" in labels and "AUC of the CNN" in labels
     assert any("drawn by dermatologists" in c.value for c in at.caption)
+    next(t for t in at.toggle if t.label.startswith("Measure")).set_value(True).run()
+    assert not at.exception, [e.value for e in at.exception]
+    text = " ".join(m.value for m in at.markdown)
+    assert "held-out images" in text and "heatmap fell inside the lesion's outline" in text
+    assert "40 outlines drawn by dermatologists, 0 predicted by the segmenter" in text

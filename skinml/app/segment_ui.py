@@ -231,3 +231,50 @@ def abcd_vs_cnn_ui(table, root: str, key: str = "abcd") -> None:
         note += f" The segmenter's mean Jaccard on held-out HAM10000 lesions: {jaccard:.2f}."
     st.caption(note + " " + TEACHING)
 
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _outline_share(model_path: str, model_stamp: int, ids: tuple[str, ...], paths: tuple[str, ...], root: str,
+                   stamp: int, n: int) -> dict:
+    import pandas as pd
+
+    from skinml.app.classifiers import load_model
+    from skinml.explain.outline_share import heatmap_in_outline
+
+    segmenter = _segmenter(str(SHIPPED), stamp) if (SHIPPED / "model.keras").is_file() else None
+    bar = st.progress(0.0, text="Drawing each heatmap and outlining each lesion ...")
+    table = pd.DataFrame({"isic_id": ids, "image_path": paths})
+    with segmenter[1] if segmenter else threading.Lock():
+        out = heatmap_in_outline(load_model(model_path), table, _given_masks(root), segmenter and segmenter[0],
+                                 n=n, on_progress=lambda f, _: bar.progress(f))
+    bar.empty()
+    return out
+
+
+def heatmap_in_outline_ui(table, root: str, model_path: str, key: str = "outline_share") -> None:
+    """The teaching view "How much of the CNN's heatmap falls inside the outline" on a sample of a
+    classifier's evaluated images (`table`: isic_id, image_path)."""
+    from skinml.app.classifiers import files_stamp
+    from skinml.explain.outline_share import outline_share_sentence
+    from skinml.plots.explain import plot_outline_share
+    from skinml.segment.predict import shipped_jaccard
+
+    st.subheader("How much of the CNN's heatmap falls inside the lesion's outline")
+    st.caption("The heatmap the clinician's page draws, on a sample of these images, against the lesion's outline "
+               "(the dataset's mask where it has one, else the segmenter's), beside a centred blob of the same "
+               "area that knows nothing of the image.")
+    n = st.slider("Images in the sample", 10, 200, 40, step=10, key=f"{key}_n")
+    if not st.toggle("Measure (one heatmap per image: a few seconds per ten)", key=key):
+        return
+    rows = table[table["image_path"] != ""]
+    try:
+        out = _outline_share(model_path, files_stamp(model_path), tuple(rows["isic_id"].astype(str)),
+                             tuple(rows["image_path"]), root, mtime_stamp([SHIPPED / "model.keras"]), n)
+    except SkinmlError as exc:
+        show_error(exc)
+        return
+    if out["n"]:
+        st.plotly_chart(plot_outline_share(out), key=f"{key}_chart")
+    st.markdown(outline_share_sentence(out, shipped_jaccard()))
+    if out["masks"]["predicted"]:
+        st.caption(f"{out['masks']['predicted']} of the outlines are the segmenter's predictions, not a "
+                   "dermatologist's.")
