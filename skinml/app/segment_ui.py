@@ -263,7 +263,7 @@ def heatmap_in_outline_ui(table, root: str, model_path: str, key: str = "outline
                "(the dataset's mask where it has one, else the segmenter's), beside a centred blob of the same "
                "area that knows nothing of the image.")
     n = st.slider("Images in the sample", 10, 200, 40, step=10, key=f"{key}_n")
-    if not st.toggle("Measure (one heatmap per image: a few seconds per ten)", key=key):
+    if not st.toggle("Measure (one heatmap per image: up to 3 s each on two CPU cores)", key=key):
         return
     rows = table[table["image_path"] != ""]
     try:

@@ -23,7 +23,7 @@ from skinml.explain.trust import CENTRE_SIGMA, METHODS, best_method, method_maps
 from skinml.images.decode import load_image
 from skinml.progress import OnProgress
 from skinml.segment.evaluate import load_photo
-from skinml.segment.predict import no_lesion
+from skinml.segment.predict import mask_as_input, no_lesion
 
 
 def centred_blob(shape: tuple[int, int], pixels: int) -> np.ndarray:
@@ -33,12 +33,6 @@ def centred_blob(shape: tuple[int, int], pixels: int) -> np.ndarray:
     blob = np.zeros(shape[0] * shape[1], bool)
     blob[order[:int(pixels)]] = True
     return blob.reshape(shape)
-
-
-def mask_as_input(mask: np.ndarray, size: int, resize: str = "squash") -> np.ndarray:
-    """A mask at the photo's size resized as `load_image` resizes the photo: bool (size, size)."""
-    grey = np.repeat(np.asarray(mask, np.uint8)[..., None] * 255, 3, axis=-1)
-    return load_image(grey, size, resize)[..., 0] >= 128
 
 
 def heatmap_in_outline(classifier, table: pd.DataFrame, mask_dirs: list[str | Path] = (), segmenter=None,

@@ -70,6 +70,12 @@ def segment_photo(model, photo: np.ndarray, clean: bool = True) -> np.ndarray:
     return segment_photos(model, [photo], clean=clean)[0]
 
 
+def mask_as_input(mask: np.ndarray, size: int, resize: str = "squash") -> np.ndarray:
+    """A mask at the photo's size resized as `load_image` resizes the photo: bool (size, size)."""
+    grey = np.repeat(np.asarray(mask, np.uint8)[..., None] * 255, 3, axis=-1)
+    return load_image(grey, size, resize)[..., 0] >= 128
+
+
 def touches_border(mask: np.ndarray) -> bool:
     """True when the lesion reaches the photo's edge: it may go on outside the photo."""
     mask = np.asarray(mask, bool)
