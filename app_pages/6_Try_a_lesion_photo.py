@@ -125,6 +125,9 @@ else:  # computed here, after the probability is on the page; the downloaded sum
                          heatmap_class=choice.target)
 a, b = st.columns(2)
 a.image(result.image, caption=plain(name), width="stretch")
+if result.crop_mode == "lesion":
+    st.caption("This model reads a square around the lesion (it was trained on such crops): the photo above is "
+               "what it read" + ("." if result.crop else ", whole, because no lesion was found."))
 if heat is not None:
     if heatmap_is_empty(heat):
         b.info(f"{choice.method} is flat for the {choice.target} score: no region of this photo moved it more "
