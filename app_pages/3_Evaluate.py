@@ -17,7 +17,7 @@ from skinml.app.eval_ui import (
     subgroup_rows,
     threshold_view_ui,
 )
-from skinml.app.segment_ui import abcd_vs_cnn_ui
+from skinml.app.segment_ui import abcd_vs_cnn_ui, heatmap_in_outline_ui
 from skinml.errors import SkinmlError
 from skinml.runs import list_runs
 
@@ -85,6 +85,7 @@ else:
     threshold_view_ui(y, p, classifier.threshold, meta=meta, key=f"eval_{path}_{where}")
     if where == "the data folder" and not classifier.uses_metadata:
         abcd_vs_cnn_ui(table, data_dir(), key=f"abcd_{path}")
+        heatmap_in_outline_ui(table, data_dir(), path, key=f"outline_share_{path}")
     if where.startswith("test") and classifier.metrics.get("test", {}).get("subgroups"):
         st.markdown("**Test split by subgroup** (at the saved threshold, from the run's metrics)")
         groups = pd.DataFrame(classifier.metrics["test"]["subgroups"])

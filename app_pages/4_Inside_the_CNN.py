@@ -17,7 +17,7 @@ from skinml.data.diagnoses import CLASS_NAMES
 from skinml.errors import SkinmlError
 from skinml.explain.features import scale_channel, tile_channels
 from skinml.explain.gradcam import overlay_heatmap
-from skinml.explain.trust import explanations_table
+from skinml.explain.trust import explanations_table, masks_sentence
 from skinml.plots.explain import plot_perturbation_curves
 from skinml.predict import format_probability
 
@@ -135,8 +135,9 @@ st.subheader("How far to trust them, measured")
 report = None if model_path.startswith(UNTRAINED) else ui.explanations_report(
     model_path, ui.explanations_stamp(model_path))
 if report is None:
-    st.info("No measures for this model yet. Compute them on held-out images that have a dermatologist's lesion "
-            "outline (HAM10000 and its segmentations) with `python -m skinml explain-eval --model <model folder> "
+    st.info("No measures for this model yet. Compute them on held-out images against their lesion outlines "
+            "(a dataset's masks, else the lesion segmenter's) with "
+            "`python -m skinml explain-eval --model <model folder> "
             "--data <dataset folder> --save`: it writes `explanations.json` beside the model, and this page "
             "shows it.")
 else:
@@ -149,6 +150,7 @@ else:
                 "re-initialised (lower is better: a map that survives random weights shows the image, not the "
                 "model). Each figure is a mean with its 95% interval.")
     st.dataframe(explanations_table(ui.model_folder(model_path)), width="stretch")
+    st.caption(plain(masks_sentence(report)))
     if best:
         st.caption(f"Best by the pointing game: **{plain(report['methods'][best]['label'])}**. {plain(sentence or '')}")
     kind = st.radio("Curve", ["deletion", "insertion"], horizontal=True, key="cnn_curve")

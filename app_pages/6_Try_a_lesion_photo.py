@@ -125,6 +125,9 @@ else:  # computed here, after the probability is on the page; the downloaded sum
                          heatmap_class=choice.target)
 a, b = st.columns(2)
 a.image(result.image, caption=plain(name), width="stretch")
+if result.crop_mode == "lesion":
+    st.caption("This model reads a square around the lesion (it was trained on such crops): the photo above is "
+               "what it read" + ("." if result.crop else ", whole, because no lesion was found."))
 if heat is not None:
     if heatmap_is_empty(heat):
         b.info(f"{choice.method} is flat for the {choice.target} score: no region of this photo moved it more "
@@ -147,7 +150,7 @@ lesion = None
 if fired:  # one story: no outline or ABCD measures of something that does not look like a lesion photo
     st.info("No lesion outline is drawn: this photo does not look like a dermoscopy image.")
 else:
-    lesion = lesion_outline_ui(data, name, key="try_outline")
+    lesion = lesion_outline_ui(data, name, key="try_outline", mask=result.mask)  # the check's mask, reused
 outline = (lesion["outlined"], [*abcd_sentences(lesion["abcd"]), TEACHING]) if lesion else None
 
 notes = [conflict] if conflict else []

@@ -31,11 +31,14 @@ from skinml import DISCLAIMER
 from skinml.cnn.classifier import Classifier, predict_views
 from skinml.cnn.seen import Seen, find_seen
 from skinml.data.diagnoses import CLASS_NAMES
+from skinml.errors import ModelError
 from skinml.explain.gradcam import overlay_heatmap
 from skinml.explain.trust import METHODS, best_method, method_maps
+from skinml.images.crop import crop_to_lesion
 from skinml.images.decode import centre_box, load_image
-from skinml.images.upload import read_image
+from skinml.images.upload import read_image, to_rgb
 from skinml.ood.detector import OODResult, check_dermoscopy
+from skinml.segment.predict import shipped_mask
 
 DISPLAY_SIDE = 512       # longest side of the image kept in a result (for pages and summaries)
 WIDE_SPREAD = 0.10       # TTA standard deviation above which the answer is called unstable
@@ -93,7 +96,11 @@ class PredictionResult:
     below; a diagnosis model's most probable class); `heatmap`: float (S, S) in [0, 1], or
     None (a photo that does not look like dermoscopy, a model that reads metadata);
     `heatmap_method`: its id in `skinml.explain.trust.METHODS`; `seen`: the training image
-    this photo is, or None.
+    this photo is, or None; `mask`: the shipped segmenter's lesion mask, bool (H, W) at the photo's
+    size as read (None without a segmenter), which the dermoscopy check used and the page's
+    outline reuses. `crop_mode`: "lesion" for a model trained on lesion-centred crops, which then
+    reads the photo cut to `crop` (left, top, right, bottom in the photo's pixels; None: the whole
+    photo, no lesion found), else "none".
     Diagnosis model (`task` "diagnosis"): `classes` and `class_probabilities` (float (C,), the
     mean over the views); `threshold` and `threshold_side` are None. `patient`: the age, sex
     and site given (None when none); `metadata_used`: whether the model read them.
@@ -121,6 +128,9 @@ class PredictionResult:
     malignant_classes: tuple[str, ...] = ()
     patient: dict | None = None
     metadata_used: bool = False
+    mask: np.ndarray | None = None
+    crop: tuple[int, int, int, int] | None = None
+    crop_mode: str = "none"
 
     @property
     def uncertainty(self) -> float:
@@ -145,7 +155,9 @@ class PredictionResult:
         return {**common, **answer,
                 "uncertainty": round(self.uncertainty, 4) if len(self.views) > 1 else None,
                 "patient": self.patient, "metadata_used": self.metadata_used,
-                "looks_like_dermoscopy": not self.ood.fired, "training_image": seen,
+                "looks_like_dermoscopy": not self.ood.fired, "lesion_found": self.ood.lesion_found,
+                "crop": self.crop_mode, "crop_box": list(self.crop) if self.crop else None,
+                "training_image": seen,
                 "model_version": self.model_version, "warnings": self.warnings}
 
 
@@ -160,7 +172,16 @@ def predict_upload(classifier: Classifier, data: bytes, name: str = "", tta: boo
     the answer it would get alone.
     """
     photo = read_image(data, name)
-    x = load_image(photo, classifier.image_size, classifier.resize)
+    mask = shipped_mask(photo)  # computed once: the dermoscopy check, the crop and the page's outline share it
+    crop = None
+    if crop_of(classifier) == "lesion":  # the model was trained on lesion-centred crops: it reads one
+        if mask is None:
+            raise ModelError("This model reads lesion-centred crops, but no lesion segmenter is installed "
+                             "(skinml/assets/segmenter) to find the lesion.")
+        cut, crop = crop_to_lesion(np.asarray(to_rgb(photo)), mask)
+        x = load_image(cut, classifier.image_size, classifier.resize)
+    else:
+        x = load_image(photo, classifier.image_size, classifier.resize)
     batch = x[None].astype("float32") / 255.0
     if tta:
         per_view = predict_views(classifier, batch, patient)[0]  # (8, C)
@@ -172,8 +193,8 @@ def predict_upload(classifier: Classifier, data: bytes, name: str = "", tta: boo
     probabilities = per_view.mean(axis=0)
     top = int(np.argmax(probabilities))
     heatmap_class = classifier.decide(probabilities)  # a diagnosis, or the side of the threshold p falls on
-    ood = check_dermoscopy(photo)
-    display = photo.copy()
+    ood = check_dermoscopy(photo, mask=mask)
+    display = Image.fromarray(cut) if crop is not None else photo.copy()  # what the model read, for the heatmap
     display.thumbnail((DISPLAY_SIDE, DISPLAY_SIDE))
     given = _given(patient)
     result = PredictionResult(
@@ -185,7 +206,8 @@ def predict_upload(classifier: Classifier, data: bytes, name: str = "", tta: boo
         resize=classifier.resize, seen=find_seen(classifier.path, name, photo),
         task=classifier.task, classes=classifier.classes if diagnosis else (),
         class_probabilities=probabilities if diagnosis else None,
-        malignant_classes=classifier.malignant_classes, patient=given, metadata_used=classifier.uses_metadata)
+        malignant_classes=classifier.malignant_classes, patient=given, metadata_used=classifier.uses_metadata,
+        mask=mask, crop=crop, crop_mode=crop_of(classifier))
     if heatmap and not classifier.uses_metadata and not ood.fired:  # heatmaps explain image-only models
         index = top if diagnosis else classifier.classes.index(heatmap_class)
         result.heatmap_method = heatmap_method_of(classifier)
@@ -208,6 +230,12 @@ def predict_upload(classifier: Classifier, data: bytes, name: str = "", tta: boo
         result.warnings.append("The probability is close to the model's threshold: a small change in the "
                                "photo could put it on the other side.")
     return result
+
+
+def crop_of(classifier: Classifier) -> str:
+    """What the model reads: "lesion" (a square around the lesion, `TrainConfig.crop`) or "none"
+    (the whole photo; every model trained before the option)."""
+    return str(((getattr(classifier, "info", None) or {}).get("config") or {}).get("crop", "none"))
 
 
 def heatmap_method_of(classifier: Classifier) -> str:

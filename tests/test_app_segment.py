@@ -31,12 +31,14 @@ def page(monkeypatch, tmp_path):
     from test_app_explain import saved_model
 
     from skinml.app import segment_ui
+    from skinml.segment import predict
 
     monkeypatch.setenv("SKINML_MODEL", str(saved_model(tmp_path / "model")))
     monkeypatch.setenv("SKINML_RUNS", str(tmp_path / "no-runs"))
 
     def open_page(segmenter: Path | None) -> AppTest:
         monkeypatch.setattr(segment_ui, "SHIPPED", segmenter or tmp_path / "none")
+        monkeypatch.setattr(predict, "SHIPPED", segmenter or tmp_path / "none")  # the dermoscopy check's segmenter
         at = AppTest.from_file(str(PAGES / "6_Try_a_lesion_photo.py"), default_timeout=120)
         at.run()
         at.radio(key="try_image_source").set_value("Example").run()
@@ -46,8 +48,13 @@ def page(monkeypatch, tmp_path):
     return open_page
 
 
-def test_outline_and_abcd_in_plain_words_with_the_teaching_caption(page, tmp_path):
+def test_outline_and_abcd_in_plain_words_with_the_teaching_caption(page, tmp_path, monkeypatch):
+    from skinml.segment import predict
+
+    calls, real = [], predict.segment_photo
+    monkeypatch.setattr(predict, "segment_photo", lambda *a, **k: calls.append(1) or real(*a, **k))
     at = page(segmenter_folder(tmp_path / "all", bias=10.0))
+    assert len(calls) == 1  # the dermoscopy check's mask is the outline's: the photo is segmented once
     assert any(s.value == "The lesion's outline and the ABCD measures" for s in at.subheader)
     text = " ".join(m.value for m in at.markdown)
     assert "A - Asymmetry" in text and "B - Border" in text and "C - Colours" in text and "D - Diameter" in text
@@ -75,8 +82,11 @@ def test_the_downloaded_summary_carries_the_outline_and_the_abcd_measures(page, 
 
 @pytest.mark.slow
 def test_no_lesion_found_and_no_segmenter(page, tmp_path):
+    """No lesion found is one of the dermoscopy check's reasons: the page says so in its error, draws
+    no outline, no ABCD measures and no heatmap."""
     at = page(segmenter_folder(tmp_path / "none-found", bias=-10.0))
-    assert any("No lesion was found" in w.value for w in at.warning)
+    assert any("No lesion found" in e.value for e in at.error)
+    assert any("No lesion outline is drawn" in i.value for i in at.info)
     assert "A - Asymmetry" not in " ".join(m.value for m in at.markdown)
     at = page(None)
     assert any("No lesion segmenter is installed" in c.value for c in at.caption)
@@ -147,3 +157,8 @@ def test_evaluate_page_compares_the_abcd_rule_with_the_cnn(monkeypatch, tmp_path
     labels = [m.label for m in at.metric]
     assert "AUC of the ABCD measures" in labels and "AUC of the CNN" in labels
     assert any("drawn by dermatologists" in c.value for c in at.caption)
+    next(t for t in at.toggle if t.label.startswith("Measure")).set_value(True).run()
+    assert not at.exception, [e.value for e in at.exception]
+    text = " ".join(m.value for m in at.markdown)
+    assert "held-out images" in text and "heatmap fell inside the lesion's outline" in text
+    assert "40 outlines drawn by dermatologists, 0 predicted by the segmenter" in text

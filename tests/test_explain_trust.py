@@ -106,17 +106,89 @@ def test_explain_eval_cli_writes_json(tiny_classifier, lesions_with_masks, capsy
     assert report["n"] == 4 and list(report["methods"]) == ["gradcam", "occlusion"]
 
 
-def test_explain_eval_cli_says_what_is_wrong(tiny_classifier, lesions_with_masks, tmp_path, capsys):
+def test_explain_eval_cli_says_what_is_wrong(tiny_classifier, lesions_with_masks, tmp_path, capsys, monkeypatch):
     from skinml.data.synthetic import write_demo_dataset
+    from skinml.segment import predict
 
+    monkeypatch.setattr(predict, "SHIPPED", tmp_path / "no-segmenter")  # no masks and no segmenter to draw them
     bare = write_demo_dataset(tmp_path / "no-masks", n=4, size=32)
     assert main(["explain-eval", "--model", str(tiny_classifier), "--data", str(bare)]) == 2
     assert "No lesion masks found" in capsys.readouterr().err
+    assert main(["explain-eval", "--model", str(tiny_classifier), "--data", str(bare), "--masks",
+                 str(tmp_path / "nowhere")]) == 2
+    assert "does not exist" in capsys.readouterr().err
     assert main(["explain-eval", "--model", str(tiny_classifier), "--data", str(lesions_with_masks),
                  "--methods", "gradcam,lime"]) == 2
     assert "Unknown method(s) lime" in capsys.readouterr().err
     assert main(["explain-eval", "--model", str(tmp_path / "nothing"), "--data", str(lesions_with_masks)]) == 2
     assert "No model found" in capsys.readouterr().err
+
+
+def shipped_segmenter_jaccard() -> float:
+    from skinml.segment.predict import SHIPPED, shipped_installed
+
+    if not shipped_installed():
+        pytest.skip("no shipped segmenter (skinml/assets/segmenter)")
+    return json.loads((SHIPPED / "metrics.json").read_text())["test"]["overall"]["jaccard"]["mean"]
+
+
+def test_explain_eval_without_masks_uses_the_segmenters_and_says_so(tiny_classifier, tmp_path, capsys):
+    """A folder without masks: every image is outlined by the shipped segmenter; the JSON says "predicted",
+    how many, and the segmenter's held-out Jaccard from its own metrics.json; with masks for some: "mixed"."""
+    from skinml.data.synthetic import write_demo_dataset
+    from skinml.explain.trust import masks_sentence
+
+    jaccard = shipped_segmenter_jaccard()
+    bare = write_demo_dataset(tmp_path / "bare", n=8, size=96, seed=4)
+    assert main(["explain-eval", "--model", str(tiny_classifier), "--data", str(bare), "--n", "8",
+                 "--n-randomise", "1", "--methods", "gradcam", "--bootstrap", "20", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["masks"] == "predicted" and report["masks_given"] == 0
+    held_out = report["held_out_lesions"]  # one image per lesion
+    assert report["masks_predicted"] == report["n"] == held_out - report["no_lesion_found"] and report["n"] >= 4
+    assert report["segmenter_jaccard"] == jaccard and report["mask_folder"] is None
+    assert "predicted by the lesion segmenter" in masks_sentence(report) and f"{jaccard:.2f}" in masks_sentence(report)
+
+    masks = tmp_path / "bare-segmentations"
+    masks.mkdir()
+    disc = np.zeros((96, 96), np.uint8)
+    disc[30:66, 30:66] = 255
+    from skinml.cnn.classifier import load_classifier
+    from skinml.explain.trust import held_out_images
+
+    table, _ = held_out_images(load_classifier(tiny_classifier), bare, n=8)
+    for isic_id in table["isic_id"].head(3):
+        Image.fromarray(disc).save(masks / f"{isic_id}_segmentation.png")
+    assert main(["explain-eval", "--model", str(tiny_classifier), "--data", str(bare), "--n", "8",
+                 "--n-randomise", "0", "--methods", "gradcam", "--bootstrap", "20"]) == 0
+    text = capsys.readouterr().out
+    assert "outlines were predicted by the lesion segmenter" in text and "3 drawn by dermatologists" in text
+    assert main(["explain-eval", "--model", str(tiny_classifier), "--data", str(bare), "--n", "8",
+                 "--n-randomise", "0", "--methods", "gradcam", "--bootstrap", "20", "--json"]) == 0
+    mixed = json.loads(capsys.readouterr().out)
+    assert mixed["masks"] == "mixed" and mixed["masks_given"] == 3 and mixed["masks_predicted"] == mixed["n"] - 3 >= 1
+    assert mixed["without_mask"] == 5 and mixed["mask_folder"] == str(masks.resolve())
+    assert mixed["held_out_lesions"] == held_out
+
+
+@pytest.mark.realdata
+def test_explain_eval_on_real_photos_without_masks(tiny_classifier, isic_sample, tmp_path, capsys):
+    """Six ISIC-sample photos copied to a folder with no masks: all six outlined by the segmenter."""
+    import shutil
+
+    jaccard = shipped_segmenter_jaccard()
+    meta = pd.read_csv(isic_sample / "metadata.csv")
+    meta = pd.concat([meta[meta["benign_malignant"] == label].head(3) for label in ("benign", "malignant")])
+    (tmp_path / "photos" / "images").mkdir(parents=True)
+    for isic_id in meta["isic_id"]:
+        shutil.copy(next((isic_sample / "images").glob(f"{isic_id}.*")), tmp_path / "photos" / "images")
+    meta.to_csv(tmp_path / "photos" / "metadata.csv", index=False)
+    assert main(["explain-eval", "--model", str(tiny_classifier), "--data", str(tmp_path / "photos"), "--n", "6",
+                 "--n-randomise", "0", "--methods", "gradcam", "--bootstrap", "20", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["masks"] == "predicted" and report["masks_predicted"] == report["n"] == 6
+    assert report["segmenter_jaccard"] == jaccard
+    assert 0.0 < report["centre"]["mask_area"]["mean"] < 0.9
 
 
 def test_explain_benchmark_prints_seconds_per_method(tiny_classifier, capsys):

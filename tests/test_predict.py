@@ -227,3 +227,23 @@ def test_the_shipped_model_names_its_own_training_photos_and_flags_grayscale(isi
     gray = Image.open(io.BytesIO(photo)).convert("L").convert("RGB")
     flagged = predict_upload(clf, png(np.asarray(gray)), "gray.png", heatmap=False)
     assert flagged.ood.grayscale and flagged.threshold_side is None
+
+
+def test_predict_upload_checks_for_a_lesion_once_and_keeps_the_mask(model_dir, monkeypatch):
+    """The shipped segmenter runs once per upload: its mask feeds the dermoscopy check and is kept for the
+    page's outline; plain skin gets "no lesion found", no side of the threshold and `lesion_found` false."""
+    import skinml.predict as predict_module
+    from skinml.ood.detector import NO_LESION
+    from skinml.segment.predict import shipped_installed
+
+    if not shipped_installed():
+        pytest.skip("no shipped segmenter (skinml/assets/segmenter)")
+    calls = []
+    real = predict_module.shipped_mask
+    monkeypatch.setattr(predict_module, "shipped_mask", lambda photo: calls.append(1) or real(photo))
+    rng = np.random.default_rng(0)
+    skin = np.clip(np.array([214, 160, 135]) + rng.normal(0, 4, (240, 320, 3)), 0, 255).astype(np.uint8)
+    result = predict_upload(load_classifier(model_dir), png(skin), "skin.png")
+    assert calls == [1] and result.mask.shape == (240, 320) and not result.mask.any()
+    assert result.ood.fired and NO_LESION in result.warnings and result.threshold_side is None
+    assert result.to_dict()["lesion_found"] is False and result.to_dict()["looks_like_dermoscopy"] is False

@@ -123,12 +123,19 @@ def read_for_model(data: bytes, name: str, size: int, resize: str) -> tuple[np.n
     return np.asarray(small), load_image(photo, size, resize)
 
 
-@st.cache_data(show_spinner="Asking the model ...", max_entries=32)
 def predict_cached(model_path: str, data: bytes, name: str, tta: bool = True, patient=None):
     """`skinml.predict.predict_upload` with the cached model, cached per photo (and per patient
-    table, see `patient_ui`), without its heatmap: the page shows the probability first and draws
+    table, see `patient_ui`, and per version of the shipped segmenter, whose mask the dermoscopy
+    check reads), without its heatmap: the page shows the probability first and draws
     the heatmap after it (`heatmap_cached`). The server's log gets the seconds it took and the
     model's task (what `python -m skinml bench serve` reads)."""
+    from skinml.segment.predict import shipped_stamp
+
+    return _predict_cached(model_path, shipped_stamp(), data, name, tta, patient)
+
+
+@st.cache_data(show_spinner="Asking the model ...", max_entries=32)
+def _predict_cached(model_path: str, segmenter: str, data: bytes, name: str, tta: bool, patient):
     from skinml.predict import predict_upload
 
     start = time.perf_counter()

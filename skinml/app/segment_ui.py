@@ -29,17 +29,20 @@ def _segmenter(path: str, stamp: int):
 
 
 @st.cache_data(show_spinner="Outlining the lesion ...", max_entries=32)
-def outline_cached(model_path: str, stamp: int, data: bytes, name: str, field_of_view_mm: float | None) -> dict:
+def outline_cached(model_path: str, stamp: int, data: bytes, name: str, field_of_view_mm: float | None,
+                   mask: np.ndarray | None = None) -> dict:
     """{"photo", "outlined" (uint8 (h, w, 3)), "mask" (bool (h, w)), "abcd", "warnings"} of a photo,
-    by the segmenter in `model_path` (`stamp` changes when its file does)."""
+    by the segmenter in `model_path` (`stamp` changes when its file does); `mask`: the photo's mask
+    when it was already computed (`PredictionResult.mask`): the segmenter is not run again."""
     from skinml.images.upload import read_image, to_rgb
     from skinml.segment.abcd import measure_lesion
     from skinml.segment.predict import draw_outline, mask_warnings, segment_photo
 
     photo = np.asarray(to_rgb(read_image(data, name)))
-    model, lock = _segmenter(model_path, stamp)
-    with lock:
-        mask = segment_photo(model, photo)
+    if mask is None or mask.shape != photo.shape[:2]:
+        model, lock = _segmenter(model_path, stamp)
+        with lock:
+            mask = segment_photo(model, photo)
     return {"photo": photo, "mask": mask, "outlined": draw_outline(photo, mask), "warnings": mask_warnings(mask),
             "abcd": measure_lesion(photo, mask, field_of_view_mm)}
 
@@ -65,9 +68,10 @@ def abcd_sentences(m: dict) -> list[str]:
     ]
 
 
-def lesion_outline_ui(data: bytes, name: str, key: str = "outline") -> dict | None:
+def lesion_outline_ui(data: bytes, name: str, key: str = "outline", mask: np.ndarray | None = None) -> dict | None:
     """The photo with the lesion's outline, the warnings and the ABCD measures in plain words;
-    returns `outline_cached`'s dict, or None when no segmenter is installed or the photo fails."""
+    returns `outline_cached`'s dict, or None when no segmenter is installed or the photo fails.
+    `mask`: the photo's mask when the prediction already computed it (not segmented again)."""
     st.subheader("The lesion's outline and the ABCD measures")
     if not (SHIPPED / "model.keras").is_file():
         st.caption("No lesion segmenter is installed (skinml/assets/segmenter), so no outline is drawn.")
@@ -76,7 +80,7 @@ def lesion_outline_ui(data: bytes, name: str, key: str = "outline") -> dict | No
                           value=0.0, step=1.0, key=f"{key}_fov",
                           help="The field of view of the dermoscope, to give sizes in millimetres.")
     try:
-        out = outline_cached(str(SHIPPED), mtime_stamp([SHIPPED / "model.keras"]), data, name, fov or None)
+        out = outline_cached(str(SHIPPED), mtime_stamp([SHIPPED / "model.keras"]), data, name, fov or None, mask)
     except SkinmlError as exc:
         show_error(exc)
         return None
@@ -226,3 +230,51 @@ def abcd_vs_cnn_ui(table, root: str, key: str = "abcd") -> None:
         jaccard = json.loads((SHIPPED / "metrics.json").read_text())["test"]["overall"]["jaccard"]["mean"]
         note += f" The segmenter's mean Jaccard on held-out HAM10000 lesions: {jaccard:.2f}."
     st.caption(note + " " + TEACHING)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _outline_share(model_path: str, model_stamp: int, ids: tuple[str, ...], paths: tuple[str, ...], root: str,
+                   stamp: int, n: int) -> dict:
+    import pandas as pd
+
+    from skinml.app.classifiers import load_model
+    from skinml.explain.outline_share import heatmap_in_outline
+
+    segmenter = _segmenter(str(SHIPPED), stamp) if (SHIPPED / "model.keras").is_file() else None
+    bar = st.progress(0.0, text="Drawing each heatmap and outlining each lesion ...")
+    table = pd.DataFrame({"isic_id": ids, "image_path": paths})
+    with segmenter[1] if segmenter else threading.Lock():
+        out = heatmap_in_outline(load_model(model_path), table, _given_masks(root), segmenter and segmenter[0],
+                                 n=n, on_progress=lambda f, _: bar.progress(f))
+    bar.empty()
+    return out
+
+
+def heatmap_in_outline_ui(table, root: str, model_path: str, key: str = "outline_share") -> None:
+    """The teaching view "How much of the CNN's heatmap falls inside the outline" on a sample of a
+    classifier's evaluated images (`table`: isic_id, image_path)."""
+    from skinml.app.classifiers import files_stamp
+    from skinml.explain.outline_share import outline_share_sentence
+    from skinml.plots.explain import plot_outline_share
+    from skinml.segment.predict import shipped_jaccard
+
+    st.subheader("How much of the CNN's heatmap falls inside the lesion's outline")
+    st.caption("The heatmap the clinician's page draws, on a sample of these images, against the lesion's outline "
+               "(the dataset's mask where it has one, else the segmenter's), beside a centred blob of the same "
+               "area that knows nothing of the image.")
+    n = st.slider("Images in the sample", 10, 200, 40, step=10, key=f"{key}_n")
+    if not st.toggle("Measure (one heatmap per image: up to 3 s each on two CPU cores)", key=key):
+        return
+    rows = table[table["image_path"] != ""]
+    try:
+        out = _outline_share(model_path, files_stamp(model_path), tuple(rows["isic_id"].astype(str)),
+                             tuple(rows["image_path"]), root, mtime_stamp([SHIPPED / "model.keras"]), n)
+    except SkinmlError as exc:
+        show_error(exc)
+        return
+    if out["n"]:
+        st.plotly_chart(plot_outline_share(out), key=f"{key}_chart")
+    st.markdown(outline_share_sentence(out, shipped_jaccard()))
+    if out["masks"]["predicted"]:
+        st.caption(f"{out['masks']['predicted']} of the outlines are the segmenter's predictions, not a "
+                   "dermatologist's.")

@@ -131,6 +131,11 @@ def settings_ui(data_dir: str, model: str, key: str = "train", task: str = "bina
         smoothing = c2.slider("Label smoothing", 0.0, 0.3, base.label_smoothing, 0.05, key=f"{key}_ls_{model}")
         weights = c2.selectbox("Class weights", ("balanced", "none"), ("balanced", "none").index(base.class_weight),
                                key=f"{key}_cw_{model}")
+        crop = c2.selectbox("The model reads", ("none", "lesion"), key=f"{key}_crop",
+                            format_func={"none": "the whole photo", "lesion": "a square around the lesion"}.get,
+                            help="A square around the lesion: each photo is cut around its outline (the dataset's "
+                                 "mask, else the lesion segmenter's) before training, and every photo the model "
+                                 "is later asked about is cut the same way.")
         monitor = c3.selectbox("Best epoch by", MONITORS[task], key=f"{key}_mon_{task}",
                                help="The thesis used validation accuracy; AUC is the better default."
                                if task == "binary" else "Balanced accuracy (ISIC 2018 Task 3's measure) weighs "
@@ -146,7 +151,7 @@ def settings_ui(data_dir: str, model: str, key: str = "train", task: str = "bina
                        warmup_epochs=base.warmup_epochs, weight_decay=base.weight_decay, augment=augment,
                        label_smoothing=float(smoothing), class_weight=weights, monitor=monitor,
                        patience=int(patience), target_sensitivity=float(target), max_images=int(max_images),
-                       seed=int(seed))
+                       seed=int(seed), crop=crop)
 
 
 def run_view(run_dir: str | Path) -> None:

@@ -1,6 +1,8 @@
 """`python -m skinml explain-eval`: how far each explanation method can be trusted, measured on
-held-out images with dermatologists' lesion masks (pointing game, share inside the lesion,
-deletion and insertion areas, cascading weight randomisation), each with a 95% interval."""
+held-out images against lesion masks (pointing game, share inside the lesion, deletion and
+insertion areas, cascading weight randomisation), each with a 95% interval. Masks are the
+dataset's where it has them, else the shipped lesion segmenter's predictions (the report says
+which, with the segmenter's held-out Jaccard)."""
 
 from __future__ import annotations
 
@@ -15,7 +17,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--model", help="classifier folder, run directory or .keras file (default: shipped)")
     parser.add_argument("--data", help="HAM10000-style dataset folder (default: ../shared/data/ham10000)")
     parser.add_argument("--masks", help="folder of <isic_id>_segmentation.png (default: DATA-segmentations "
-                                        "beside the data folder, or DATA/masks)")
+                                        "beside the data folder, or DATA/masks); images without a mask are "
+                                        "outlined by the shipped lesion segmenter")
     parser.add_argument("--n", type=int, default=200, help="held-out images to measure (one per lesion)")
     parser.add_argument("--n-randomise", type=int, default=30, metavar="N",
                         help="images for the weight-randomisation check (the slow part)")
@@ -32,8 +35,10 @@ def add_parser(subparsers) -> None:
 def format_report(report: dict) -> str:
     """The report as a readable table: one line per method, then the baselines."""
     f = lambda s: f"{s['mean']:.2f} ({s['low']:.2f}-{s['high']:.2f})"
+    from skinml.explain.trust import masks_sentence
+
     lines = [f"{report['model']}: {report['n']} held-out images of {report['data']} "
-             f"({report['n_malignant']} malignant), masks from {report['masks']}",
+             f"({report['n_malignant']} malignant). {masks_sentence(report)}",
              f"{'method':<26}{'pointing game':<20}{'share inside':<20}{'deletion AUC':<20}"
              f"{'insertion AUC':<20}rank corr. (top block / all randomised)"]
     for m in report["methods"].values():

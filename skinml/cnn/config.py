@@ -15,6 +15,7 @@ from skinml.errors import SkinmlError
 OPTIMIZERS = ("adamw", "adam", "rmsprop", "sgd")
 SCHEDULES = ("constant", "cosine")
 FEEDS = ("auto", "tfdata", "array")
+CROPS = ("none", "lesion")  # what the model reads: the whole photo, or a square around the lesion
 TASKS = ("binary", "diagnosis")  # the one list of tasks (model.json's "task", Classifier.task)
 DEFAULT_MODEL = "skinml_resnet"
 
@@ -53,6 +54,10 @@ class TrainConfig:
     devices: train data-parallel on this many devices (0 = all visible; skinml.cnn.distribute),
     the batch split between them.
     run_dir: "" = $SKINML_RUNS (or runs/)/<model>-<time>.
+    crop: "none" (the whole photo, as before) or "lesion": the model reads a square crop centred
+    on the lesion (`skinml.images.crop`), in training (the dataset's masks, else the shipped
+    segmenter's, computed once and cached: `skinml.runs.crops`) and in prediction (the shipped
+    segmenter's mask of the upload, `skinml.predict.predict_upload`).
     """
 
     data: str = ""
@@ -86,6 +91,7 @@ class TrainConfig:
     devices: int = 1
     seed: int = 0
     run_dir: str = ""
+    crop: str = "none"
 
     def __post_init__(self):
         if self.task == "diagnosis" and self.monitor == "val_auc":  # the default means "the task's measure"
@@ -98,10 +104,12 @@ class TrainConfig:
 
         choices = {"model": MODELS, "optimizer": OPTIMIZERS, "schedule": SCHEDULES,
                    "augment": STRENGTHS, "feed": FEEDS, "resize": ("squash", "crop"),
-                   "class_weight": ("none", "balanced"), "task": TASKS}
+                   "class_weight": ("none", "balanced"), "task": TASKS, "crop": CROPS}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise SkinmlError(f"Unknown {name} '{getattr(self, name)}': use one of {', '.join(allowed)}.")
+        if self.crop == "lesion" and self.pack:
+            raise SkinmlError("crop 'lesion' reads the dataset's photos: it does not work with an image pack.")
         if self.image_size < 16 or self.epochs < 1 or self.batch_size < 1:
             raise SkinmlError("image_size must be at least 16, epochs and batch_size at least 1.")
         if not self.monitor.startswith("val_"):

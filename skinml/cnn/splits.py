@@ -57,6 +57,32 @@ def load_splits(config: TrainConfig, on_progress: OnProgress | None = None) -> p
             raise DataError(f"The {split} split needs images of at least two classes; it has "
                             f"{names or 'none'}. Use a larger dataset.")
     df.attrs["classes"] = list(classes)
+    if config.crop == "lesion":
+        df = with_lesion_crops(config, df)
+    return df
+
+
+CROPS_FILE = "crops.csv"  # in a run directory: each image's lesion-centred crop (skinml.runs.crops)
+
+
+def with_lesion_crops(config: TrainConfig, df: pd.DataFrame) -> pd.DataFrame:
+    """`df` with each `image_path` replaced by its lesion-centred crop, as listed in the run
+    directory's crops.csv (written before training by `skinml.runs.crops.write_lesion_crops`); the
+    original path stays in `photo_path`."""
+    from pathlib import Path
+
+    table = Path(config.run_dir) / CROPS_FILE if config.run_dir else None
+    if table is None or not table.is_file():
+        raise DataError("This run reads lesion-centred crops, but its run directory has no crops.csv: train it "
+                        "with `python -m skinml train` or the dashboard, which prepare them.")
+    crops = pd.read_csv(table, dtype=str, keep_default_na=False).set_index("image_path")["crop_path"]
+    missing = ~df["image_path"].isin(crops.index)
+    if missing.any():
+        raise DataError(f"{int(missing.sum())} images of the run have no lesion crop in {table} (e.g. "
+                        f"{df.loc[missing, 'isic_id'].iloc[0]}): delete the file to prepare them again.")
+    attrs = dict(df.attrs)
+    df = df.assign(photo_path=df["image_path"], image_path=df["image_path"].map(crops))
+    df.attrs.update(attrs)
     return df
 
 

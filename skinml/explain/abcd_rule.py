@@ -32,21 +32,28 @@ FEATURES = {"asymmetry": "asymmetry (mean of the two folds)", "compactness": "bo
             "colour_variance": "colour variance", "lesion_share": "share of the photo covered"}
 
 
+def outline_of(photo: np.ndarray, isic_id: str, mask_dirs: list[str | Path] = (), model=None
+               ) -> tuple[np.ndarray | None, str]:
+    """(mask, source) of one photo: the dataset's mask from the first of `mask_dirs` that has one
+    ("given"), else `model`'s prediction ("predicted"), else (None, "none")."""
+    for folder in mask_dirs:
+        try:
+            return load_mask(folder, str(isic_id)), "given"
+        except DataError:
+            continue
+    if model is not None:
+        return segment_photo(model, photo), "predicted"
+    return None, "none"
+
+
 def abcd_features(table: pd.DataFrame, mask_dirs: list[str | Path] = (), model=None,
                   on_progress: OnProgress | None = None) -> pd.DataFrame:
     """One row per image of `table` (isic_id, image_path): FEATURES and `mask` ("given" from one of
     `mask_dirs`, "predicted" by `model`, or "none" when neither outlines a lesion)."""
     rows = []
     for i, row in enumerate(table.itertuples()):
-        photo, mask, source = load_photo(row.image_path), None, "none"
-        for folder in mask_dirs:
-            try:
-                mask, source = load_mask(folder, str(row.isic_id)), "given"
-                break
-            except DataError:
-                continue
-        if mask is None and model is not None:
-            mask, source = segment_photo(model, photo), "predicted"
+        photo = load_photo(row.image_path)
+        mask, source = outline_of(photo, row.isic_id, mask_dirs, model)
         m = measure_lesion(photo, mask) if mask is not None and mask.shape == photo.shape[:2] else {"area_px": 0}
         if not m["area_px"]:
             rows.append({"isic_id": row.isic_id, "mask": "none"})

@@ -1,5 +1,11 @@
 """Which explanation to trust, measured: every method on held-out images with lesion masks.
 
+The masks are the dataset's (`<data>-segmentations` beside it, `masks/` inside it, or a folder
+given) where it has them; any other held-out image is outlined by the shipped segmenter
+(`skinml.segment.predict.shipped_mask`) and left out when it finds no lesion there. The report
+says which ("masks": "given", "predicted" or "mixed", with `masks_given`, `masks_predicted`)
+and, beside predicted ones, the segmenter's own held-out Jaccard from its metrics.json.
+
 `evaluate_explanations` runs each method of `METHODS` on images the classifier never trained
 on, explains the class it predicted, and measures the maps (`skinml.explain.measures`)
 against dermatologists' lesion masks, against a centred Gaussian, against random pixel
@@ -119,20 +125,30 @@ def training_rows(classifier) -> tuple[pd.DataFrame | None, bool]:
 
 
 def held_out_images(classifier, data_dir: str | Path, mask_dir: str | Path | None = None,
-                    n: int | None = 200, seed: int = 0) -> tuple[pd.DataFrame, dict]:
-    """Labelled images of `data_dir` with a lesion mask and neither their image nor their lesion in
-    the classifier's train or val split: one image per lesion, a seeded draw of `n`, half benign
-    and half malignant where the data allow. Returns (table with `mask_path`, notes)."""
+                    n: int | None = 200, seed: int = 0, predict_masks: bool | None = None) -> tuple[pd.DataFrame, dict]:
+    """Labelled images of `data_dir` with neither their image nor their lesion in the classifier's
+    train or val split: one image per lesion, a seeded draw of `n`, half benign and half malignant
+    where the data allow. Returns (table with `mask_path` and `mask_source`, notes).
+
+    `mask_source` is "given" for an image with a mask in `mask_dir` (default: the dataset's masks
+    folder), "predicted" for one without, whose mask the shipped segmenter will draw;
+    `predict_masks` (default: whether a segmenter is installed) False keeps the images with a mask only.
+    """
     from skinml.data.policy import DataPolicy, apply_policy
     from skinml.data.readers import load_dataset
+    from skinml.segment.predict import shipped_installed
 
+    predict_masks = shipped_installed() if predict_masks is None else predict_masks
+    if mask_dir and not Path(mask_dir).is_dir():
+        raise DataError(f"The masks folder {mask_dir} does not exist.")
     mask_dir = Path(mask_dir) if mask_dir else find_mask_folder(data_dir)
-    if mask_dir is None or not Path(mask_dir).is_dir():
+    if mask_dir is None and not predict_masks:
         raise DataError(f"No lesion masks found for {data_dir}: expected a folder "
                         f"'{Path(data_dir).name}-segmentations' beside it or 'masks/' inside it; "
-                        "pass the folder with --masks.")
+                        "pass the folder with --masks (or install the lesion segmenter, skinml/assets/segmenter, "
+                        "to outline the lesions).")
     df, _ = apply_policy(load_dataset(data_dir), DataPolicy())
-    notes = {"data": str(data_dir), "masks": str(mask_dir), "labelled": int(len(df))}
+    notes = {"data": str(data_dir), "mask_folder": str(mask_dir) if mask_dir else None, "labelled": int(len(df))}
     train, verified = training_rows(classifier)
     if train is not None:
         seen = df["isic_id"].isin(set(train["isic_id"])) | \
@@ -143,8 +159,15 @@ def held_out_images(classifier, data_dir: str | Path, mask_dir: str | Path | Non
         notes.update(left_out_as_trained_on=0, training_replay_verified=False,
                      warning="The classifier's training data is not on this machine: images it trained on "
                              "cannot be left out.")
-    df, missing = attach_masks(df, mask_dir)
+    with_mask, missing = attach_masks(df, mask_dir) if mask_dir else (df.iloc[:0].assign(mask_path=""),
+                                                                      df["isic_id"].astype(str).tolist())
     notes.update(without_mask=len(missing), without_mask_ids=missing[:20])
+    if predict_masks:
+        df = df.assign(mask_path="", mask_source="predicted")
+        df.loc[with_mask.index, "mask_path"] = with_mask["mask_path"]
+        df.loc[with_mask.index, "mask_source"] = "given"
+    else:
+        df = with_mask.assign(mask_source="given")
     if df.empty:
         raise DataError(f"None of the held-out images of {data_dir} has a mask in {mask_dir}.")
     df = df.sample(frac=1, random_state=seed)
@@ -156,7 +179,7 @@ def held_out_images(classifier, data_dir: str | Path, mask_dir: str | Path | Non
         df = pd.concat([df[df["benign_malignant"] == label].head(k) for label, k in half.items()])
     notes["held_out_lesions"] = int(len(df))
     df = df.reset_index(drop=True)
-    notes["mask_warnings"] = misfit_masks(df, mask_dir)
+    notes["mask_warnings"] = misfit_masks(df[df["mask_source"] == "given"], mask_dir) if mask_dir else []
     return df, notes
 
 
@@ -196,6 +219,8 @@ def evaluate_explanations(classifier, data_dir: str | Path, mask_dir: str | Path
     """Measure every method on `n` held-out images with masks; randomisation on the first
     `n_randomise` of them. Returns the JSON-ready report (see `explanations_table`)."""
     from skinml.images.decode import load_image
+    from skinml.segment.evaluate import load_photo
+    from skinml.segment.predict import mask_as_input, no_lesion, shipped_mask
 
     model, threshold = _model_and_threshold(classifier)
     methods = list(methods or METHODS)
@@ -218,9 +243,19 @@ def evaluate_explanations(classifier, data_dir: str | Path, mask_dir: str | Path
         for key, value in values.items():
             per_image[method].setdefault(key, []).append(value)
 
+    sources, no_lesion_ids = [], []
     for k, row in table.iterrows():
+        if row["mask_source"] == "given":
+            mask = load_mask(notes["mask_folder"], row["isic_id"], size, resize)
+        else:
+            whole = shipped_mask(load_photo(row["image_path"]))
+            if no_lesion(whole):  # nothing to measure a heatmap against
+                no_lesion_ids.append(str(row["isic_id"]))
+                done += 1
+                continue
+            mask = mask_as_input(whole, size, resize)
+        sources.append(row["mask_source"])
         x = load_image(row["image_path"], size, resize)
-        mask = load_mask(notes["masks"], row["isic_id"], size, resize)
         index = predicted_class(model, x, threshold)
         image, blank = x.astype("float32") / 255.0, blurred(x.astype("float32") / 255.0)
         predict = lambda batch, index=index: class_probability(model, batch, index)
@@ -259,8 +294,38 @@ def evaluate_explanations(classifier, data_dir: str | Path, mask_dir: str | Path
                 on_progress(done / work, {"stage": "randomising " + block, "images": done})
         del copy
 
+    if not sources:
+        raise DataError(f"The segmenter found no lesion on any of the {len(table)} held-out images without a mask.")
+    notes.update(mask_origin(sources), no_lesion_found=len(no_lesion_ids), no_lesion_found_ids=no_lesion_ids[:20])
     notes["mask_warnings"] = [*notes.get("mask_warnings", []), *empty_masks_warning(per_image["centre"]["mask_area"])]
-    return _report(classifier, per_image, correlations, seconds, notes, len(table), n_randomise, steps, n_boot, seed)
+    return _report(classifier, per_image, correlations, seconds, notes, len(sources), min(n_randomise, len(kept)),
+                   steps, n_boot, seed)
+
+
+def mask_origin(sources: list[str]) -> dict:
+    """{"masks": "given" | "predicted" | "mixed", "masks_given", "masks_predicted", "segmenter_jaccard"}
+    of the measured images' mask sources; the Jaccard (the shipped segmenter's on its held-out
+    HAM10000 lesions, read from its metrics.json) only when some masks were predicted, else None."""
+    from skinml.segment.predict import shipped_jaccard
+
+    given, predicted = sources.count("given"), sources.count("predicted")
+    kind = "mixed" if given and predicted else "predicted" if predicted else "given"
+    return {"masks": kind, "masks_given": given, "masks_predicted": predicted,
+            "segmenter_jaccard": shipped_jaccard() if predicted else None}
+
+
+def masks_sentence(report: dict) -> str:
+    """Which outlines a report measured against, in words (a report from before `mask_origin`: given)."""
+    given = report.get("masks_given", report.get("n", 0))
+    predicted = report.get("masks_predicted", 0)
+    if not predicted:
+        return f"All {given} outlines were drawn by dermatologists (the dataset's masks)."
+    jaccard = report.get("segmenter_jaccard")
+    quality = (f" (its mean Jaccard against dermatologists' outlines on held-out HAM10000 lesions: {jaccard:.2f})"
+               if jaccard is not None else "")
+    return (f"{predicted} of the {given + predicted} outlines were predicted by the lesion segmenter{quality}, "
+            f"{given} drawn by dermatologists: against a predicted outline the figures measure the heatmap "
+            "against the segmenter's idea of the lesion.")
 
 
 def _blocks(model):
@@ -374,7 +439,11 @@ def trust_sentence(classifier, method: str | None = None) -> str | None:
         return None
     m, centre = report["methods"][method], report["centre"]["pointing_game"]
     hit = m["pointing_game"]
-    return (f"On {report['n']} held-out images with a dermatologist's lesion outline, the peak of this heatmap "
+    predicted = report.get("masks_predicted", 0)
+    outlines = ("with a dermatologist's lesion outline" if not predicted else
+                f"with a lesion outline ({predicted} of them predicted by the lesion segmenter, not drawn by a "
+                "dermatologist)")
+    return (f"On {report['n']} held-out images {outlines}, the peak of this heatmap "
             f"({m['label']}) fell inside the lesion on {hit['mean']:.0%} of them (95% interval {hit['low']:.0%} to "
             f"{hit['high']:.0%}); the centre of the image, which knows nothing of the model, did on "
             f"{centre['mean']:.0%}. A heatmap shows what moved the model, not where the lesion is.")

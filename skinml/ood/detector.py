@@ -8,6 +8,11 @@ Ledoit-Wolf covariance). The check fires above a threshold set at the 99th perce
 distances on the calibration images; each statistic outside its own 0.5-99.5 percentile
 range adds a sentence saying what is unusual. A photo without colour (grayscale) fires as well,
 whatever its distance: its shape statistics can look right, but the model needs the colour.
+Given the lesion mask of the photo (`mask`, e.g. the shipped segmenter's, which
+`skinml.predict.predict_upload` computes once and reuses for the outline), the check also fires
+when no lesion was found (the mask marks less than `skinml.segment.predict.NO_LESION_SHARE` of the
+photo), with the reason NO_LESION: a photo of plain skin, or of anything else the segmenter
+sees no lesion in, has nothing for the model to judge.
 
 The reference statistics live in `skinml/assets/ood.json` (means and covariance of
 statistics only: no image), refitted with `python -m skinml.ood.fit [ISIC_FOLDER]`, which
@@ -40,6 +45,7 @@ from PIL import Image
 
 from skinml import ASSETS
 from skinml.images.decode import load_image
+from skinml.segment.predict import no_lesion
 
 REFERENCE_PATH = ASSETS / "ood.json"
 SIDE = 128  # statistics are computed on a 128x128 version of the photo
@@ -68,6 +74,8 @@ GENERIC = "Its colours and texture are unlike the dermoscopy images the model le
 # photos through, yet colour carries much of what the model uses: on a grayscale copy of a
 # melanoma the shipped model's probability fell from 99.5% to 47.3%.
 GRAYSCALE_SATURATION = 0.03
+NO_LESION = ("No lesion found: the lesion segmenter outlined nothing in this photo, so there is nothing for the "
+             "model to judge.")
 GRAYSCALE = ("The photo has no colour (it is grayscale, or nearly): the model learned from colour "
              "dermoscopy images and relies on colour, so its answer here means little.")
 
@@ -152,8 +160,9 @@ def _transform(stats: np.ndarray) -> np.ndarray:
 
 @dataclass
 class OODResult:
-    """`score` (Mahalanobis distance), `threshold`, `fired` (score > threshold, or a photo without
-    colour), `warnings`, `grayscale` (no colour)."""
+    """`score` (Mahalanobis distance), `threshold`, `fired` (score > threshold, a photo without
+    colour, or no lesion found), `warnings`, `grayscale` (no colour), `lesion_found` (None when no
+    mask was given)."""
 
     score: float
     threshold: float
@@ -161,6 +170,7 @@ class OODResult:
     warnings: list[str] = field(default_factory=list)
     stats: dict[str, float] = field(default_factory=dict)
     grayscale: bool = False
+    lesion_found: bool | None = None
 
 
 def fit_reference(stats: np.ndarray, quantile: float = 0.99) -> dict:
@@ -192,14 +202,21 @@ def score_stats(stats: np.ndarray, reference: dict) -> np.ndarray:
     return np.sqrt(np.einsum("ni,ij,nj->n", d, np.asarray(reference["precision"]), d))
 
 
-def check_dermoscopy(image, reference: dict | None = None) -> OODResult:
-    """Does `image` (Pillow or uint8 (H, W, 3)) look like a dermoscopy image? See the module doc."""
+def check_dermoscopy(image, reference: dict | None = None, mask: np.ndarray | None = None) -> OODResult:
+    """Does `image` (Pillow or uint8 (H, W, 3)) look like a dermoscopy image? See the module doc.
+
+    `mask`: the photo's lesion mask (bool, any size), when one was computed: an empty one (no
+    lesion found) fires the check with the reason NO_LESION. None: the lesion is not checked.
+    """
     reference = reference or load_reference()
     stats = measure(image)
     score = float(score_stats(stats, reference)[0])
     grayscale = bool(stats[list(FEATURES).index("saturation")] < GRAYSCALE_SATURATION)
-    fired = score > reference["threshold"] or grayscale
+    lesion_found = None if mask is None else not no_lesion(mask)
+    fired = score > reference["threshold"] or grayscale or lesion_found is False
     warnings = [GRAYSCALE] if grayscale else []
+    if lesion_found is False:
+        warnings.append(NO_LESION)
     if fired:
         for (low_text, high_text), value, low, high in zip(
                 FEATURES.values(), stats, reference["low"], reference["high"]):
@@ -209,4 +226,4 @@ def check_dermoscopy(image, reference: dict | None = None) -> OODResult:
         warnings = ["This does not look like a dermoscopy image: the model was trained only on "
                     "dermoscopy images, so its answer here means little."] + (warnings or [GENERIC])
     return OODResult(score, float(reference["threshold"]), fired, warnings,
-                     dict(zip(FEATURES, map(float, stats))), grayscale)
+                     dict(zip(FEATURES, map(float, stats))), grayscale, lesion_found)

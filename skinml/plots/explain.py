@@ -47,3 +47,18 @@ def plot_diagnoses(ranked: list[dict]) -> go.Figure:
                       xaxis_title="probability (%)", xaxis_range=[0, 105], height=60 + 40 * len(rows),
                       margin=dict(l=10, r=10, t=50, b=40))
     return fig
+
+
+def plot_outline_share(out: dict) -> go.Figure:
+    """Two bars with 95% intervals: the share of the heatmap inside the lesion's outline, and that of a
+    centred blob of the same area (`skinml.explain.outline_share.heatmap_in_outline`)."""
+    names = [f"{out['label']} heatmap", "centred blob, same area (no model)"]
+    stats = [out["share_inside"], out["centred_blob"]]
+    fig = go.Figure(go.Bar(
+        x=names, y=[100 * s["mean"] for s in stats], marker_color=["#d62728", "grey"],
+        error_y=dict(type="data", symmetric=False, array=[100 * (s["high"] - s["mean"]) for s in stats],
+                     arrayminus=[100 * (s["mean"] - s["low"]) for s in stats]),
+        text=[f"{s['mean']:.0%}" for s in stats], textposition="inside"))
+    fig.update_layout(title=f"Share of the heatmap inside the lesion's outline ({out['n']} held-out images)",
+                      yaxis_title="% of the heatmap's mass inside the outline", yaxis_range=[0, 100], height=360)
+    return fig

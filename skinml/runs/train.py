@@ -53,6 +53,10 @@ def fit_classifier(config, on_progress: OnProgress | None = None) -> Path:
     with running(run_dir, log):
         if not saved:
             write_json(run_dir / "config.json", {"kind": "classifier", **asdict(config)})
+        if config.crop == "lesion":  # the crops the run reads, prepared once (skinml.runs.crops)
+            from skinml.runs.crops import write_lesion_crops
+
+            write_lesion_crops(config, run_dir, log)
         fit_run(config, run_dir, on_progress, log)
     return run_dir
 

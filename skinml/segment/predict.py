@@ -7,6 +7,10 @@ cleaned as a dermatologist draws one: the largest connected region only, with it
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +21,7 @@ from skinml import ASSETS
 from skinml.data.masks import MASK_SUFFIX
 from skinml.errors import ModelError
 from skinml.images.decode import load_image
+from skinml.images.upload import to_rgb
 
 THRESHOLD = 0.5
 SHIPPED = ASSETS / "segmenter"  # the shipped segmenter's folder (skinml.segment.ship writes it)
@@ -65,6 +70,12 @@ def segment_photo(model, photo: np.ndarray, clean: bool = True) -> np.ndarray:
     return segment_photos(model, [photo], clean=clean)[0]
 
 
+def mask_as_input(mask: np.ndarray, size: int, resize: str = "squash") -> np.ndarray:
+    """A mask at the photo's size resized as `load_image` resizes the photo: bool (size, size)."""
+    grey = np.repeat(np.asarray(mask, np.uint8)[..., None] * 255, 3, axis=-1)
+    return load_image(grey, size, resize)[..., 0] >= 128
+
+
 def touches_border(mask: np.ndarray) -> bool:
     """True when the lesion reaches the photo's edge: it may go on outside the photo."""
     mask = np.asarray(mask, bool)
@@ -74,10 +85,15 @@ def touches_border(mask: np.ndarray) -> bool:
 NO_LESION_SHARE = 0.002  # a mask smaller than this share of the photo is taken as no lesion found
 
 
+def no_lesion(mask: np.ndarray) -> bool:
+    """True when a mask marks less than NO_LESION_SHARE of the photo: no lesion was found."""
+    return bool(np.asarray(mask, bool).mean() < NO_LESION_SHARE)
+
+
 def mask_warnings(mask: np.ndarray) -> list[str]:
     """Sentences for what makes a predicted outline unreliable: no lesion, or one cut by the edge."""
     mask = np.asarray(mask, bool)
-    if mask.mean() < NO_LESION_SHARE:
+    if no_lesion(mask):
         return ["No lesion was found in this photo: the outline and the ABCD measures are missing."]
     if touches_border(mask):
         return ["The lesion touches the edge of the photo, so part of it may be outside: its size, "
@@ -139,3 +155,53 @@ def load_segmenter(folder: str | Path):
             except (OSError, ValueError) as exc:
                 raise ModelError(f"The segmenter {folder / name} cannot be loaded ({exc}).") from exc
     raise ModelError(f"{folder} holds no segmenter (model.keras or best.keras).")
+
+
+@lru_cache(maxsize=1)
+def _shipped(folder: str, stamp: int):
+    return load_segmenter(folder), threading.Lock()
+
+
+def shipped_installed() -> bool:
+    """Whether the shipped segmenter (skinml/assets/segmenter/model.keras) is there."""
+    return (SHIPPED / "model.keras").is_file()
+
+
+def shipped_stamp() -> str:
+    """Changes when the shipped segmenter does (its folder and file time), "none" without one."""
+    return f"{SHIPPED}:{(SHIPPED / 'model.keras').stat().st_mtime_ns}" if shipped_installed() else "none"
+
+
+def shipped_jaccard() -> float | None:
+    """The shipped segmenter's mean Jaccard on its held-out HAM10000 test lesions, as its metrics.json
+    says; None when it has none."""
+    import json
+
+    path = SHIPPED / "metrics.json"
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text()).get("test", {}).get("overall", {}).get("jaccard", {}).get("mean")
+
+
+def shipped_mask(photo) -> np.ndarray | None:
+    """The shipped segmenter's lesion mask of one photo (Pillow or uint8 (H, W, 3)): bool (H, W) at the
+    photo's size; None when no segmenter is installed. The model is loaded once per process (again
+    when its file changes) and called under a lock, so threads may share it; the masks of the last
+    few photos are kept, so that a page predicting one photo with two models segments it once."""
+    if not shipped_installed():
+        return None
+    folder, stamp = str(SHIPPED), (SHIPPED / "model.keras").stat().st_mtime_ns
+    model, lock = _shipped(folder, stamp)
+    pixels = np.ascontiguousarray(to_rgb(photo) if isinstance(photo, Image.Image) else photo, dtype=np.uint8)
+    key = (folder, stamp, pixels.shape, hashlib.sha1(pixels).hexdigest())
+    with lock:
+        if key not in _RECENT:
+            _RECENT[key] = segment_photo(model, pixels)
+            while len(_RECENT) > RECENT_MASKS:
+                _RECENT.popitem(last=False)
+        _RECENT.move_to_end(key)
+        return _RECENT[key].copy()
+
+
+RECENT_MASKS = 8  # masks of the last photos kept by `shipped_mask`
+_RECENT: OrderedDict = OrderedDict()
