@@ -66,6 +66,27 @@ def test_a_run_on_a_pack_is_finished_and_two_seeds_make_an_ensemble(pack_runs, t
 
 
 @pytest.mark.slow
+def test_a_pack_run_indexes_the_photos_it_learned_from(pack_runs, pack, demo_dir):
+    """A run trained from an image pack writes its training index from the pack's images: the
+    original photo of a training image is recognised by its pixels, a test photo is not."""
+    from PIL import Image
+
+    from skinml.cnn.seen import find_seen
+    from skinml.cnn.seen import read_index as read_training_index
+    from skinml.images.pack import read_index
+
+    model = pack_runs[0] / "model"
+    split = read_index(pack)
+    index = read_training_index(model)
+    assert sorted(index["isic_id"]) == sorted(split.loc[split["split"].isin(["train", "val"]), "isic_id"])
+    for name, expected in (("train", True), ("test", False)):
+        isic_id = split.loc[split["split"] == name, "isic_id"].iloc[0]
+        photo = Image.open(next(demo_dir.rglob(f"{isic_id}.jpg")))
+        seen = find_seen(model, "upload.jpg", photo)
+        assert (seen is not None and seen.isic_id == isic_id and seen.how == "pixels") == expected
+
+
+@pytest.mark.slow
 def test_an_ensemble_of_runs_on_different_splits_is_refused(pack_runs, demo_dir, tmp_path):
     from skinml.cnn.finish import finish_ensemble
     from skinml.errors import ModelError

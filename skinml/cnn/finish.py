@@ -145,7 +145,7 @@ def finish_run(config: TrainConfig, run_dir: Path, df: pd.DataFrame, state: dict
     }
     card = build_model_card(config, info, metrics)
     save_classifier(run_dir / "model", with_temperature(best, temperature), info, metrics, card, compact)
-    write_index(run_dir / "model", df)  # which photos it learned from (the clinician's page says so)
+    write_index(run_dir / "model", df, pack=config.pack or None)  # which photos it learned from (the page says so)
     write_json(run_dir / "metrics.json", metrics)
     write_atomic(run_dir / "MODEL_CARD.md", card)
 

@@ -18,6 +18,7 @@ import pandas as pd
 from skinml.cnn.classifier import save_classifier
 from skinml.cnn.config import TrainConfig
 from skinml.cnn.predictions import predict_arrays, train_seconds, with_temperature
+from skinml.cnn.seen import write_index
 from skinml.data.policy import DIAGNOSIS_CLASSES, MALIGNANT_DIAGNOSES, split_counts, split_fingerprint
 from skinml.io import half_precision, write_atomic, write_json
 
@@ -93,6 +94,7 @@ def finish_multiclass_run(config: TrainConfig, run_dir: Path, df: pd.DataFrame, 
     }
     card = build_multiclass_card(config, info, metrics)
     save_classifier(run_dir / "model", with_temperature(best, temperature), info, metrics, card, compact)
+    write_index(run_dir / "model", df, pack=config.pack or None)  # which photos it learned from (the page says so)
     write_json(run_dir / "metrics.json", metrics)
     write_atomic(run_dir / "MODEL_CARD.md", card)
 

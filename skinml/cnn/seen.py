@@ -52,26 +52,35 @@ def image_hash(image) -> np.ndarray:
     return np.packbits((gray[:, 1:] > gray[:, :-1]).ravel())
 
 
-def build_index(table: pd.DataFrame, on_progress=None) -> dict[str, np.ndarray]:
-    """The index arrays of the rows of `table` in SPLITS (columns isic_id, split, image_path)."""
-    rows = table[table["split"].isin(SPLITS) & table["image_path"].ne("")]
+def build_index(table: pd.DataFrame, on_progress=None, pack: str | Path | None = None) -> dict[str, np.ndarray]:
+    """The index arrays of the rows of `table` in SPLITS (columns isic_id, split, and image_path,
+    or pack_row for a table read from the image pack `pack`: each image hashed from the pack,
+    whose squashed copy hashes like its photo, the hash being of a squashed thumbnail)."""
+    in_pack = pack is not None and "pack_row" in table
+    rows = table[table["split"].isin(SPLITS) & (table["image_path"].ne("") | in_pack)]
+    images = None
+    if in_pack:
+        from skinml.images.pack import pack_images
+
+        images = pack_images(str(pack))
     hashes = []
-    for k, path in enumerate(rows["image_path"]):
-        hashes.append(photo_hash(path))
+    for k, (path, row) in enumerate(zip(rows["image_path"], rows["pack_row"] if in_pack else rows["image_path"])):
+        hashes.append(photo_hash(path) if path else image_hash(images[int(row)]))
         if on_progress and (k + 1) % 100 == 0:
             on_progress((k + 1) / len(rows), {"images": k + 1})
     return {"isic_id": rows["isic_id"].to_numpy(str), "split": rows["split"].to_numpy(str),
             "dhash": np.asarray(hashes, "uint8").reshape(-1, HASH_SIDE * HASH_SIDE // 8)}
 
 
-def write_index(folder: str | Path, table: pd.DataFrame, on_progress=None) -> Path:
-    """Write `training_images.npz` into a classifier folder from its split table."""
+def write_index(folder: str | Path, table: pd.DataFrame, on_progress=None, pack: str | Path | None = None) -> Path:
+    """Write `training_images.npz` into a classifier folder from its split table (read from the
+    image pack `pack` when the model was trained from one)."""
     import io
 
     from skinml.io import write_atomic
 
     buf = io.BytesIO()
-    np.savez_compressed(buf, **build_index(table, on_progress))
+    np.savez_compressed(buf, **build_index(table, on_progress, pack))
     path = Path(folder) / INDEX_FILE
     write_atomic(path, buf.getvalue())
     return path
