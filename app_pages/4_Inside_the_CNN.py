@@ -30,7 +30,7 @@ st.markdown("Pick a model and an image and watch what each convolutional layer m
 
 left, right = st.columns(2)
 with left:
-    chosen = choose_model_ui("cnn_model", untrained=True)
+    chosen = choose_model_ui("cnn_model", untrained=True, unfinished=True)
 with right:
     picked = ui.choose_image_ui("cnn_image")
 if chosen is None or picked is None:
