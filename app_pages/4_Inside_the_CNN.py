@@ -148,7 +148,7 @@ else:
                 "better). **Rank correlation**: how alike the map stays when the model's top blocks are "
                 "re-initialised (lower is better: a map that survives random weights shows the image, not the "
                 "model). Each figure is a mean with its 95% interval.")
-    st.dataframe(explanations_table(ui.model_folder(model_path)), width="stretch")
+    st.table(explanations_table(ui.model_folder(model_path)))  # wraps its long headers (a grid cut its last column)
     if best:
         st.caption(f"Best by the pointing game: **{plain(report['methods'][best]['label'])}**. {plain(sentence or '')}")
     kind = st.radio("Curve", ["deletion", "insertion"], horizontal=True, key="cnn_curve")
