@@ -17,10 +17,10 @@ def computed_on_the_visit(*args, **kwargs):
     raise AssertionError("computed on the visit, not found ready")
 
 
-def test_after_priming_inside_the_cnn_and_train_classifier_compute_nothing_heavy(tmp_path, monkeypatch):
+def test_after_priming_inside_the_cnn_train_classifier_and_data_compute_nothing_heavy(tmp_path, monkeypatch):
     """Inside the CNN took up to 22 s and Train classifier 15 s on a first visit of a loaded machine: the
-    feature maps, Grad-CAM, the four methods' heatmaps and the grouped split are now computed when the
-    server starts, with the same cached calls as the pages."""
+    feature maps, Grad-CAM, the four methods' heatmaps, the grouped splits and Data's charts are now
+    computed when the server starts, with the same cached calls as the pages."""
     import keras
 
     from skinml.app import server
@@ -39,7 +39,7 @@ def test_after_priming_inside_the_cnn_and_train_classifier_compute_nothing_heavy
 
     for heavy in ("skinml.explain.trust.method_maps", "skinml.explain.gradcam.grad_cam",
                   "skinml.explain.features.feature_maps", "skinml.data.split_grouped",
-                  "skinml.data.policy.diagnosis_split"):
+                  "skinml.data.policy.diagnosis_split", "skinml.plots.data.plot_counts"):
         monkeypatch.setattr(heavy, computed_on_the_visit)
     at = AppTest.from_file(str(PAGES / "4_Inside_the_CNN.py"), default_timeout=120).run()
     assert not at.exception, [e.value for e in at.exception]
@@ -47,5 +47,7 @@ def test_after_priming_inside_the_cnn_and_train_classifier_compute_nothing_heavy
     captions = [c for image in at.get("image") for c in image.captions]
     for label in ("Grad-CAM", "HiResCAM, earlier layer", "occlusion", "integrated gradients"):
         assert any(c.startswith(f"{label}, ") for c in captions), (label, captions)
-    at = AppTest.from_file(str(PAGES / "2_Train_classifier.py"), default_timeout=120).run()
-    assert not at.exception, [e.value for e in at.exception]
+    for page in ("2_Train_classifier.py", "1_Data.py"):  # the split, and Data's charts and splits
+        at = AppTest.from_file(str(PAGES / page), default_timeout=120).run()
+        assert not at.exception, (page, [e.value for e in at.exception])
+    assert len(at.get("plotly_chart")) >= 6

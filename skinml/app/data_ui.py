@@ -53,6 +53,20 @@ def load_sizes(root: str, stamp: int) -> pd.DataFrame:
     return data.image_sizes(_load_table(root, stamp))
 
 
+@st.cache_data(max_entries=16, show_spinner=False)
+def metadata_figures(root: str, stamp: int, policy: DataPolicy | None = None) -> list:
+    """The Data page's metadata charts (labels, age, diagnosis, source, sex, site) of the dataset, or
+    of the images `policy` keeps: built once per choice and shared, since Plotly Express took
+    seconds for them on every visit of a loaded machine."""
+    from skinml.plots.data import plot_age, plot_counts, plot_labels
+
+    table = _load_table(root, stamp)
+    shown = data.apply_policy(table, policy)[0] if policy is not None else table
+    return [plot_labels(shown), plot_age(shown), plot_counts(shown, "diagnosis"),
+            plot_counts(shown, "attribution", "Images per source"), plot_counts(shown, "sex"),
+            plot_counts(shown, "anatom_site_general", "Images per anatomic site")]
+
+
 @st.cache_data(max_entries=32)
 def load_split(root: str, stamp: int, policy: DataPolicy, balance: bool, seed: int, task: str = "binary"):
     """The policy's table split as a training run of `task` splits it: (table, left_out).

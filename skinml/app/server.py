@@ -55,13 +55,13 @@ def warm_up() -> None:
 def prime_pages() -> None:
     """Compute, into the caches every session shares, what the pages' first visitors waited for (up to
     22 s on Inside the CNN and 15 s on Train classifier on a loaded classroom machine): the default
-    dataset's table and image sizes (Home, Data), its splits with the default rules (Data, Train
+    dataset's table, charts and image sizes (Home, Data), its splits with the default rules (Data, Train
     classifier), and Inside the CNN's first model and first example: feature maps, probabilities,
     Grad-CAM and the four methods' heatmaps of the class it points to. The same cached calls with
     the same arguments as the pages, so a page finds them ready; an error is logged, never raised."""
     from skinml.app import explain_ui
     from skinml.app.classifiers import load_model, model_options
-    from skinml.app.data_ui import data_dir, folder_stamp, load_sizes, load_split, load_table
+    from skinml.app.data_ui import data_dir, folder_stamp, load_sizes, load_split, load_table, metadata_figures
     from skinml.cnn.config import TrainConfig
     from skinml.data.policy import DataPolicy
 
@@ -70,6 +70,7 @@ def prime_pages() -> None:
         root = data_dir()
         stamp = folder_stamp(root)
         load_table(root)
+        metadata_figures(root, stamp, None)  # Data's charts (all images: the toggle starts off)
         config = TrainConfig()
         load_split(root, stamp, DataPolicy(), config.balance, config.seed, task="binary")  # Data, Train classifier
         load_split(root, stamp, DataPolicy(), False, config.seed, task="diagnosis")  # Data's diagnosis split

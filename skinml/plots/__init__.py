@@ -27,4 +27,5 @@ def wrapped_text(values: pd.Series, width: int = 18) -> pd.Series:
         lines = textwrap.wrap(value, width, break_on_hyphens=True) or [value]
         return "<br>".join(html.escape(line, quote=False) for line in lines)
 
-    return values.astype(str).map(wrap)
+    values = values.astype(str)
+    return values.map({value: wrap(value) for value in values.unique()})  # each distinct value once

@@ -29,15 +29,16 @@ def plot_labels(df: pd.DataFrame) -> go.Figure:
 def plot_counts(df: pd.DataFrame, column: str, title: str | None = None, top: int = 20) -> go.Figure:
     """Horizontal bars of the `top` most common values of a column, split by label; long values
     (a source's name) on several lines, the legend under the chart."""
-    values = wrapped_text(df[column].astype(str).map(_blank))
+    values = df[column].astype(str).map(_blank)
     keep = values.value_counts().index[:top]
-    table = (pd.DataFrame({column: values, "label": df["benign_malignant"]})[values.isin(keep)]
-             .value_counts().reset_index(name="images"))
+    shown = dict(zip(keep, wrapped_text(pd.Series(keep))))  # each value shown, wrapped once
+    table = (pd.DataFrame({column: values.map(shown), "label": df["benign_malignant"]})
+             .value_counts().reset_index(name="images"))  # the rows of other values (NaN) drop out
     fig = px.bar(table, y=column, x="images", color="label", orientation="h",
                  color_discrete_map=LABEL_COLOURS, template=TEMPLATE,
                  title=title or f"Images per {column.replace('_', ' ')}",
-                 category_orders={column: list(keep)})
-    lines = max((v.count("<br>") + 1 for v in keep), default=1)
+                 category_orders={column: list(shown.values())})
+    lines = max((v.count("<br>") + 1 for v in shown.values()), default=1)
     return fig.update_layout(yaxis_title=None, height=max(300, 16 * lines * len(keep) + 12 * len(keep) + 160),
                              legend=LEGEND_BELOW, margin=dict(l=10, r=10))
 
