@@ -51,3 +51,16 @@ def test_after_priming_inside_the_cnn_train_classifier_and_data_compute_nothing_
         at = AppTest.from_file(str(PAGES / page), default_timeout=120).run()
         assert not at.exception, (page, [e.value for e in at.exception])
     assert len(at.get("plotly_chart")) >= 6
+
+
+def test_the_sample_grid_sends_thumbnails_not_the_full_photos(tmp_path):
+    """Every visit of Data decoded and sent twelve full-size dermoscopy photos (megabytes each)."""
+    import numpy as np
+    from PIL import Image
+
+    from skinml.app.data_ui import THUMBNAIL_SIDE, thumbnail
+
+    photo = tmp_path / "big.jpg"
+    Image.fromarray(np.full((1200, 1600, 3), 128, np.uint8)).save(photo)
+    small = thumbnail(str(photo), 0)
+    assert small.dtype == np.uint8 and small.shape == (THUMBNAIL_SIDE * 3 // 4, THUMBNAIL_SIDE, 3)  # aspect kept

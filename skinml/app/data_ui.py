@@ -250,7 +250,23 @@ def image_grid_ui(df: pd.DataFrame, n: int = 12, columns: int = 6, seed: int = 0
     cols = st.columns(columns)
     for k, row in enumerate(sample.itertuples()):
         caption = f"{row.isic_id} · {row.benign_malignant}" + (f" · {row.diagnosis}" if row.diagnosis else "")
-        cols[k % columns].image(row.image_path, caption=plain(caption), width="stretch")
+        cols[k % columns].image(thumbnail(row.image_path, mtime_stamp([Path(row.image_path)])),
+                                caption=plain(caption), width="stretch")
+
+
+THUMBNAIL_SIDE = 320  # px: a grid cell is at most about 200 px wide
+
+
+@st.cache_data(max_entries=512, show_spinner=False)
+def thumbnail(path: str, stamp: int) -> np.ndarray:
+    """uint8 (H, W, 3), at most THUMBNAIL_SIDE px a side, of an image file (`stamp`: its mtime): the
+    grid sent every visit full-size dermoscopy photos, megabytes each, decoded and resized anew."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        image = image.convert("RGB")
+        image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+        return np.asarray(image)
 
 
 @st.cache_data(show_spinner="Augmenting ...", max_entries=16)

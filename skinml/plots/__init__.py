@@ -21,10 +21,10 @@ def as_text(values: pd.Series) -> pd.Series:
 
 def wrapped_text(values: pd.Series, width: int = 18) -> pd.Series:
     """`as_text` of each value, on lines of at most `width` characters joined by Plotly's <br>
-    (words and hyphenated names are broken where they may be), so that a long tick label such
+    (between words and after hyphens; a longer word stays whole), so that a long tick label such
     as a source's name stays whole on a phone instead of being cut at the chart's edge."""
     def wrap(value: str) -> str:
-        lines = textwrap.wrap(value, width, break_on_hyphens=True) or [value]
+        lines = textwrap.wrap(value, width, break_long_words=False, break_on_hyphens=True) or [value]
         return "<br>".join(html.escape(line, quote=False) for line in lines)
 
     values = values.astype(str)
