@@ -14,7 +14,7 @@ PAGES = Path(__file__).resolve().parents[1] / "app_pages"
 
 
 def computed_on_the_visit(*args, **kwargs):
-    raise AssertionError("computed on the visit, not found ready")
+    raise AssertionError(f"computed on the visit, not found ready: {[type(a).__name__ for a in args]} {kwargs}")
 
 
 def test_after_priming_inside_the_cnn_train_classifier_and_data_compute_nothing_heavy(tmp_path, monkeypatch):

@@ -129,9 +129,14 @@ def data_dir() -> str:
     """The folder chosen on any page (session state "data_dir"), else the default one (the
     built-in demo when the default is not among the server's data folders)."""
     if not st.session_state.get("data_dir"):
-        default = str(data.default_data_dir())
-        st.session_state["data_dir"] = demo_dir() if open_folder(default) else default
+        st.session_state["data_dir"] = first_data_dir()
     return st.session_state["data_dir"]
+
+
+def first_data_dir() -> str:
+    """The folder a new session starts on: the default one, else the built-in demo (no session needed)."""
+    default = str(data.default_data_dir())
+    return demo_dir() if open_folder(default) else default
 
 
 def dataset_options() -> dict[str, str]:

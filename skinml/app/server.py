@@ -61,13 +61,13 @@ def prime_pages() -> None:
     the same arguments as the pages, so a page finds them ready; an error is logged, never raised."""
     from skinml.app import explain_ui
     from skinml.app.classifiers import load_model, model_options
-    from skinml.app.data_ui import data_dir, folder_stamp, load_sizes, load_split, load_table, metadata_figures
+    from skinml.app.data_ui import first_data_dir, folder_stamp, load_sizes, load_split, load_table, metadata_figures
     from skinml.cnn.config import TrainConfig
     from skinml.data.policy import DataPolicy
 
     start = time.perf_counter()
     try:
-        root = data_dir()
+        root = first_data_dir()  # where a new session starts (this thread has no session)
         stamp = folder_stamp(root)
         load_table(root)
         metadata_figures(root, stamp, None)  # Data's charts (all images: the toggle starts off)
