@@ -7,7 +7,7 @@ from skinml import data
 from skinml.app import data_ui as ui
 from skinml.app import plain, session, setup_page
 from skinml.app.segment_ui import outlined_grid_ui
-from skinml.plots.data import plot_age, plot_counts, plot_image_sizes, plot_labels, plot_splits
+from skinml.plots.data import plot_image_sizes, plot_splits
 
 setup_page("Data")
 
@@ -41,10 +41,8 @@ tab_meta, tab_images, tab_split, tab_problems, tab_augment = st.tabs(
     ["Metadata", "Sample images", "Split", "Problems", "Augmentation"])
 
 with tab_meta:
-    shown = kept if st.toggle("Only the images the rules keep", value=False) else table
-    figures = [plot_labels(shown), plot_age(shown), plot_counts(shown, "diagnosis"),
-               plot_counts(shown, "attribution", "Images per source"), plot_counts(shown, "sex"),
-               plot_counts(shown, "anatom_site_general", "Images per anatomic site")]
+    figures = ui.metadata_figures(root, stamp, policy if st.toggle("Only the images the rules keep", value=False)
+                                  else None)
     for row in range(0, len(figures), 2):  # one row per pair, so that charts line up
         for col, fig, n in zip(st.columns(2), figures[row:row + 2], range(row, row + 2)):
             col.plotly_chart(fig, key=f"meta_{n}")
@@ -75,7 +73,7 @@ with tab_split:
     if kept.empty:
         st.info("No image passes the rules.")
     else:
-        split, _ = ui.load_split(root, stamp, policy, balanced, split_seed)
+        split, _ = ui.load_split(root, stamp, policy, balanced, split_seed, task="binary")  # as Train classifier asks
         counts = data.split_counts(split)
         st.plotly_chart(plot_splits(counts), key="splits")
         st.dataframe(pd.DataFrame(counts).T.assign(total=lambda t: t.sum(axis=1)))

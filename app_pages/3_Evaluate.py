@@ -23,7 +23,7 @@ from skinml.runs import list_runs
 
 setup_page("Evaluate a classifier")
 
-chosen = choose_model_ui("eval_model")
+chosen = choose_model_ui("eval_model", unfinished=True)
 if chosen is None:
     st.stop()
 path, classifier = chosen

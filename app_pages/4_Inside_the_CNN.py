@@ -30,7 +30,7 @@ st.markdown("Pick a model and an image and watch what each convolutional layer m
 
 left, right = st.columns(2)
 with left:
-    chosen = choose_model_ui("cnn_model", untrained=True)
+    chosen = choose_model_ui("cnn_model", untrained=True, unfinished=True)
 with right:
     picked = ui.choose_image_ui("cnn_image")
 if chosen is None or picked is None:
@@ -149,7 +149,7 @@ else:
                 "better). **Rank correlation**: how alike the map stays when the model's top blocks are "
                 "re-initialised (lower is better: a map that survives random weights shows the image, not the "
                 "model). Each figure is a mean with its 95% interval.")
-    st.dataframe(explanations_table(ui.model_folder(model_path)), width="stretch")
+    st.table(explanations_table(ui.model_folder(model_path)))  # wraps its long headers (a grid cut its last column)
     st.caption(plain(masks_sentence(report)))
     if best:
         st.caption(f"Best by the pointing game: **{plain(report['methods'][best]['label'])}**. {plain(sentence or '')}")

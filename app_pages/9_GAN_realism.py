@@ -9,7 +9,7 @@ from skinml.app import gan_ui as ui
 from skinml.app import plain, session, setup_page, show_error
 from skinml.app.data_ui import has_synthetic_images, load_table
 from skinml.errors import SkinmlError
-from skinml.plots.gan import plot_image_pairs, plot_pca_overlay
+from skinml.plots.gan import distance_captions, plot_image_pairs, plot_pca_overlay
 
 setup_page("GAN realism")
 st.write("The thesis judged its GAN by one PCA plot. Here are that plot and numbers that can be compared "
@@ -45,8 +45,7 @@ if st.button("Compute the full report (about a minute: two judges are trained, t
 if st.session_state.get("real_result"):
     report, baseline, source = st.session_state["real_result"]
     st.markdown(ui.realism_reading(report, baseline))
-    st.dataframe(ui.report_table(report, baseline), hide_index=True, width="stretch",
-                 column_config={"what it says": st.column_config.TextColumn(width="large")})
+    st.table(ui.report_table(report, baseline).set_index("measure"))  # a table wraps "what it says" (a grid cut it)
     st.caption(f"Feature space: {source}; {report['n_real']:,} real and {report['n_fake']:,} generated images. "
                "Real vs real compares two disjoint samples of the same folder: the yardstick, what the measures "
                "read when there is nothing to find, with its own chance scatter (a KID below 0, a judge below 50%). "
@@ -60,8 +59,9 @@ if st.session_state.get("real_result"):
 st.subheader("Memorisation: each generated image and its nearest real image")
 idx, dist = basics["nearest"], basics["distance"]
 what = "nearest image of the demo (a synthetic drawing)" if synthetic else "nearest real image"
-st.plotly_chart(plot_image_pairs(fake[:8], train[idx], [f"d={d:.3f}" for d in dist], labels=("generated", what)),
+st.plotly_chart(plot_image_pairs(fake[:8], train[idx], distance_captions(dist), labels=("generated", "nearest")),
                 width="stretch")
-st.caption("Distance: RMS pixel difference at 32 px; a copy scores near 0. The bottom row comes from the sample "
+st.caption(f"Top: generated; bottom: the {what}. The number over each pair is their distance: the RMS pixel "
+           "difference at 32 px; a copy scores near 0. The bottom row comes from the sample "
            "of the dataset above, which stands in for the generator's training images"
            + (": here synthetic drawings of the built-in demo, not real lesions." if synthetic else "."))

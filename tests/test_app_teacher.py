@@ -14,27 +14,78 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 PAGES = Path(__file__).resolve().parents[1] / "app_pages"
 
 
-def stopped_run(runs: Path, name: str = "stopped13") -> Path:
-    """A classifier run stopped after epoch 13: a best.keras, no model/ (never finished)."""
+def stopped_run(runs: Path, name: str = "stopped13", data: Path | None = None, checkpoint: bool = True,
+                status: str = "stopped", epoch: int = 13) -> Path:
+    """A classifier run stopped after epoch `epoch` (best epoch 11), never finished (no model/): with a
+    real best.keras of thesis_base at 32 px trained on `data` when `checkpoint`, else none (it was
+    stopped during its first epoch)."""
+    from dataclasses import asdict
+
+    from skinml.cnn.config import TrainConfig
+
     run = runs / name
     run.mkdir(parents=True)
-    (run / "config.json").write_text(json.dumps({"kind": "classifier", "model": "thesis_base", "epochs": 40}))
-    (run / "state.json").write_text(json.dumps({"epoch": 13, "best_epoch": 11}))
-    (run / "status").write_text("stopped\n")
-    (run / "best.keras").write_bytes(b"weights")
+    config = asdict(TrainConfig(data=str(data or ""), model="thesis_base", image_size=32, epochs=40))
+    (run / "config.json").write_text(json.dumps({**config, "kind": "classifier"}))
+    (run / "state.json").write_text(json.dumps({"epoch": epoch, "best_epoch": 11 if epoch > 11 else None}))
+    (run / "status").write_text(status + "\n")
+    if checkpoint:
+        from skinml.cnn.models import build_model
+
+        build_model("thesis_base", image_size=32).save(run / "best.keras")
     return run
 
 
-@pytest.mark.parametrize("page", ["3_Evaluate.py", pytest.param("4_Inside_the_CNN.py", marks=pytest.mark.slow)])
-def test_a_stopped_run_is_named_with_why_it_is_not_offered(page, tmp_path, monkeypatch, demo_dir):
-    stopped_run(tmp_path)
+def test_a_stopped_run_is_offered_to_evaluate_with_what_it_lacks(tmp_path, monkeypatch, demo_dir):
+    """A run stopped at epoch 13 with a best.keras was missing from Evaluate's models: a teacher who stopped a
+    run to save time lost the model. It is offered, labelled, and evaluates on its own test split."""
+    stopped_run(tmp_path, data=demo_dir)
+    stopped_run(tmp_path, "stopped0", checkpoint=False, epoch=0)
     monkeypatch.setenv("SKINML_RUNS", str(tmp_path))
     monkeypatch.setenv("SKINML_DATA", str(demo_dir))
-    at = AppTest.from_file(str(PAGES / page), default_timeout=90).run()
+    at = AppTest.from_file(str(PAGES / "3_Evaluate.py"), default_timeout=120).run()
     assert not at.exception, [e.value for e in at.exception]
+    label = "run stopped13 (thesis_base): stopped at epoch 13 (best epoch 11), not finished: no calibration, " \
+            "threshold 0.5"
+    assert label in at.selectbox(key="eval_model").options
+    assert not any("stopped0" in option for option in at.selectbox(key="eval_model").options)
     said = [re.sub(r"\\(.)", r"\1", c.value) for c in at.caption if "Not offered" in c.value]
-    assert len(said) == 1 and "run stopped13 (thesis_base, stopped after epoch 13)" in said[0]
-    assert "Resume it on the Train classifier page" in said[0]
+    assert len(said) == 1 and "run stopped0 (thesis_base, stopped after epoch 0; no best epoch kept" in said[0]
+    at.selectbox(key="eval_model").set_value(label).run()
+    assert not at.exception, [e.value for e in at.exception]
+    warned = [re.sub(r"\\(.)", r"\1", w.value) for w in at.warning]
+    assert any("these are the weights of its best epoch (best.keras)" in w for w in warned), warned
+    assert at.radio[0].options == ["the data folder"]  # no saved test figures: it never finished
+    at.button[0].click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("Evaluated on the test part" in c.value for c in at.caption)  # its own split, not its training images
+    assert [m.label for m in at.metric][:2] == ["AUC", "accuracy"]
+
+
+@pytest.mark.slow
+def test_a_stopped_run_is_offered_inside_the_cnn(tmp_path, monkeypatch, demo_dir):
+    stopped_run(tmp_path, data=demo_dir, status="interrupted")
+    (tmp_path / "stopped13" / "status").write_text("running\n")  # its process is gone: interrupted
+    monkeypatch.setenv("SKINML_RUNS", str(tmp_path))
+    monkeypatch.setenv("SKINML_DATA", str(demo_dir))
+    at = AppTest.from_file(str(PAGES / "4_Inside_the_CNN.py"), default_timeout=180).run()
+    label = "run stopped13 (thesis_base): interrupted at epoch 13 (best epoch 11), not finished: no calibration, " \
+            "threshold 0.5"
+    assert label in at.selectbox(key="cnn_model").options
+    at.selectbox(key="cnn_model").set_value(label).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("Run stopped13 interrupted at epoch 13" in re.sub(r"\\(.)", r"\1", w.value) for w in at.warning)
+    assert any("Layer **conv1**" in c.value for c in at.caption)
+
+
+def test_the_clinician_page_still_names_a_stopped_run_it_does_not_offer(tmp_path, monkeypatch, demo_dir):
+    stopped_run(tmp_path, data=demo_dir)
+    monkeypatch.setenv("SKINML_RUNS", str(tmp_path))
+    from skinml.app import classifiers
+
+    assert not any("stopped13" in label for label in classifiers.model_options(task="binary"))
+    assert classifiers.unfinished_runs() == ["run stopped13 (thesis_base, stopped after epoch 13; not finished)"]
+    assert classifiers.unfinished_runs(offered=True) == []
 
 
 def test_the_dataset_picker_offers_every_dataset_of_the_data_folders(tmp_path, monkeypatch):

@@ -97,6 +97,60 @@ def test_pages_benchmark_prints_a_first_and_a_second_visit(capsys):
 
 @pytest.mark.slow
 @pytest.mark.browser
+def test_pages_benchmark_with_a_training_in_the_background_starts_and_kills_it(capsys):
+    """A loaded classroom machine: a real `python -m skinml train` child runs during the visits, and is
+    gone when the benchmark ends."""
+    from skinml.runs.status import pid_alive
+
+    chromium_or_skip()
+    assert main(["bench", "pages", "--pages", "Convolution", "--background-training", "--background-images", "24",
+                 "--background-image-size", "32"]) == 0
+    out = capsys.readouterr().out
+    pid = int(re.search(r"background training: pid (\d+), skinml_resnet on 24 synthetic images of 32 px, running",
+                        out).group(1))
+    assert re.search(r"^\s*Convolution\s+[\d.]+\s+[\d.]+$", out, re.M), out
+    assert re.search(rf"background training stopped \(pid {pid}, \d+ epochs done\)", out), out
+    assert not pid_alive(pid)
+    assert len(re.findall(r"load average \(1, 5, 15 min\) [\d.]+ [\d.]+ [\d.]+", out)) == 2
+
+
+@pytest.mark.browser
+def test_the_pages_benchmark_waits_for_the_script_not_for_a_widget_streamlit_no_longer_draws(tmp_path):
+    """Streamlit 1.5x+ draws no "running" status widget: the benchmark took a page for idle one quiet second
+    after its title was drawn, while the script still ran. It now watches the app's script state."""
+    import subprocess
+    import sys
+
+    from playwright.sync_api import sync_playwright
+
+    from skinml.benchmarks.pages import visit
+    from skinml.benchmarks.predict import CHROMIUM, CHROMIUM_ARGS, free_port, wait_healthy
+
+    chromium_or_skip()
+    script = tmp_path / "slow_page.py"
+    script.write_text("import time\nimport streamlit as st\n\nst.title('A slow page')\ntime.sleep(4)\n"
+                      "st.write('the last line')\n")
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(script), "--server.headless=true",
+                               f"--server.port={port}", "--server.address=127.0.0.1",
+                               "--browser.gatherUsageStats=false"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_healthy(port)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page()
+            seconds = visit(page, f"http://127.0.0.1:{port}/", timeout=120)
+            assert page.get_by_text("the last line").count() == 1  # idle means the script had ended
+            assert seconds >= 4
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+@pytest.mark.slow
+@pytest.mark.browser
 def test_serve_benchmark_prints_the_servers_seconds_per_upload(measured_tiny, capsys):
     chromium_or_skip()
     assert main(["bench", "serve", "--visitors", "2", "--photos", "1", "--model", str(measured_tiny)]) == 0

@@ -4,8 +4,10 @@ Which models are offered: the folder in the environment variable `SKINML_MODEL` 
 classifier folder or a run directory; tests and deployments point the pages at a model
 this way), the shipped model `skinml/assets/classifier/`, the shipped diagnosis model
 `skinml/assets/diagnosis/` once there is one, and every finished run in `runs/` (or
-`$SKINML_RUNS`). A picker may ask for one task only ("binary" or "diagnosis", read from
-model.json without Keras). Page 4 adds the registry's architectures with random weights.
+`$SKINML_RUNS`); the teaching pages (Evaluate, Inside the CNN) also offer a stopped, failed or
+interrupted run's best epoch (`skinml.runs.unfinished`), labelled with what it lacks. A picker
+may ask for one task only ("binary" or "diagnosis", read from model.json without Keras). Page 4
+adds the registry's architectures with random weights.
 
 `load_model(path)` keeps up to four classifiers in memory (`st.cache_resource`, shared by
 all sessions) and reloads one when its files change. Sharing is safe: `Classifier`
@@ -18,6 +20,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pandas as pd
 import streamlit as st
 
 from skinml.app import mtime_stamp, plain, show_error
@@ -40,10 +43,13 @@ def model_task(path: str | Path) -> str:
         return "binary"
 
 
-def model_options(untrained: bool = False, task: str | None = None) -> dict[str, str]:
+def model_options(untrained: bool = False, task: str | None = None, unfinished: bool = False) -> dict[str, str]:
     """{label: path} of the models the pages offer; `untrained` adds the registry's architectures
-    (binary), `task` keeps the models of that task only ("binary" or "diagnosis")."""
+    (binary), `task` keeps the models of that task only ("binary" or "diagnosis"), `unfinished`
+    adds the best epoch of every stopped, failed or interrupted run that kept one (best.keras),
+    labelled "stopped at epoch 13 (best epoch 11), not finished: ..."."""
     from skinml.runs import list_runs
+    from skinml.runs.unfinished import UNFINISHED, has_checkpoint, unfinished_label
 
     options = {}
     if os.environ.get(MODEL_ENV):
@@ -56,6 +62,11 @@ def model_options(untrained: bool = False, task: str | None = None) -> dict[str,
     for row in runs[runs["status"] == "finished"].itertuples():
         if (Path(row.path) / "model" / "model.keras").exists():
             options[f"run {row.run} ({row.model})"] = row.path
+    if unfinished:
+        for row in runs[runs["status"].isin(UNFINISHED)].itertuples():
+            if has_checkpoint(row.path):
+                best = None if pd.isna(row.best_epoch) else int(row.best_epoch)
+                options[f"run {row.run} ({row.model}): {unfinished_label(row.status, row.epochs, best)}"] = row.path
     if task is not None:
         options = {label: path for label, path in options.items() if model_task(path) == task}
     if untrained and task in (None, "binary"):
@@ -65,20 +76,31 @@ def model_options(untrained: bool = False, task: str | None = None) -> dict[str,
     return options
 
 
-def unfinished_runs() -> list[str]:
-    """Sentences naming the classifier runs that the pickers cannot offer: stopped or failed with a
-    `best.keras`, but never finished (no threshold, calibration or test figures, no `model/`)."""
+def unfinished_runs(offered: bool = False) -> list[str]:
+    """Sentences naming the classifier runs that a picker does not offer: stopped, failed or
+    interrupted, never finished (no threshold, calibration or test figures, no `model/`). With
+    `offered` (the picker offers their best.keras), only those that kept no best.keras."""
     from skinml.runs import list_runs
+    from skinml.runs.unfinished import UNFINISHED, has_checkpoint
 
     runs = list_runs(kind="classifier")
-    return [f"run {row.run} ({row.model}, {row.status} after epoch {row.epochs})" for row in runs.itertuples()
-            if row.status not in ("finished", "running") and (Path(row.path) / "best.keras").exists()
-            and not (Path(row.path) / "model" / "model.keras").exists()]
+    said = []
+    for row in runs[runs["status"].isin(UNFINISHED)].itertuples():
+        if (Path(row.path) / "model" / "model.keras").exists():
+            continue
+        if has_checkpoint(row.path):
+            if not offered:
+                said.append(f"run {row.run} ({row.model}, {row.status} after epoch {row.epochs}; not finished)")
+        else:
+            said.append(f"run {row.run} ({row.model}, {row.status} after epoch {row.epochs}; no best epoch kept: "
+                        "it had not finished its first epoch)")
+    return said
 
 
 def files_stamp(path: str | Path) -> int:
     """Changes when a classifier folder or run directory is rewritten, so that caches re-read it."""
-    names = ("model.keras", "model.json", "predictions.csv", "model/model.keras", "model/model.json")
+    names = ("model.keras", "model.json", "predictions.csv", "model/model.keras", "model/model.json", "best.keras",
+             "state.json", "status")
     return mtime_stamp([Path(path) / name for name in names])
 
 
@@ -94,7 +116,9 @@ def _load(path: str, stamp: int) -> Classifier:
         model = build_model(name, image_size=UNTRAINED_SIZE, **({"weights": None} if name in PRETRAINED else {}))
         return Classifier(model=model, info={"name": model.name, "image_size": UNTRAINED_SIZE,
                                              "version": "untrained"})
-    return load_classifier(path)
+    from skinml.runs.unfinished import has_checkpoint, load_unfinished
+
+    return load_unfinished(path) if has_checkpoint(path) else load_classifier(path)
 
 
 def load_model(path: str | Path) -> Classifier:
@@ -105,11 +129,12 @@ def load_model(path: str | Path) -> Classifier:
 
 
 def choose_model_ui(key: str = "model", untrained: bool = False, task: str | None = None,
-                    optional: bool = False) -> tuple[str, Classifier] | None:
+                    optional: bool = False, unfinished: bool = False) -> tuple[str, Classifier] | None:
     """A model picker; returns (path, classifier), or None after saying why there is none.
     `task` offers the models of one task only; `optional` (with a task) offers "none" first and
-    says nothing when there is no model of that task."""
-    options = model_options(untrained, task)
+    says nothing when there is no model of that task; `unfinished` also offers the best epoch of
+    runs stopped before their end, and says what such a model lacks."""
+    options = model_options(untrained, task, unfinished)
     if optional:
         if not options:
             return None
@@ -127,13 +152,18 @@ def choose_model_ui(key: str = "model", untrained: bool = False, task: str | Non
                 f"page), or point `{MODEL_ENV}` at a classifier folder.")
         return None
     label = st.selectbox("Model", list(options), key=key)
-    unfinished = unfinished_runs()
-    if unfinished:
-        st.caption("Not offered: " + plain("; ".join(unfinished)) + ". A run stopped before its end keeps its best "
-                   "epoch (best.keras) but is not finished: no threshold, calibration or test figures yet. Resume it "
-                   "on the Train classifier page and it is finished at its end.")
+    not_offered = unfinished_runs(offered=unfinished)
+    if not_offered:
+        st.caption("Not offered: " + plain("; ".join(not_offered)) + ". " + (
+            "A run stopped during its first epoch has no weights to show yet." if unfinished else
+            "A run stopped before its end keeps its best epoch (best.keras) but is not finished: no threshold, "
+            "calibration or test figures yet (Evaluate and Inside the CNN offer it as it is).")
+            + " Resume it on the Train classifier page and it is finished at its end.")
     try:
-        return options[label], load_model(options[label])
+        classifier = load_model(options[label])
     except SkinmlError as exc:
         show_error(exc)
         return None
+    if classifier.info.get("unfinished"):
+        st.warning(plain(classifier.info["unfinished"]))
+    return options[label], classifier

@@ -53,6 +53,20 @@ def load_sizes(root: str, stamp: int) -> pd.DataFrame:
     return data.image_sizes(_load_table(root, stamp))
 
 
+@st.cache_data(max_entries=16, show_spinner=False)
+def metadata_figures(root: str, stamp: int, policy: DataPolicy | None = None) -> list:
+    """The Data page's metadata charts (labels, age, diagnosis, source, sex, site) of the dataset, or
+    of the images `policy` keeps: built once per choice and shared, since Plotly Express took
+    seconds for them on every visit of a loaded machine."""
+    from skinml.plots.data import plot_age, plot_counts, plot_labels
+
+    table = _load_table(root, stamp)
+    shown = data.apply_policy(table, policy)[0] if policy is not None else table
+    return [plot_labels(shown), plot_age(shown), plot_counts(shown, "diagnosis"),
+            plot_counts(shown, "attribution", "Images per source"), plot_counts(shown, "sex"),
+            plot_counts(shown, "anatom_site_general", "Images per anatomic site")]
+
+
 @st.cache_data(max_entries=32)
 def load_split(root: str, stamp: int, policy: DataPolicy, balance: bool, seed: int, task: str = "binary"):
     """The policy's table split as a training run of `task` splits it: (table, left_out).
@@ -115,9 +129,14 @@ def data_dir() -> str:
     """The folder chosen on any page (session state "data_dir"), else the default one (the
     built-in demo when the default is not among the server's data folders)."""
     if not st.session_state.get("data_dir"):
-        default = str(data.default_data_dir())
-        st.session_state["data_dir"] = demo_dir() if open_folder(default) else default
+        st.session_state["data_dir"] = first_data_dir()
     return st.session_state["data_dir"]
+
+
+def first_data_dir() -> str:
+    """The folder a new session starts on: the default one, else the built-in demo (no session needed)."""
+    default = str(data.default_data_dir())
+    return demo_dir() if open_folder(default) else default
 
 
 def dataset_options() -> dict[str, str]:
@@ -236,7 +255,23 @@ def image_grid_ui(df: pd.DataFrame, n: int = 12, columns: int = 6, seed: int = 0
     cols = st.columns(columns)
     for k, row in enumerate(sample.itertuples()):
         caption = f"{row.isic_id} · {row.benign_malignant}" + (f" · {row.diagnosis}" if row.diagnosis else "")
-        cols[k % columns].image(row.image_path, caption=plain(caption), width="stretch")
+        cols[k % columns].image(thumbnail(row.image_path, mtime_stamp([Path(row.image_path)])),
+                                caption=plain(caption), width="stretch")
+
+
+THUMBNAIL_SIDE = 320  # px: a grid cell is at most about 200 px wide
+
+
+@st.cache_data(max_entries=512, show_spinner=False)
+def thumbnail(path: str, stamp: int) -> np.ndarray:
+    """uint8 (H, W, 3), at most THUMBNAIL_SIDE px a side, of an image file (`stamp`: its mtime): the
+    grid sent every visit full-size dermoscopy photos, megabytes each, decoded and resized anew."""
+    from PIL import Image
+
+    with Image.open(path) as image:
+        image = image.convert("RGB")
+        image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+        return np.asarray(image)
 
 
 @st.cache_data(show_spinner="Augmenting ...", max_entries=16)

@@ -173,8 +173,10 @@ def method_map_cached(model_path: str, image: np.ndarray, class_index: int, meth
         return None
 
 
-def method_maps_ui(model_path: str, image: np.ndarray, class_index: int,
-                   methods: tuple[str, ...] = ("gradcam", "hirescam", "occlusion", "integrated_gradients"),
+PAGE_METHODS = ("gradcam", "hirescam", "occlusion", "integrated_gradients")  # Inside the CNN's comparison
+
+
+def method_maps_ui(model_path: str, image: np.ndarray, class_index: int, methods: tuple[str, ...] = PAGE_METHODS,
                    ) -> dict[str, np.ndarray | None]:
     """{label: heatmap or None} of `methods` for one model input, each cached, computed behind a
     spinner that names the method (occlusion takes seconds on a CPU, the others less)."""

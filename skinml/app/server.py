@@ -5,12 +5,15 @@ its training processes stopped when it ends, every error shown without a traceba
 Streamlit imports it to start the server (Streamlit 1.5x and later). The server accepts
 visitors once `warm_up` has loaded the model the clinician's page opens with and answered one
 photo (TensorFlow imported, the model read, its functions traced), so that the first visitor
-gets an answer at once instead of waiting for all of that.
+gets an answer at once instead of waiting for all of that. Then, in the background,
+`prime_pages` computes what the other pages' first visitors waited for (the default dataset's
+table and splits, Inside the CNN's first example with every heatmap) into the shared caches.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from contextlib import asynccontextmanager
 
@@ -18,7 +21,7 @@ from skinml import runs
 from skinml.app import server_log, show_any_error
 from skinml.errors import SkinmlError
 
-__all__ = ["lifespan", "show_any_error", "warm_up"]
+__all__ = ["lifespan", "prime_pages", "show_any_error", "warm_up"]
 
 
 def warm_up() -> None:
@@ -49,10 +52,55 @@ def warm_up() -> None:
     server_log().info("model %s ready in %.1f s", path, time.perf_counter() - start)
 
 
+def prime_pages() -> None:
+    """Compute, into the caches every session shares, what the pages' first visitors waited for (up to
+    22 s on Inside the CNN and 15 s on Train classifier on a loaded classroom machine): the default
+    dataset's table, charts and image sizes (Home, Data), its splits with the default rules (Data, Train
+    classifier), and Inside the CNN's first model and first example: feature maps, probabilities,
+    Grad-CAM and the four methods' heatmaps of the class it points to. The same cached calls with
+    the same arguments as the pages, so a page finds them ready; an error is logged, never raised."""
+    from skinml.app import explain_ui
+    from skinml.app.classifiers import load_model, model_options
+    from skinml.app.data_ui import first_data_dir, folder_stamp, load_sizes, load_split, load_table, metadata_figures
+    from skinml.cnn.config import TrainConfig
+    from skinml.data.policy import DataPolicy
+
+    start = time.perf_counter()
+    try:
+        root = first_data_dir()  # where a new session starts (this thread has no session)
+        stamp = folder_stamp(root)
+        load_table(root)
+        metadata_figures(root, stamp, None)  # Data's charts (all images: the toggle starts off)
+        config = TrainConfig()
+        load_split(root, stamp, DataPolicy(), config.balance, config.seed, task="binary")  # Data, Train classifier
+        load_split(root, stamp, DataPolicy(), False, config.seed, task="diagnosis")  # Data's diagnosis split
+        options = model_options(untrained=True, unfinished=True)  # Inside the CNN's picker
+        if options:
+            path = next(iter(options.values()))
+            classifier = load_model(path)
+            name, data = next(iter(explain_ui.example_images(root).items()))
+            _, x = explain_ui.read_for_model(data, name, classifier.image_size, classifier.resize)
+            explain_ui.feature_maps_cached(path, x)
+            probabilities = explain_ui.class_probabilities_cached(path, x)
+            target = classifier.classes[int(probabilities.argmax())] if classifier.task == "diagnosis" \
+                else classifier.decide(probabilities)
+            index = list(classifier.classes).index(target)
+            explain_ui.grad_cam_cached(path, x, index)
+            for method in explain_ui.PAGE_METHODS:
+                explain_ui.method_map_cached(path, x, index, method)
+        load_sizes(root, stamp)  # reads every image's header: last
+    except Exception as exc:  # noqa: BLE001 (a page computes it again and shows its own error)
+        server_log().warning("could not prime the pages: %s", exc)
+        return
+    server_log().info("pages primed in %.1f s", time.perf_counter() - start)
+
+
 @asynccontextmanager
 async def lifespan(app):
-    """Warm up before the first visitor is let in; stop every training process at shutdown."""
+    """Warm up before the first visitor is let in, prime the other pages in the background; stop every
+    training process at shutdown."""
     await asyncio.to_thread(warm_up)
+    threading.Thread(target=prime_pages, name="prime-pages", daemon=True).start()
     try:
         yield
     finally:

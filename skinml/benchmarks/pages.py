@@ -8,19 +8,34 @@ loaded, first results computed), then every page again (what a class sees after 
 student). Last, on Latent space,
 one step of its "Steps" slider: the seconds from the key press to idle. Needs Debian's
 chromium (`apt-get install chromium`) and Playwright.
+
+A script runs while the app's root element says so (`data-test-script-state="running"`, the
+attribute Streamlit's own browser tests wait on): Streamlit 1.5x and later no longer draw the
+"running" status widget this benchmark watched before, so it took a page for idle as soon as
+its title was drawn, seconds before its charts were.
+
+`--background-training` measures a loaded classroom machine: a small real training run
+(`python -m skinml train` on a synthetic dataset in a temporary folder, `skinml_resnet`, as
+many epochs as the visits take) runs in its own process group during the visits and is killed
+at the end; the load average is printed before and after.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import signal
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 from skinml.benchmarks.predict import CHROMIUM, CHROMIUM_ARGS, REPO, free_port, start_dashboard, wait_healthy
 
-RUNNING = '[data-testid="stStatusWidget"]'  # present while a script runs (its Stop button)
+# Present while a script runs: the app's state (Streamlit 1.5x+), or the older status widget.
+RUNNING = ('[data-testid="stApp"][data-test-script-state="running"], '
+           '[data-testid="stApp"][data-test-script-state="initial"], [data-testid="stStatusWidget"]')
 DRAWN = '[data-testid="stMain"] h1'  # the page's title: the new page's script has started
 
 
@@ -28,6 +43,48 @@ def add_arguments(parser) -> None:
     parser.add_argument("--width", type=int, default=1280, help="browser window width in px")
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for one page")
     parser.add_argument("--pages", default="", help="comma-separated page addresses (default: every page)")
+    parser.add_argument("--background-training", action="store_true",
+                        help="train a small classifier in a child process during the visits (a loaded machine)")
+    parser.add_argument("--background-images", type=int, default=200, help="synthetic images it trains on")
+    parser.add_argument("--background-image-size", type=int, default=96, help="their size in px")
+
+
+def start_background_training(folder: Path, images: int, size: int, timeout: float = 300.0) -> subprocess.Popen:
+    """A real `python -m skinml train` of a small classifier on `images` synthetic lesions of `size` px
+    written under `folder`, in its own process group (stop it with `stop_background_training`);
+    returns once the run says "running" and has finished reading its data."""
+    from skinml.data.synthetic import write_demo_dataset
+    from skinml.runs import run_status
+
+    data = write_demo_dataset(folder / "data", n=images, size=size, seed=0)
+    run_dir = folder / "run"
+    command = [sys.executable, "-m", "skinml", "train", "--quiet", "--data", str(data), "--model", "skinml_resnet",
+               "--image-size", str(size), "--batch-size", "16", "--epochs", "10000", "--patience", "10000",
+               "--run-dir", str(run_dir)]
+    child = subprocess.Popen(command, cwd=REPO, start_new_session=True, stdout=subprocess.DEVNULL,
+                             stderr=open(folder / "train.log", "w"))
+    start = time.perf_counter()
+    while time.perf_counter() - start < timeout:
+        if child.poll() is not None:
+            raise RuntimeError(f"the background training ended (exit {child.returncode}): see {folder / 'train.log'}")
+        if run_status(run_dir) == "running" and (run_dir / "log.txt").exists():
+            return child
+        time.sleep(0.5)
+    stop_background_training(child)
+    raise TimeoutError(f"the background training had not started after {timeout:.0f} s")
+
+
+def stop_background_training(child: subprocess.Popen) -> None:
+    """Kill the background training's whole process group and reap it."""
+    try:
+        os.killpg(child.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    child.wait(timeout=30)
+
+
+def load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def page_addresses() -> list[str]:
@@ -80,9 +137,15 @@ def run(args) -> int:
     addresses = [a.strip() for a in args.pages.split(",")] if args.pages else page_addresses()
     port = free_port()
     runs = tempfile.mkdtemp(prefix="skinml-bench-runs-")
+    background, scratch = None, tempfile.TemporaryDirectory(prefix="skinml-bench-background-")
+    print(f"load average (1, 5, 15 min) {load_average()}, {os.cpu_count()} CPU cores")
+    if args.background_training:
+        background = start_background_training(Path(scratch.name), args.background_images,
+                                                args.background_image_size)
+        print(f"background training: pid {background.pid}, skinml_resnet on {args.background_images} synthetic "
+              f"images of {args.background_image_size} px, running")
     server = start_dashboard(port, {"SKINML_RUNS": runs})
-    print(f"dashboard on port {port}, runs folder {runs} (empty), window {args.width} px, "
-          f"{os.cpu_count()} CPU cores; seconds to idle")
+    print(f"dashboard on port {port}, runs folder {runs} (empty), window {args.width} px; seconds to idle")
     try:
         print(f"  server answering after {wait_healthy(port):.1f} s")
         with sync_playwright() as p:
@@ -103,4 +166,11 @@ def run(args) -> int:
     finally:
         server.terminate()
         server.wait(timeout=30)
+        if background is not None:
+            epochs = len((Path(scratch.name) / "run" / "history.csv").read_text().splitlines()[1:]) \
+                if (Path(scratch.name) / "run" / "history.csv").exists() else 0
+            stop_background_training(background)
+            print(f"background training stopped (pid {background.pid}, {epochs} epochs done)")
+        scratch.cleanup()
+    print(f"load average (1, 5, 15 min) {load_average()}")
     return 0

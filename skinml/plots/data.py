@@ -7,7 +7,7 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
-from skinml.plots import as_text
+from skinml.plots import LEGEND_BELOW, wrapped_text
 
 LABEL_COLOURS = {"benign": "#4c78a8", "malignant": "#e45756", "indeterminate": "#b279a2",
                  "unknown": "#9d9d9d"}
@@ -27,16 +27,20 @@ def plot_labels(df: pd.DataFrame) -> go.Figure:
 
 
 def plot_counts(df: pd.DataFrame, column: str, title: str | None = None, top: int = 20) -> go.Figure:
-    """Horizontal bars of the `top` most common values of a column, split by label."""
-    values = as_text(df[column]).map(_blank)
+    """Horizontal bars of the `top` most common values of a column, split by label; long values
+    (a source's name) on several lines, the legend under the chart."""
+    values = df[column].astype(str).map(_blank)
     keep = values.value_counts().index[:top]
-    table = (pd.DataFrame({column: values, "label": df["benign_malignant"]})[values.isin(keep)]
-             .value_counts().reset_index(name="images"))
+    shown = dict(zip(keep, wrapped_text(pd.Series(keep))))  # each value shown, wrapped once
+    table = (pd.DataFrame({column: values.map(shown), "label": df["benign_malignant"]})
+             .value_counts().reset_index(name="images"))  # the rows of other values (NaN) drop out
     fig = px.bar(table, y=column, x="images", color="label", orientation="h",
                  color_discrete_map=LABEL_COLOURS, template=TEMPLATE,
                  title=title or f"Images per {column.replace('_', ' ')}",
-                 category_orders={column: list(keep)})
-    return fig.update_layout(yaxis_title=None, height=max(300, 28 * len(keep) + 120))
+                 category_orders={column: list(shown.values())})
+    lines = max((v.count("<br>") + 1 for v in shown.values()), default=1)
+    return fig.update_layout(yaxis_title=None, height=max(300, 16 * lines * len(keep) + 12 * len(keep) + 160),
+                             legend=LEGEND_BELOW, margin=dict(l=10, r=10))
 
 
 def plot_age(df: pd.DataFrame) -> go.Figure:
@@ -45,7 +49,7 @@ def plot_age(df: pd.DataFrame) -> go.Figure:
     fig = px.histogram(known, x="age_approx", color="benign_malignant", nbins=20,
                        barmode="stack", color_discrete_map=LABEL_COLOURS, template=TEMPLATE,
                        title=f"Age ({len(df) - len(known)} images without an age)")
-    return fig.update_layout(xaxis_title="age (years)", yaxis_title="images", legend_title=None)
+    return fig.update_layout(xaxis_title="age (years)", yaxis_title="images", legend=LEGEND_BELOW)
 
 
 def plot_image_sizes(sizes: pd.DataFrame) -> go.Figure:

@@ -12,7 +12,7 @@ from plotly.subplots import make_subplots
 
 from skinml.data.readers import LABELS
 from skinml.metrics import binary as ev
-from skinml.plots import as_text
+from skinml.plots import LEGEND_BELOW, as_text
 
 TRAIN_COLOUR, VAL_COLOUR = "#1f77b4", "#d62728"
 
@@ -39,8 +39,10 @@ def plot_roc(y, p, threshold: float | None = None, title: str = "ROC curve") -> 
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="chance",
                              line=dict(dash="dot", color="grey")))
-    fig.add_hrect(y0=0.8, y1=1.0, fillcolor="orange", opacity=0.08, line_width=0,
-                  annotation_text="partial AUC region (sensitivity ≥ 0.8)", annotation_position="bottom right")
+    # Named in the legend, not written inside the chart: there the operating point's marker and the
+    # curve itself (both often near sensitivity 0.8) covered the words.
+    fig.add_hrect(y0=0.8, y1=1.0, fillcolor="orange", opacity=0.15, line_width=0, showlegend=True,
+                  name="partial AUC region (sensitivity ≥ 0.8)")
     fig.add_trace(go.Scatter(x=r["fpr"], y=r["tpr"], mode="lines", name=f"AUC {r['auc']:.3f}",
                              customdata=r["thresholds"],
                              hovertemplate="1-spec %{x:.3f}, sens %{y:.3f}, "
@@ -51,8 +53,8 @@ def plot_roc(y, p, threshold: float | None = None, title: str = "ROC curve") -> 
                                  marker=dict(size=13, color="red", symbol="x"),
                                  name=f"threshold {threshold:.2f}"))
     fig.update_layout(title=title, xaxis_title="1 - specificity (false positive rate)",
-                      yaxis_title="sensitivity (true positive rate)", height=420,
-                      xaxis=dict(range=[0, 1]), yaxis=dict(range=[0, 1.02]))
+                      yaxis_title="sensitivity (true positive rate)", height=480, legend=LEGEND_BELOW,
+                      xaxis=dict(range=[0, 1]), yaxis=dict(range=[0, 1.02]), margin=dict(r=10))
     return fig
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
+from skinml.plots import LEGEND_BELOW
+
 
 def plot_perturbation_curves(report: dict, kind: str = "deletion") -> go.Figure:
     """The mean deletion (or insertion) curve of each method in an `explain-eval` report, with the
@@ -23,9 +25,13 @@ def plot_perturbation_curves(report: dict, kind: str = "deletion") -> go.Figure:
     verb = "removed (blurred), most salient first" if kind == "deletion" else "revealed, most salient first"
     better = "a faithful map falls fast: lower area is better" if kind == "deletion" else \
         "a faithful map rises fast: higher area is better"
-    fig.update_layout(title=f"{kind.capitalize()} curves on {report['n']} held-out images ({better})",
-                      xaxis_title=f"% of pixels {verb}", yaxis_title="probability of the explained class",
-                      yaxis_range=[0, 1], height=420)
+    # Short lines and the legend under the chart: at 390 px a one-line title and a legend beside the
+    # chart left no room for the chart, its title or its axis.
+    fig.update_layout(title=dict(text=f"{kind.capitalize()} curves, {report['n']} held-out images<br>"
+                                      f"<sup>{better}</sup>"),
+                      xaxis_title=f"% of pixels {verb.replace(', ', ',<br>')}",
+                      yaxis_title="p(explained class)", yaxis_range=[0, 1], height=480,
+                      legend=LEGEND_BELOW, margin=dict(l=50, r=10, t=70))
     return fig
 
 

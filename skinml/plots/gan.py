@@ -34,12 +34,18 @@ def plot_pca_overlay(pca: dict, title: str = "PCA: real vs generated") -> go.Fig
     return fig
 
 
+CAPTION_FONT = 11  # px: a caption of CAPTION_CHARS characters is about 0.6 x 11 px wide per character
+CAPTION_CHARS = 5
+
+
 def plot_image_pairs(top: np.ndarray, bottom: np.ndarray, captions: list[str],
                      labels: tuple[str, str] = ("generated", "nearest training image")) -> go.Figure:
-    """Two rows of float (N, H, W, 3) images in [0, 1], one caption per column."""
+    """Two rows of float (N, H, W, 3) images in [0, 1], one short caption per column (at most
+    CAPTION_CHARS characters fit over a column of eight on a 390 px phone)."""
     n = len(top)
     fig = make_subplots(rows=2, cols=max(n, 1), subplot_titles=list(captions) + [""] * n,
                         vertical_spacing=0.08, horizontal_spacing=0.01)
+    fig.update_annotations(font_size=CAPTION_FONT)
     for i in range(n):
         for row, ims in ((1, top), (2, bottom)):
             fig.add_trace(go.Image(z=(np.clip(ims[i], 0, 1) * 255).astype("uint8")), row=row, col=i + 1)
@@ -49,6 +55,12 @@ def plot_image_pairs(top: np.ndarray, bottom: np.ndarray, captions: list[str],
     fig.update_yaxes(title_text=labels[1], visible=True, showticklabels=False, row=2, col=1)
     fig.update_layout(height=330, margin=dict(t=40, b=10, l=40, r=10))
     return fig
+
+
+def distance_captions(distances) -> list[str]:
+    """The caption over each pair of `plot_image_pairs`: its distance to 2 decimals ("0.12"), short
+    enough not to run into its neighbours on a phone ("d=0.123" over eight columns overlapped)."""
+    return [f"{d:.2f}"[:CAPTION_CHARS] if d < 100 else f"{d:.0f}" for d in distances]
 
 
 def plot_walk_probabilities(p: np.ndarray, threshold: float | None = None) -> go.Figure:

@@ -14,9 +14,10 @@ Classifier runs (`skinml.cnn.train`), GAN runs (`skinml.gan.train`) and the devi
 
 Modules: `status` (STATUSES, the lock, `running`: the one status block of every trainer),
 `process` (launch, stop), `store` (names, `load_run`, `list_runs`), `train` (`fit_classifier`,
-`fit_gan`: config, lock, status, resume), `estimate` (a run's time), `finish` (runs into one
-model), `cards` (model cards generated from a folder's files), `ship` (a complete model folder,
-swapped in atomically), `recipes` (`make NAME`: train/recipes/NAME.toml to skinml/assets/NAME).
+`fit_gan`: config, lock, status, resume), `estimate` (a run's time), `unfinished` (a stopped
+run's best epoch as a model to evaluate), `finish` (runs into one model), `cards` (model cards
+generated from a folder's files), `ship` (a complete model folder, swapped in atomically),
+`recipes` (`make NAME`: train/recipes/NAME.toml to skinml/assets/NAME).
 Files are written through `skinml.io` (temporary file, flush, rename). This package imports no
 Keras at import time: the heavy modules are imported by name (`skinml.runs.train`, ...).
 """
