@@ -101,3 +101,15 @@ def test_serve_benchmark_prints_the_servers_seconds_per_upload(measured_tiny, ca
     chromium_or_skip()
     assert main(["bench", "serve", "--visitors", "2", "--photos", "1", "--model", str(measured_tiny)]) == 0
     assert re.search(r"p50", capsys.readouterr().out)
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_serve_benchmark_beside_a_training_started_as_the_dashboard_starts_one(measured_tiny, capsys):
+    """The training child runs at a lower CPU priority than the server, and gets the CPU it leaves."""
+    chromium_or_skip()
+    assert main(["bench", "serve", "--visitors", "2", "--photos", "1", "--model", str(measured_tiny),
+                 "--background-training"]) == 0
+    out = capsys.readouterr().out
+    found = re.search(r"server nice (\d+), training nice (\d+); the training used ([\d.]+) CPU-seconds", out)
+    assert found and int(found[2]) > int(found[1]) and float(found[3]) > 0, out

@@ -63,34 +63,35 @@ def method_maps(classifier, image: np.ndarray, class_index: int | None = None,
     """{method label: heatmap float32 (H, W) in [0, 1]} of one image (uint8 or float (H, W, 3) at
     any size), for `class_index` (default: the class the model predicts at its threshold).
 
-    `classifier` is a `Classifier` (its lock is held, so the dashboard may share it) or a Keras model.
+    `classifier` is a `Classifier` (its `with_model`, so the dashboard may share it) or a Keras model.
     """
-    model, threshold = _model_and_threshold(classifier)
-    lock = getattr(classifier, "_lock", None)
-    with lock if lock is not None else _nothing():
+    threshold = _model_and_threshold(classifier)[1]
+
+    def maps(model):
         index = predicted_class(model, image, threshold) if class_index is None else int(class_index)
         return {METHODS[m][0]: METHODS[m][1](model, image, index) for m in (methods or METHODS)}
+    return _with_model(classifier, maps)
 
 
 def randomisation_maps(classifier, image: np.ndarray, method: str = "gradcam",
                        class_index: int | None = None, seed: int = 0) -> list[tuple[str, np.ndarray]]:
     """[("trained", map), (block, map with that block and all above it randomised), ...]: the
     strip of the sanity check for one image, top block first."""
-    model, threshold = _model_and_threshold(classifier)
+    threshold = _model_and_threshold(classifier)[1]
     explain = METHODS[method][1]
-    lock = getattr(classifier, "_lock", None)
-    with lock if lock is not None else _nothing():
+
+    def strip(model):
         index = predicted_class(model, image, threshold) if class_index is None else int(class_index)
-        strip = [("trained", explain(model, image, index))]
-        return strip + [(block, explain(copy, image, index)) for block, copy in cascading_randomisation(model, seed)]
+        trained = [("trained", explain(model, image, index))]
+        return trained + [(block, explain(copy, image, index)) for block, copy in cascading_randomisation(model, seed)]
+    return _with_model(classifier, strip)
 
 
-class _nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
+def _with_model(classifier, fn):
+    """`fn(Keras model)`: through a Classifier's `with_model` (its explanation copy, under that
+    copy's lock), or on a bare Keras model."""
+    run = getattr(classifier, "with_model", None)
+    return run(fn) if run is not None else fn(classifier)
 
 
 # ---------------------------------------------------------------- held-out images with masks
