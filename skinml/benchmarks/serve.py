@@ -108,7 +108,7 @@ async def first_answer(browser, url: str) -> float:
     context = await browser.new_context()
     page = await context.new_page()
     start = time.perf_counter()
-    await page.goto(f"{url}/{PAGE}")
+    await page.goto(f"{url}/{PAGE}", timeout=600_000)  # a loaded machine takes more than 30 s
     example = page.get_by_role("radio", name="Example").first
     await example.check(force=True, timeout=300_000)  # the input is visually hidden
     await page.get_by_text("Probability of malignancy").first.wait_for(timeout=300_000)
@@ -122,7 +122,7 @@ async def visitor(browser, url: str, photos: list[Path]) -> list[tuple[str, str,
     probability, seconds to the heatmap)."""
     context = await browser.new_context()
     page = await context.new_page()
-    await page.goto(f"{url}/{PAGE}")
+    await page.goto(f"{url}/{PAGE}", timeout=600_000)  # a loaded machine takes more than 30 s
     await page.locator("input[type=file]").first.wait_for(state="attached", timeout=600_000)  # it opens on the uploader
     answers = []
     for photo in photos:
