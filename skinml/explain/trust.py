@@ -12,7 +12,6 @@ method's map of one image in one call.
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -39,6 +38,7 @@ from skinml.explain.measures import (
 from skinml.explain.occlusion import occlusion
 from skinml.explain.randomisation import cascading_randomisation
 from skinml.explain.scores import class_probability, predicted_class
+from skinml.io import load_report, save_report
 
 EXPLANATIONS_FILE = "explanations.json"
 # id -> (what the dashboard calls it, function(model, image, class_index) -> heatmap (H, W) in [0, 1])
@@ -316,18 +316,12 @@ def _report(classifier, per_image, correlations, seconds, notes, n, n_randomise,
 
 def save_explanations(report: dict, folder: str | Path) -> Path:
     """Write the report as `explanations.json` in a classifier folder."""
-    from skinml.io import write_atomic
-
-    path = Path(folder) / EXPLANATIONS_FILE
-    write_atomic(path, json.dumps(report, indent=1))
-    return path
+    return save_report(report, folder, EXPLANATIONS_FILE)
 
 
 def load_explanations(classifier) -> dict | None:
     """The saved report of a classifier folder (a `Classifier` or a path), or None."""
-    folder = getattr(classifier, "path", classifier)
-    path = Path(folder) / EXPLANATIONS_FILE if folder else None
-    return json.loads(path.read_text()) if path and path.is_file() else None
+    return load_report(classifier, EXPLANATIONS_FILE)
 
 
 def explanations_table(classifier) -> pd.DataFrame | None:
