@@ -83,6 +83,38 @@ def test_a_heatmap_in_progress_does_not_hold_up_the_predictions(tiny):
         heatmap.join(60)
 
 
+def test_a_heatmap_pauses_between_its_batches_while_predictions_wait():
+    """Integrated gradients' batches filled TensorFlow's thread pool ahead of the visitors' probabilities."""
+    from skinml.cnn.batcher import MicroBatcher, yield_to_predictions, yielding_to
+
+    running, release = threading.Event(), threading.Event()
+
+    def forward(images, features, batch_size):
+        running.set()
+        release.wait(60)
+        return images.reshape(len(images), -1)
+
+    batcher = MicroBatcher(forward, threading.Lock())
+    yield_to_predictions()  # outside `yielding_to`: returns at once
+    visitor = threading.Thread(target=batcher, args=(np.zeros((2, 3)),))
+    visitor.start()
+    assert running.wait(60)
+    done = []
+
+    def between_two_batches():
+        with yielding_to(batcher):
+            yield_to_predictions()
+        done.append(batcher.calls)  # the prediction's forward pass had finished
+
+    paused = threading.Thread(target=between_two_batches)
+    paused.start()
+    paused.join(0.5)
+    release.set()
+    visitor.join(60)
+    paused.join(60)
+    assert done == [1]
+
+
 def test_heatmaps_on_the_explanation_copy_equal_those_of_the_model(tiny):
     from skinml.explain.gradcam import grad_cam
     from skinml.explain.trust import method_maps

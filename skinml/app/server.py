@@ -50,6 +50,8 @@ def warm_up() -> None:
     from skinml.app.data_ui import demo_dir
     from skinml.app.explain_ui import example_images, grad_cam_cached, predict_cached
     from skinml.data.readers import LABELS
+    from skinml.explain.trust import method_maps
+    from skinml.predict import heatmap_method_of
 
     size_threads()
     options = model_options(task="binary")  # the clinician page's first choice
@@ -62,9 +64,15 @@ def warm_up() -> None:
     try:
         classifier = load_model(path)
         result = predict_cached(path, data, name, tta=True)
-        # the page draws Grad-CAM after the probability: traced here too (on the heatmaps' copy of the model)
+        # the page draws the heatmap after the probability: Grad-CAM and the method measured best for the
+        # model traced here too (on the heatmaps' copy of the model; not cached: the example has a stored map)
         if result.heatmap_class in LABELS and not classifier.uses_metadata:
-            grad_cam_cached(path, result.model_input, LABELS.index(result.heatmap_class))
+            index = LABELS.index(result.heatmap_class)
+            grad_cam_cached(path, result.model_input, index)
+            try:
+                method_maps(classifier, result.model_input, index, [heatmap_method_of(classifier)])
+            except ValueError:  # the method does not fit this architecture: the page falls back to Grad-CAM
+                pass
     except SkinmlError as exc:
         server_log().warning("could not warm up the model %s: %s", path, exc)
         return

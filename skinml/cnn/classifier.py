@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from skinml import ASSETS
-from skinml.cnn.batcher import MicroBatcher
+from skinml.cnn.batcher import MicroBatcher, yielding_to
 from skinml.cnn.config import TASKS
 from skinml.data.readers import LABELS
 from skinml.errors import ModelError
@@ -113,8 +113,9 @@ class Classifier:
         """`fn(model, *args, **kwargs)` for code that needs the Keras model itself (Grad-CAM,
         feature maps) while other threads may be predicting: `model` is the classifier's
         explanation copy (the same layers and weights, made on the first call), and the copy's own
-        lock is held, not the lock of the predictions."""
-        with self._explain_lock:
+        lock is held, not the lock of the predictions. A long method pauses between its batches
+        while predictions are waiting (`skinml.cnn.batcher.yield_to_predictions`)."""
+        with self._explain_lock, yielding_to(self.batcher):
             if self._explainer is None:
                 self._explainer = self._copy_model()
             return fn(self._explainer, *args, **kwargs)
