@@ -46,9 +46,8 @@ if chosen is None or picked is None:
     st.stop()
 model_path, clf = chosen
 name, data = picked
-try:
+try:  # the binary model's probability first; the diagnosis model, the heatmap and the outline after it
     result = ui.predict_cached(model_path, data, name, tta=True, patient=patient)
-    dx = diagnosis and ui.predict_cached(diagnosis[0], data, name, tta=True, patient=patient)
 except SkinmlError as exc:
     show_error(exc)
     st.stop()
@@ -75,15 +74,21 @@ with figures:
                    "page says, never a diagnosis.")
     c3.metric("Spread (8 flips and turns)", format_spread(result.uncertainty), help=SPREAD_MEANING)
     st.markdown(side_sentence(result))
-    if result.patient or (dx and dx.patient):
+    if result.patient:  # the table given, the same for both models
         st.caption(metadata_sentence(result))
 st.info(reading(result, clf.metrics))
 st.caption(SPREAD_MEANING)
+conflict_slot = st.empty()  # the two models' disagreement, once the diagnosis model has answered
+st.caption(f"Answer for {plain(name)}")  # after the probability, before the slower parts are computed
+
+try:
+    dx = diagnosis and ui.predict_cached(diagnosis[0], data, name, tta=True, patient=patient)
+except SkinmlError as exc:
+    show_error(exc)
+    st.stop()
 conflict = dx and disagreement(result, dx)
 if conflict:
-    st.warning(conflict, icon="⚖️")
-st.caption(f"Answer for {plain(name)}")  # after the probability, before the heatmap is computed
-
+    conflict_slot.warning(conflict, icon="⚖️")
 if dx:
     with figures:
         st.subheader("Diagnoses, as a seven-class model ranks them")

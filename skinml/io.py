@@ -47,6 +47,21 @@ def read_json(path: str | Path, default=None):
         return default
 
 
+def save_report(report: dict, folder: str | Path, name: str) -> Path:
+    """Write `report` as the JSON file `name` of a model folder (bias.json, explanations.json); its path."""
+    path = Path(folder) / name
+    write_atomic(path, json.dumps(report, indent=1))
+    return path
+
+
+def load_report(model, name: str) -> dict | None:
+    """The JSON file `name` of a model folder (a loaded model with a `path`, or the folder), or None
+    when it has none."""
+    folder = getattr(model, "path", model)
+    path = Path(folder) / name if folder else None
+    return json.loads(path.read_text()) if path and path.is_file() else None
+
+
 def write_csv(path: str | Path, rows: list[dict]) -> None:
     """Rows of dicts (the first row's keys are the header) as a CSV file, atomically."""
     buf = io.StringIO()

@@ -10,6 +10,10 @@ or an operator can change one without a restart.
     SKINML_RUNS        the one folder that holds training runs (default: runs/).
     SKINML_MAX_RUNS    training processes at once on this server (default: 1).
     SKINML_TRAINING    "on" (default) or "off": whether dashboard visitors may start training.
+    SKINML_TRAINING_NICE  how much lower the CPU priority of a training process is than the
+                       dashboard's (0-19, default 19: a training takes the CPU the visitors leave).
+    SKINML_TF_THREADS  TensorFlow's threads in the dashboard, per pool (default: the cores this
+                       process may run on, which is fewer than the machine's in a container).
     SKINML_CACHE       decoded images and the built-in demo (default: ~/.cache/skinml).
 
 The limits below bound the memory and time any one input can cost, whatever it holds.
@@ -71,6 +75,24 @@ def max_runs() -> int:
     if not value.isdigit():
         raise SkinmlError(f"SKINML_MAX_RUNS={value!r} is not a whole number of training runs.")
     return int(value)
+
+
+def training_niceness() -> int:
+    """How many steps lower (`nice`) a training process's CPU priority is than the dashboard's
+    ($SKINML_TRAINING_NICE, 0 to 19, default 19): the server answers its visitors first."""
+    value = os.environ.get("SKINML_TRAINING_NICE", "").strip() or "19"
+    if not value.isdigit() or int(value) > 19:
+        raise SkinmlError(f"SKINML_TRAINING_NICE={value!r} is not a niceness from 0 to 19.")
+    return int(value)
+
+
+def tf_threads() -> int:
+    """TensorFlow's threads per pool in the dashboard ($SKINML_TF_THREADS, default the cores this
+    process may run on)."""
+    value = os.environ.get("SKINML_TF_THREADS", "").strip()
+    if value and (not value.isdigit() or int(value) < 1):
+        raise SkinmlError(f"SKINML_TF_THREADS={value!r} is not a whole number of threads.")
+    return int(value) if value else len(os.sched_getaffinity(0))
 
 
 def visitors_may_train() -> bool:

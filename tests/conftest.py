@@ -48,3 +48,14 @@ def ham10000() -> Path:
 def isic_sample() -> Path:
     """The real ISIC sample."""
     return shared_folder("isic-sample", "metadata.csv")
+
+
+@pytest.fixture
+def launched():
+    """Run directories launched by a test, stopped at its end whatever happened."""
+    from skinml import runs
+
+    started: list[Path] = []
+    yield started
+    for run_dir in started:
+        runs.stop(run_dir, by=runs.OPERATOR, wait_s=5)

@@ -155,3 +155,16 @@ def test_serve_benchmark_prints_the_servers_seconds_per_upload(measured_tiny, ca
     chromium_or_skip()
     assert main(["bench", "serve", "--visitors", "2", "--photos", "1", "--model", str(measured_tiny)]) == 0
     assert re.search(r"p50", capsys.readouterr().out)
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_serve_benchmark_beside_a_training_started_as_the_dashboard_starts_one(measured_tiny, capsys):
+    """The training child runs at a lower CPU priority than the server; the CPU it got is reported (at this
+    tiny scale on a busy machine it may still be starting up: 0 CPU-seconds is a figure too)."""
+    chromium_or_skip()
+    assert main(["bench", "serve", "--visitors", "2", "--photos", "1", "--model", str(measured_tiny),
+                 "--background-training"]) == 0
+    out = capsys.readouterr().out
+    found = re.search(r"server nice (\d+), training nice (\d+); the training used ([\d.]+) CPU-seconds", out)
+    assert found and int(found[2]) > int(found[1]), out

@@ -51,7 +51,8 @@ def test_warm_up_then_cosine_schedule_at_known_steps():
     """lr 1e-3, 10 epochs of 5 steps, 2 warm-up epochs: linear from 1% of lr to lr over steps 0..10,
     then a half cosine over the 40 steps left down to 1% of lr."""
     from skinml.cnn.config import TrainConfig
-    from skinml.cnn.train import learning_rate_at, make_optimizer
+    from skinml.cnn.train import make_optimizer
+    from skinml.schedule import learning_rate_at
 
     config = TrainConfig(learning_rate=1e-3, epochs=10, warmup_epochs=2, schedule="cosine", optimizer="adamw",
                          weight_decay=1e-4)
@@ -65,7 +66,7 @@ def test_warm_up_then_cosine_schedule_at_known_steps():
 
 def test_constant_schedule_and_cosine_without_warm_up():
     from skinml.cnn.config import TrainConfig
-    from skinml.cnn.train import learning_rate_at
+    from skinml.schedule import learning_rate_at
 
     constant = TrainConfig(learning_rate=1e-3, schedule="constant", optimizer="rmsprop")
     np.testing.assert_allclose([learning_rate_at(constant, s, 100, 5) for s in [0, 7, 100]], [1e-3] * 3, rtol=1e-6)

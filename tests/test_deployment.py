@@ -152,15 +152,6 @@ def test_pipes_and_links_out_of_a_dataset_are_never_read(tmp_path):
 
 # ---------------------------------------------------------------- training processes
 
-@pytest.fixture
-def launched():
-    """Run directories launched by a test, stopped at its end whatever happened."""
-    started: list[Path] = []
-    yield started
-    for run_dir in started:
-        runs.stop(run_dir, by=runs.OPERATOR, wait_s=5)
-
-
 def test_at_most_max_runs_training_processes_at_once(tmp_path, monkeypatch, launched):
     """Eight clicks on Start gave eight trainings (7.4 GB, load 14 on 2 cores): now one at a time."""
     monkeypatch.delenv("SKINML_MAX_RUNS", raising=False)

@@ -62,15 +62,6 @@ def dataset(tmp_path) -> Path:
     return make_isic_cli(tmp_path / "data" / "class", "legacy")
 
 
-@pytest.fixture
-def launched():
-    """Run directories launched by a test, stopped at its end whatever happened."""
-    started: list[Path] = []
-    yield started
-    for run_dir in started:
-        runs.stop(run_dir, by=runs.OPERATOR, wait_s=5)
-
-
 # ---------------------------------------------------------------- 1. outputs never replace data
 
 def test_1_predictions_csv_never_replaces_the_datasets_metadata(dataset, capsys):

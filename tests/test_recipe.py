@@ -128,7 +128,7 @@ def test_the_diagnosis_task_trains_and_is_measured_per_class(pack, tmp_path):
 
 
 def test_the_time_budget_plans_the_epochs_that_fit():
-    from skinml.cnn.train import plan_epochs
+    from skinml.schedule import plan_epochs
 
     config = TrainConfig(epochs=100, time_budget=600)
     assert plan_epochs(config, done=2, seconds_so_far=100, recent=[10, 10]) == 52  # 500 s left at 10 s each

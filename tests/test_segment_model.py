@@ -70,7 +70,7 @@ def test_augmentation_moves_photo_and_mask_together():
 
 
 def test_schedule_and_time_budget():
-    from skinml.segment.train import learning_rate_at, plan_epochs
+    from skinml.schedule import learning_rate_at, plan_epochs
 
     config = SegmenterConfig(epochs=30, learning_rate=1e-2, warmup_epochs=1, time_budget=1000)
     assert learning_rate_at(config, 0, 300, 10) == pytest.approx(1e-4)

@@ -117,10 +117,10 @@ def outlined_images(paths: tuple[str, ...], ids: tuple[str, ...], overlay: str, 
     """(photo with the outline drawn, whether an outline was found) for each image."""
     from skinml.data.masks import load_mask
     from skinml.errors import DataError
-    from skinml.segment.evaluate import load_photo
+    from skinml.images.decode import read_photo
     from skinml.segment.predict import draw_outline, segment_photos
 
-    photos = [load_photo(p) for p in paths]
+    photos = [read_photo(p) for p in paths]
     if overlay == OVERLAYS[2]:
         model, lock = _segmenter(str(SHIPPED), stamp)
         with lock:

@@ -24,6 +24,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def file_answer(path: str, answer) -> dict:
+    """`answer()`, the JSON object of one file of a command's list, or {"file", "ok": false,
+    "error"}: a SkinmlError's sentence, or, for a bug, its traceback on stderr and a sentence
+    asking for a report. Either way the other files still get their answers."""
+    import traceback
+
+    try:
+        return answer()
+    except SkinmlError as exc:
+        return {"file": path, "ok": False, "error": str(exc)}
+    except Exception as exc:  # a bug: this file's answer is lost, not the others'
+        traceback.print_exc(file=sys.stderr)
+        return {"file": path, "ok": False, "error": f"Unexpected error while reading it ({type(exc).__name__}): "
+                                                    "please report it with the file."}
+
+
 def quiet_tensorflow() -> None:
     """Import TensorFlow and Keras with the process's stderr (file descriptor 2) sent to /dev/null:
     TensorFlow's C++ start-up lines ("All log messages before absl::InitializeLog() ...", "oneDNN

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import traceback
 
 from skinml import DISCLAIMER
 
@@ -42,19 +41,13 @@ def add_parser(subparsers) -> None:
 
 def predict_file(classifier, path: str, tta: bool, patient=None) -> dict:
     """The JSON object for one file: the result's fields, or {"file", "ok": false, "error"}."""
-    from skinml.errors import SkinmlError
+    from skinml.cli import file_answer
     from skinml.images.upload import read_image_file
     from skinml.predict import predict_upload
 
-    try:
-        data = read_image_file(path)  # an ordinary file of bounded size, never a pipe or a device
-        return predict_upload(classifier, data, path, tta=tta, heatmap=False, patient=patient).to_dict()
-    except SkinmlError as exc:
-        return {"file": path, "ok": False, "error": str(exc)}
-    except Exception as exc:  # a bug: this file's answer is lost, not the others'
-        traceback.print_exc(file=sys.stderr)
-        return {"file": path, "ok": False, "error": f"Unexpected error while reading it ({type(exc).__name__}): "
-                                                    "please report it with the file."}
+    # read_image_file: an ordinary file of bounded size, never a pipe or a device
+    return file_answer(path, lambda: predict_upload(classifier, read_image_file(path), path, tta=tta, heatmap=False,
+                                                    patient=patient).to_dict())
 
 
 def format_table(rows: list[dict]) -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import sys
-import traceback
 from pathlib import Path
 
 from skinml import DISCLAIMER
@@ -34,13 +33,13 @@ def segment_file(model, path: str, out: Path, name: str, field_of_view_mm: float
     """The JSON object for one file: mask and outline files, ABCD measures and warnings."""
     import numpy as np
 
-    from skinml.errors import SkinmlError
+    from skinml.cli import file_answer
     from skinml.images.upload import read_image, read_image_file, to_rgb
     from skinml.io import write_atomic
     from skinml.segment.abcd import measure_lesion
     from skinml.segment.predict import draw_outline, mask_file_name, mask_png, mask_warnings, segment_photo
 
-    try:
+    def answer() -> dict:
         photo = np.asarray(to_rgb(read_image(read_image_file(path), Path(path).name)))
         mask = segment_photo(model, photo)
         mask_file, outline_file = out / mask_file_name(name), out / f"{name}_outline.png"
@@ -49,12 +48,7 @@ def segment_file(model, path: str, out: Path, name: str, field_of_view_mm: float
         return {"file": path, "ok": True, "width": int(photo.shape[1]), "height": int(photo.shape[0]),
                 "mask": str(mask_file), "outline": str(outline_file),
                 "abcd": measure_lesion(photo, mask, field_of_view_mm), "warnings": mask_warnings(mask)}
-    except SkinmlError as exc:
-        return {"file": path, "ok": False, "error": str(exc)}
-    except Exception as exc:  # a bug: this file's answer is lost, not the others'
-        traceback.print_exc(file=sys.stderr)
-        return {"file": path, "ok": False, "error": f"Unexpected error while reading it ({type(exc).__name__}): "
-                                                    "please report it with the file."}
+    return file_answer(path, answer)
 
 
 def mask_png_rgb(pixels) -> bytes:

@@ -5,6 +5,11 @@ and waited on its lock for the others' calls (18 s of a 24 s answer). With `Micr
 that finds the model busy leaves its images in a queue; whoever gets the model next runs every
 queued request as one batch and hands each caller its own rows. One visitor alone waits at most
 `window_s` longer; eight at once share two or three calls instead of eight.
+
+A long computation on the same CPU (a heatmap: integrated gradients runs the model 32 times) calls
+`yield_to_predictions()` between its batches; inside `yielding_to(batcher)` it waits there while
+that batcher has requests queued or running, so that a visitor's probability never queues behind
+another visitor's heatmap in TensorFlow's thread pool.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -42,9 +49,25 @@ class MicroBatcher:
         self.calls = self.requests = 0
         self._queue: list[_Request] = []
         self._queue_lock = threading.Lock()
+        self._busy = 0  # requests queued or running
+        self._idle = threading.Condition()
 
     def __call__(self, images: np.ndarray, features: np.ndarray | None = None, batch_size: int = 32) -> np.ndarray:
-        request = _Request(images, features, batch_size)
+        with self._idle:
+            self._busy += 1
+        try:
+            return self._answer(_Request(images, features, batch_size))
+        finally:
+            with self._idle:
+                self._busy -= 1
+                self._idle.notify_all()
+
+    def wait_idle(self, timeout_s: float) -> bool:
+        """Wait until no request is queued or running (at most `timeout_s`); whether it is so."""
+        with self._idle:
+            return self._idle.wait_for(lambda: not self._busy, timeout_s)
+
+    def _answer(self, request: _Request) -> np.ndarray:
         with self._queue_lock:
             self._queue.append(request)
         while not request.done.is_set():
@@ -79,3 +102,25 @@ class MicroBatcher:
         finally:
             for r in batch:
                 r.done.set()
+
+
+_YIELD_TO: ContextVar[MicroBatcher | None] = ContextVar("yield_to", default=None)
+YIELD_AT_MOST_S = 10.0  # a heatmap never waits longer than this at one pause, however busy the server
+
+
+@contextmanager
+def yielding_to(batcher: MicroBatcher):
+    """Within this block (in this thread), `yield_to_predictions` waits for `batcher`'s requests."""
+    token = _YIELD_TO.set(batcher)
+    try:
+        yield
+    finally:
+        _YIELD_TO.reset(token)
+
+
+def yield_to_predictions() -> None:
+    """Between the batches of a long computation: wait while the predictions of the batcher named
+    by `yielding_to` are queued or running (at most YIELD_AT_MOST_S); outside it, return at once."""
+    batcher = _YIELD_TO.get()
+    if batcher is not None:
+        batcher.wait_idle(YIELD_AT_MOST_S)

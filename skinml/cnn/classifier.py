@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from skinml import ASSETS
-from skinml.cnn.batcher import MicroBatcher
+from skinml.cnn.batcher import MicroBatcher, yielding_to
 from skinml.cnn.config import TASKS
 from skinml.data.readers import LABELS
 from skinml.errors import ModelError
@@ -39,7 +39,8 @@ class Classifier:
     serialised with a lock, and calls that arrive together share one forward pass
     (`skinml.cnn.batcher.MicroBatcher`); every caller gets the answer it would get alone. Code
     that needs the Keras model itself (Grad-CAM, feature maps) goes through `with_model`, which
-    holds the same lock.
+    runs it on a copy of the model (same weights) under the copy's own lock: a heatmap of several
+    seconds never keeps the other visitors from their probabilities.
     """
 
     model: object
@@ -49,6 +50,8 @@ class Classifier:
     path: Path | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     batcher: MicroBatcher = field(init=False, repr=False)
+    _explainer: object = field(default=None, init=False, repr=False)  # with_model's copy of `model`
+    _explain_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def __post_init__(self):
         self.batcher = MicroBatcher(self._forward, self._lock)
@@ -107,10 +110,25 @@ class Classifier:
         return str(labels) if labels.ndim == 0 else labels
 
     def with_model(self, fn, *args, **kwargs):
-        """`fn(model, *args, **kwargs)` holding the classifier's lock: for code that needs the
-        Keras model itself (Grad-CAM, feature maps) while other threads may be predicting."""
+        """`fn(model, *args, **kwargs)` for code that needs the Keras model itself (Grad-CAM,
+        feature maps) while other threads may be predicting: `model` is the classifier's
+        explanation copy (the same layers and weights, made on the first call), and the copy's own
+        lock is held, not the lock of the predictions. A long method pauses between its batches
+        while predictions are waiting (`skinml.cnn.batcher.yield_to_predictions`)."""
+        with self._explain_lock, yielding_to(self.batcher):
+            if self._explainer is None:
+                self._explainer = self._copy_model()
+            return fn(self._explainer, *args, **kwargs)
+
+    def _copy_model(self):
+        """A second Keras model with the same layers and weights as `model` (weights read under the
+        predictions' lock)."""
+        import keras
+
         with self._lock:
-            return fn(self.model, *args, **kwargs)
+            copy = keras.models.clone_model(self.model)
+            copy.set_weights(self.model.get_weights())
+        return copy
 
     def predict_proba(self, images: np.ndarray, tta: bool = False, metadata=None,
                       batch_size: int = 32) -> np.ndarray:

@@ -16,11 +16,11 @@ import pandas as pd
 from skinml.cnn.classifier import save_classifier
 from skinml.cnn.config import TrainConfig
 from skinml.cnn.finish_multiclass import finish_multiclass_run
-from skinml.cnn.predictions import predict_arrays, train_seconds, with_temperature
+from skinml.cnn.predictions import best_model_predictions, train_seconds, with_temperature
 from skinml.cnn.seen import write_index
 from skinml.data.policy import LABELS, split_counts, split_fingerprint
 from skinml.errors import ModelError
-from skinml.io import half_precision, read_json, write_atomic, write_json
+from skinml.io import read_json, write_atomic, write_json
 
 
 def fit_temperature(y: np.ndarray, p: np.ndarray) -> float:
@@ -93,25 +93,13 @@ def finish_run(config: TrainConfig, run_dir: Path, df: pd.DataFrame, state: dict
 
     `name` describes the model when it is not `config.model` alone (an ensemble); `compact`
     stores its weights at half precision, compressed (the shipped model)."""
-
-    import keras
-
     import skinml
-    from skinml.cnn.splits import split_images, split_metadata
     from skinml.metrics.binary import choose_threshold, evaluate_predictions
 
     if config.task != "binary":
         return finish_multiclass_run(config, run_dir, df, state, name=name, compact=compact)
 
-    best = keras.saving.load_model(run_dir / "best.keras", compile=False, safe_mode=True)
-    if compact:  # measure the weights as they will be stored
-        best.set_weights(half_precision(best.get_weights()))
-    preds = {}
-    for split in ("val", "test"):
-        part = df[df["split"] == split]
-        preds[split] = (part, part["label"].to_numpy().astype(int),
-                        predict_arrays(best, split_images(config, part), config.tta,
-                                       metadata=split_metadata(config, part)))
+    best, preds = best_model_predictions(config, run_dir, df, compact)
     temperature = 1.0
     if config.calibrate and "temperature" in [layer.name for layer in best.layers]:
         _, y_val, p_val = preds["val"]

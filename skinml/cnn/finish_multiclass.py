@@ -17,10 +17,10 @@ import pandas as pd
 
 from skinml.cnn.classifier import save_classifier
 from skinml.cnn.config import TrainConfig
-from skinml.cnn.predictions import predict_arrays, train_seconds, with_temperature
+from skinml.cnn.predictions import best_model_predictions, train_seconds, with_temperature
 from skinml.cnn.seen import write_index
 from skinml.data.policy import DIAGNOSIS_CLASSES, MALIGNANT_DIAGNOSES, split_counts, split_fingerprint
-from skinml.io import half_precision, write_atomic, write_json
+from skinml.io import write_atomic, write_json
 
 
 def fit_softmax_temperature(y: np.ndarray, p: np.ndarray) -> float:
@@ -46,23 +46,11 @@ def apply_temperature(p: np.ndarray, temperature: float) -> np.ndarray:
 def finish_multiclass_run(config: TrainConfig, run_dir: Path, df: pd.DataFrame, state: dict,
                           name: str | None = None, compact: bool = False) -> None:
     """From best.keras: fit the temperature on validation, measure validation and test."""
-
-    import keras
-
     import skinml
-    from skinml.cnn.splits import split_images, split_metadata
     from skinml.metrics.multiclass import evaluate_multiclass, subgroup_rows
 
     classes = list(DIAGNOSIS_CLASSES)
-    best = keras.saving.load_model(run_dir / "best.keras", compile=False, safe_mode=True)
-    if compact:
-        best.set_weights(half_precision(best.get_weights()))
-    preds = {}
-    for split in ("val", "test"):
-        part = df[df["split"] == split]
-        preds[split] = (part, part["label"].to_numpy().astype(int),
-                        predict_arrays(best, split_images(config, part), config.tta,
-                                       metadata=split_metadata(config, part)))
+    best, preds = best_model_predictions(config, run_dir, df, compact)
     temperature = 1.0
     if config.calibrate:
         _, y_val, p_val = preds["val"]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from skinml.io import read_table
+from skinml.io import half_precision, read_table
 
 
 def predict_arrays(model, images: np.ndarray, tta: bool = False, batch_size: int = 64,
@@ -31,6 +31,26 @@ def predict_arrays(model, images: np.ndarray, tta: bool = False, batch_size: int
                      for v in views], axis=0)
         out.append(p[:, 0] if p.shape[1] == 1 else p)
     return np.concatenate(out).astype("float64") if out else np.zeros(0)
+
+
+def best_model_predictions(config, run_dir: Path, df, compact: bool = False) -> tuple[object, dict]:
+    """(best, {split: (rows, labels int (N,), probabilities)}) for "val" and "test": the run's
+    best.keras (its weights at half precision with `compact`, as they will be stored), and its
+    answers on each split of `df` (with TTA when `config.tta`)."""
+    import keras
+
+    from skinml.cnn.splits import split_images, split_metadata
+
+    best = keras.saving.load_model(Path(run_dir) / "best.keras", compile=False, safe_mode=True)
+    if compact:  # measure the weights as they will be stored
+        best.set_weights(half_precision(best.get_weights()))
+    preds = {}
+    for split in ("val", "test"):
+        part = df[df["split"] == split]
+        preds[split] = (part, part["label"].to_numpy().astype(int),
+                        predict_arrays(best, split_images(config, part), config.tta,
+                                       metadata=split_metadata(config, part)))
+    return best, preds
 
 
 def with_temperature(best, temperature: float):

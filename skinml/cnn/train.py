@@ -33,6 +33,7 @@ from skinml.data.policy import split_counts
 from skinml.errors import DataError, ModelError
 from skinml.io import copy_atomic, intact_zip, read_json, read_table, save_model_atomic, write_atomic, write_json
 from skinml.progress import OnProgress, ProgressCallback
+from skinml.schedule import make_schedule_callback
 
 # ---------------------------------------------------------------- checkpoints
 
@@ -267,72 +268,6 @@ def make_optimizer(config: TrainConfig):
     if config.optimizer == "rmsprop":
         return keras.optimizers.RMSprop(lr, weight_decay=wd)
     return keras.optimizers.SGD(lr, momentum=0.9, nesterov=True, weight_decay=wd)
-
-
-def learning_rate_at(config: TrainConfig, step: int, total_steps: int, steps_per_epoch: int) -> float:
-    """The learning rate of optimizer step `step` (from 0) of `total_steps`.
-
-    constant: the configured rate. cosine: a linear warm-up from 1% over `warmup_epochs`,
-    then half a cosine down to 1% of the rate at the last step.
-    """
-    base = config.learning_rate
-    if config.schedule == "constant":
-        return base
-    warmup = min(config.warmup_epochs * steps_per_epoch, max(0, total_steps - 1))
-    if step < warmup:
-        return base * (0.01 + 0.99 * step / warmup)
-    t = min(1.0, (step - warmup) / max(1, total_steps - warmup))
-    return base * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * t)))
-
-
-def plan_epochs(config: TrainConfig, done: int, seconds_so_far: float, recent: list[float]) -> int:
-    """How many epochs the run has in all under its time budget: those done, and as many
-    more as fit in the time left at the mean pace of the `recent` epochs (never more than
-    the configured epochs, never fewer than those done)."""
-    if not config.time_budget:
-        return config.epochs
-    pace = sum(recent) / len(recent)
-    return max(done, min(config.epochs, done + int((config.time_budget - seconds_so_far) / pace)))
-
-
-def make_schedule_callback(config: TrainConfig, steps_per_epoch: int, state: dict, log):
-    """Sets the learning rate before every batch, and fits the run to its time budget.
-
-    The schedule spans `state["planned_epochs"]` (the configured epochs, or fewer when the
-    time budget says so: after each epoch, the epochs that fit in the time left at the pace
-    of the last epochs). It reads the step from the optimizer, so a resumed run continues
-    the same curve.
-    """
-    import keras
-
-    class ScheduleCallback(keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.times: list[float] = []
-
-        def on_train_batch_begin(self, batch, logs=None):
-            step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
-            total = state.get("planned_epochs", config.epochs) * steps_per_epoch
-            self.model.optimizer.learning_rate.assign(learning_rate_at(config, step, total, steps_per_epoch))
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self.started = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.times.append(time.perf_counter() - self.started)
-            state["train_seconds"] = round(state.get("train_seconds", 0.0) + self.times[-1], 1)
-            done = epoch + 1
-            if not config.time_budget:
-                return
-            recent = self.times[1:][-3:] or self.times[-1:]  # this session's first epoch includes compiling
-            planned = plan_epochs(config, done, state["train_seconds"], recent)
-            if planned != state.get("planned_epochs", config.epochs):
-                log(f"time budget: {planned} epochs in all ({sum(recent) / len(recent):.1f} s each)")
-            state["planned_epochs"] = planned
-            if done >= planned:
-                self.model.stop_training = True
-
-    return ScheduleCallback()
 
 
 def make_balanced_accuracy_callback(val_feed, y_val: np.ndarray):

@@ -25,7 +25,6 @@ paired differences from the photos' AUC.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -35,6 +34,8 @@ from PIL import Image
 
 from skinml.data.masks import attach_masks, find_mask_folder, load_mask
 from skinml.errors import DataError
+from skinml.images.decode import read_photo
+from skinml.io import load_report, save_report
 from skinml.metrics.binary import auc
 
 BIAS_FILE = "bias.json"
@@ -96,18 +97,6 @@ def skin_colour(pairs) -> np.ndarray:
     if not count:
         raise DataError("Every lesion covers its whole photo: there is no skin to take a colour from.")
     return np.round(total / count).astype("uint8")
-
-
-def read_photo(path: str | Path) -> np.ndarray:
-    """uint8 (H, W, 3): a photo at its own size (the altered versions are made before any resize)."""
-    from skinml.errors import ImageError
-    from skinml.images.decode import DECODE_ERRORS
-
-    try:
-        with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"))
-    except DECODE_ERRORS as exc:
-        raise ImageError(f"Cannot read '{path}' as an image ({exc}).") from exc
 
 
 def photo_mask(masks: MaskSource, isic_id: str, image: np.ndarray) -> np.ndarray:
@@ -312,15 +301,9 @@ def held_out_table(folder, data_dir: str | Path, lesion_dirs=(), masks: str | Pa
 
 def save_bias(report: dict, folder: str | Path) -> Path:
     """Write a bias test as `bias.json` in a classifier folder."""
-    from skinml.io import write_atomic
-
-    path = Path(folder) / BIAS_FILE
-    write_atomic(path, json.dumps(report, indent=1))
-    return path
+    return save_report(report, folder, BIAS_FILE)
 
 
 def load_bias(classifier) -> dict | None:
     """The saved bias test of a classifier folder (a `Classifier` or a path), or None."""
-    folder = getattr(classifier, "path", classifier)
-    path = Path(folder) / BIAS_FILE if folder else None
-    return json.loads(path.read_text()) if path and path.is_file() else None
+    return load_report(classifier, BIAS_FILE)

@@ -14,16 +14,18 @@ import keras
 import numpy as np
 from keras import ops
 
+from skinml.cnn.batcher import yield_to_predictions
 from skinml.explain.features import prepare_input
 from skinml.explain.scores import compiled, gradient, resolve_class, score_function, upsample
 
 
 def integrated_gradients(model: keras.Model, image: np.ndarray, class_index: int | None = None,
-                         target: str | None = None, steps: int = 32, batch_size: int = 32,
+                         target: str | None = None, steps: int = 32, batch_size: int = 8,
                          raw: bool = False) -> np.ndarray:
     """Integrated-gradients heatmap: float32 (H, W) in [0, 1], the size of `image`.
 
-    `steps` points on the path (midpoint rule), `batch_size` of them per gradient call. With
+    `steps` points on the path (midpoint rule), `batch_size` of them per gradient call; between
+    two calls the dashboard's predictions go first (`yield_to_predictions`). With
     `raw`, the signed attributions instead: float32 (S, S, 3) at the model's input size.
     The class is chosen as in `gradcam.grad_cam`.
     """
@@ -34,6 +36,7 @@ def integrated_gradients(model: keras.Model, image: np.ndarray, class_index: int
     alphas = (np.arange(steps, dtype="float32") + 0.5) / steps
     total = np.zeros_like(x)
     for start in range(0, steps, batch_size):
+        yield_to_predictions()
         a = alphas[start:start + batch_size, None, None, None]
         path = (baseline + a * (x - baseline)).astype("float32")
         total += ops.convert_to_numpy(grad(path)).sum(axis=0)

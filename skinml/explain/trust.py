@@ -18,7 +18,6 @@ method's map of one image in one call.
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -45,6 +44,7 @@ from skinml.explain.measures import (
 from skinml.explain.occlusion import occlusion
 from skinml.explain.randomisation import cascading_randomisation
 from skinml.explain.scores import class_probability, predicted_class
+from skinml.io import load_report, save_report
 
 EXPLANATIONS_FILE = "explanations.json"
 # id -> (what the dashboard calls it, function(model, image, class_index) -> heatmap (H, W) in [0, 1])
@@ -69,34 +69,35 @@ def method_maps(classifier, image: np.ndarray, class_index: int | None = None,
     """{method label: heatmap float32 (H, W) in [0, 1]} of one image (uint8 or float (H, W, 3) at
     any size), for `class_index` (default: the class the model predicts at its threshold).
 
-    `classifier` is a `Classifier` (its lock is held, so the dashboard may share it) or a Keras model.
+    `classifier` is a `Classifier` (its `with_model`, so the dashboard may share it) or a Keras model.
     """
-    model, threshold = _model_and_threshold(classifier)
-    lock = getattr(classifier, "_lock", None)
-    with lock if lock is not None else _nothing():
+    threshold = _model_and_threshold(classifier)[1]
+
+    def maps(model):
         index = predicted_class(model, image, threshold) if class_index is None else int(class_index)
         return {METHODS[m][0]: METHODS[m][1](model, image, index) for m in (methods or METHODS)}
+    return _with_model(classifier, maps)
 
 
 def randomisation_maps(classifier, image: np.ndarray, method: str = "gradcam",
                        class_index: int | None = None, seed: int = 0) -> list[tuple[str, np.ndarray]]:
     """[("trained", map), (block, map with that block and all above it randomised), ...]: the
     strip of the sanity check for one image, top block first."""
-    model, threshold = _model_and_threshold(classifier)
+    threshold = _model_and_threshold(classifier)[1]
     explain = METHODS[method][1]
-    lock = getattr(classifier, "_lock", None)
-    with lock if lock is not None else _nothing():
+
+    def strip(model):
         index = predicted_class(model, image, threshold) if class_index is None else int(class_index)
-        strip = [("trained", explain(model, image, index))]
-        return strip + [(block, explain(copy, image, index)) for block, copy in cascading_randomisation(model, seed)]
+        trained = [("trained", explain(model, image, index))]
+        return trained + [(block, explain(copy, image, index)) for block, copy in cascading_randomisation(model, seed)]
+    return _with_model(classifier, strip)
 
 
-class _nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
+def _with_model(classifier, fn):
+    """`fn(Keras model)`: through a Classifier's `with_model` (its explanation copy, under that
+    copy's lock), or on a bare Keras model."""
+    run = getattr(classifier, "with_model", None)
+    return run(fn) if run is not None else fn(classifier)
 
 
 # ---------------------------------------------------------------- held-out images with masks
@@ -380,18 +381,12 @@ def _report(classifier, per_image, correlations, seconds, notes, n, n_randomise,
 
 def save_explanations(report: dict, folder: str | Path) -> Path:
     """Write the report as `explanations.json` in a classifier folder."""
-    from skinml.io import write_atomic
-
-    path = Path(folder) / EXPLANATIONS_FILE
-    write_atomic(path, json.dumps(report, indent=1))
-    return path
+    return save_report(report, folder, EXPLANATIONS_FILE)
 
 
 def load_explanations(classifier) -> dict | None:
     """The saved report of a classifier folder (a `Classifier` or a path), or None."""
-    folder = getattr(classifier, "path", classifier)
-    path = Path(folder) / EXPLANATIONS_FILE if folder else None
-    return json.loads(path.read_text()) if path and path.is_file() else None
+    return load_report(classifier, EXPLANATIONS_FILE)
 
 
 def explanations_table(classifier) -> pd.DataFrame | None:

@@ -80,6 +80,15 @@ def centre_box(width: int, height: int) -> tuple[int, int, int, int]:
 
 # ---------------------------------------------------------------- NumPy / Pillow path
 
+def read_photo(path) -> np.ndarray:
+    """A photo file as uint8 (H, W, 3) RGB at its own size; ImageError when it is not a readable image."""
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGB"))
+    except DECODE_ERRORS as exc:
+        raise ImageError(f"Cannot read '{path}' as an image ({exc}).") from exc
+
+
 def load_image(source, size: int = 256, resize: str = "squash") -> np.ndarray:
     """One image as uint8 (size, size, 3), RGB, values 0..255: skinml's one Pillow resize.
 

@@ -4,7 +4,9 @@
 records who asked; only that dashboard session, or the operator (the command line, the
 teacher), may stop or resume a run (`stop(..., by=...)`). Every process `launch` starts ends
 with the process that started it: SIGTERM at its exit (`stop_children`), and the child
-watches its parent (`exit_with_parent`) in case the parent is killed outright.
+watches its parent (`exit_with_parent`) in case the parent is killed outright. Every process
+they start runs at a lower CPU priority than the server (`niced`): a training on the dashboard's
+few cores cannot keep its visitors waiting.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import atexit
 import fcntl
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -66,6 +69,14 @@ def running_runs(root: str | Path | None = None) -> list[Path]:
     return sorted(d for d in found if d.is_dir() and run_status(d) == "running")
 
 
+def niced(command: list[str]) -> list[str]:
+    """`command` run `settings.training_niceness()` steps below this process's CPU priority:
+    `nice -n N command`, so that the process, and every thread and child it starts, yields the
+    CPU to the server (the same pid: `nice` replaces itself with the command)."""
+    steps, nice = settings.training_niceness(), shutil.which("nice")
+    return [nice, "-n", str(steps), *command] if steps and nice else list(command)
+
+
 def launch(command: list[str], run_dir: str | Path, cwd: str | Path | None = None,
            owner: str = OPERATOR) -> Path:
     """Start `command` as the training process of `run_dir`, in a session of its own.
@@ -75,7 +86,8 @@ def launch(command: list[str], run_dir: str | Path, cwd: str | Path | None = Non
     when `settings.max_runs()` runs already run under the same root. Its output goes to
     `console.txt`; the pid, the owner and status "running" are written at once, so a reader
     sees the run as running before the process has started up. A running run is not
-    started twice. The process ends when this one does (`stop_children`, `exit_with_parent`).
+    started twice. The process ends when this one does (`stop_children`, `exit_with_parent`)
+    and runs at a lower CPU priority than this one (`niced`).
     """
     run_dir = Path(run_dir).resolve()
     if owner != OPERATOR and not settings.visitors_may_train():
@@ -88,8 +100,8 @@ def launch(command: list[str], run_dir: str | Path, cwd: str | Path | None = Non
         check_cap(owner, run_dir.parent)
         run_dir.mkdir(parents=True, exist_ok=True)
         with open(run_dir / "console.txt", "ab") as console:
-            process = subprocess.Popen(command, stdout=console, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                       start_new_session=True, cwd=str(cwd) if cwd else None,
+            process = subprocess.Popen(niced(command), stdout=console, stderr=subprocess.STDOUT,
+                                       stdin=subprocess.DEVNULL, start_new_session=True, cwd=str(cwd) if cwd else None,
                                        env={**os.environ, PARENT_ENV: str(os.getpid())})
         write_atomic(run_dir / "pid", f"{process.pid}\n")
         write_atomic(run_dir / "owner", f"{owner}\n")
@@ -131,9 +143,10 @@ def check_cap(owner: str = OPERATOR, root: str | Path | None = None) -> None:
 def run_brief(command: list[str], timeout_s: float, owner: str = OPERATOR, root: str | Path | None = None,
               cwd: str | Path | None = None) -> str:
     """Run a short job (a speed measurement) in a child process under the run cap and return what
-    it printed. It takes one place of `settings.max_runs()` while it runs (`launch` counts it),
-    one at a time under a root; its memory goes back to the system when it ends, and it is killed
-    (its whole group) after `timeout_s` seconds. ModelError (a sentence) when refused or failed."""
+    it printed; it runs at a training's CPU priority (`niced`). It takes one place of
+    `settings.max_runs()` while it runs (`launch` counts it), one at a time under a root; its memory
+    goes back to the system when it ends, and it is killed (its whole group) after `timeout_s` seconds.
+    ModelError (a sentence) when refused or failed."""
     root = Path(root) if root else runs_root()
     root.mkdir(parents=True, exist_ok=True)
     with open(root / BRIEF_LOCK, "a") as held:
@@ -145,7 +158,7 @@ def run_brief(command: list[str], timeout_s: float, owner: str = OPERATOR, root:
                 raise ModelError("Another visitor is measuring the training speed right now: try again in a "
                                  "minute.") from None
         try:
-            process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            process = subprocess.Popen(niced(command), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                        stdin=subprocess.DEVNULL, start_new_session=True, text=True,
                                        cwd=str(cwd) if cwd else None, env={**os.environ, PARENT_ENV: str(os.getpid())})
             try:

@@ -5,25 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-from PIL import Image
 
 from skinml.data.masks import load_mask
-from skinml.errors import DataError, ImageError
+from skinml.errors import DataError
+from skinml.images.decode import read_photo
 from skinml.metrics.segmentation import score_masks, segmentation_report
 from skinml.progress import OnProgress
 from skinml.segment.data import load_table
 from skinml.segment.predict import segment_photos, touches_border
-
-
-def load_photo(path: str | Path) -> np.ndarray:
-    """A photo file as uint8 (H, W, 3) RGB at its own size."""
-    try:
-        with Image.open(path) as image:
-            return np.asarray(image.convert("RGB"))
-    except OSError as exc:
-        raise ImageError(f"The image {path} cannot be read ({exc}).") from exc
 
 
 def evaluate_table(model, table: pd.DataFrame, n_boot: int = 1000, seed: int = 0, batch_size: int = 32,
@@ -41,7 +31,7 @@ def evaluate_table(model, table: pd.DataFrame, n_boot: int = 1000, seed: int = 0
     rows = list(table.itertuples())
     for start in range(0, len(rows), batch_size):
         chunk = rows[start:start + batch_size]
-        photos = [load_photo(r.image_path) for r in chunk]
+        photos = [read_photo(r.image_path) for r in chunk]
         truths = [load_mask(Path(r.mask_path).parent, r.isic_id) for r in chunk]
         preds = segment_photos(model, photos, batch_size)
         part = score_masks(truths, preds, [r.isic_id for r in chunk])

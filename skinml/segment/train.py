@@ -12,72 +12,19 @@ from __future__ import annotations
 
 import argparse
 import math
-import time
 from pathlib import Path
 
 from skinml.errors import SkinmlError
 from skinml.progress import OnProgress
+from skinml.schedule import make_schedule_callback, plan_epochs
 from skinml.segment import run as runs
 from skinml.segment.config import SegmenterConfig
 from skinml.segment.data import load_cached, load_table
 
 
-def learning_rate_at(config: SegmenterConfig, step: int, total_steps: int, steps_per_epoch: int) -> float:
-    """Linear warm-up from 1% over `warmup_epochs`, then half a cosine down to 1% at the last step."""
-    base = config.learning_rate
-    warmup = min(config.warmup_epochs * steps_per_epoch, max(0, total_steps - 1))
-    if step < warmup:
-        return base * (0.01 + 0.99 * step / warmup)
-    t = min(1.0, (step - warmup) / max(1, total_steps - warmup))
-    return base * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * t)))
-
-
-def plan_epochs(config: SegmenterConfig, done: int, seconds_so_far: float, recent: list[float]) -> int:
-    """Epochs in all under the time budget: those done, and as many more as fit in the time left
-    at the mean pace of the `recent` epochs (never more than config.epochs)."""
-    if not config.time_budget:
-        return config.epochs
-    pace = sum(recent) / len(recent)
-    return max(done, min(config.epochs, done + int((config.time_budget - seconds_so_far) / pace)))
-
-
 def plan_from_benchmark(config: SegmenterConfig, seconds_per_epoch: float) -> int:
     """The first plan, before any epoch ran: from a measured or guessed pace."""
     return plan_epochs(config, 0, 0.0, [seconds_per_epoch])
-
-
-def make_schedule_callback(config: SegmenterConfig, steps_per_epoch: int, state: dict, log):
-    """Sets the learning rate before every batch; after every epoch, fits the number of epochs
-    (and so the cosine) to the time left. Reads the step from the optimizer, so a resumed run
-    continues the same curve."""
-    import keras
-
-    class ScheduleCallback(keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.times: list[float] = []  # per instance: a class-level list was shared by every run in a process
-
-        def on_train_batch_begin(self, batch, logs=None):
-            step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
-            total = state.get("planned_epochs", config.epochs) * steps_per_epoch
-            self.model.optimizer.learning_rate.assign(learning_rate_at(config, step, total, steps_per_epoch))
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self.started = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.times.append(time.perf_counter() - self.started)
-            state["train_seconds"] = round(state.get("train_seconds", 0.0) + self.times[-1], 1)
-            if not config.time_budget:
-                return
-            planned = plan_epochs(config, epoch + 1, state["train_seconds"], self.times[-3:])
-            if planned != state.get("planned_epochs"):
-                log(f"time budget: {planned} epochs in all ({self.times[-1]:.0f} s each)")
-            state["planned_epochs"] = planned
-            if epoch + 1 >= planned:
-                self.model.stop_training = True
-
-    return ScheduleCallback()
 
 
 def augment_batch(images, masks):
