@@ -19,10 +19,10 @@ from sklearn.preprocessing import StandardScaler
 
 from skinml.data.masks import load_mask
 from skinml.errors import DataError
+from skinml.images.decode import read_photo
 from skinml.metrics.binary import auc, roc
 from skinml.progress import OnProgress
 from skinml.segment.abcd import measure_lesion
-from skinml.segment.evaluate import load_photo
 from skinml.segment.predict import segment_photo
 
 # The measures the regression reads; size as the lesion's share of the photo, so photos of
@@ -52,7 +52,7 @@ def abcd_features(table: pd.DataFrame, mask_dirs: list[str | Path] = (), model=N
     `mask_dirs`, "predicted" by `model`, or "none" when neither outlines a lesion)."""
     rows = []
     for i, row in enumerate(table.itertuples()):
-        photo = load_photo(row.image_path)
+        photo = read_photo(row.image_path)
         mask, source = outline_of(photo, row.isic_id, mask_dirs, model)
         m = measure_lesion(photo, mask) if mask is not None and mask.shape == photo.shape[:2] else {"area_px": 0}
         if not m["area_px"]:

@@ -20,9 +20,8 @@ import pandas as pd
 from skinml.explain.abcd_rule import outline_of
 from skinml.explain.measures import centre_gaussian, share_inside, summarise
 from skinml.explain.trust import CENTRE_SIGMA, METHODS, best_method, method_maps
-from skinml.images.decode import load_image
+from skinml.images.decode import load_image, read_photo
 from skinml.progress import OnProgress
-from skinml.segment.evaluate import load_photo
 from skinml.segment.predict import mask_as_input, no_lesion
 
 
@@ -52,7 +51,7 @@ def heatmap_in_outline(classifier, table: pd.DataFrame, mask_dirs: list[str | Pa
     size, resize = int(classifier.image_size), getattr(classifier, "resize", "squash")
     counts, records = {"given": 0, "predicted": 0, "none": 0}, []
     for i, row in enumerate(rows.itertuples()):
-        photo = load_photo(row.image_path)
+        photo = read_photo(row.image_path)
         mask, source = outline_of(photo, row.isic_id, mask_dirs, segmenter)
         if mask is None or mask.shape != photo.shape[:2] or no_lesion(mask):
             counts["none"] += 1

@@ -219,8 +219,7 @@ def evaluate_explanations(classifier, data_dir: str | Path, mask_dir: str | Path
                           steps: int = 16, n_boot: int = 1000, on_progress=None) -> dict:
     """Measure every method on `n` held-out images with masks; randomisation on the first
     `n_randomise` of them. Returns the JSON-ready report (see `explanations_table`)."""
-    from skinml.images.decode import load_image
-    from skinml.segment.evaluate import load_photo
+    from skinml.images.decode import load_image, read_photo
     from skinml.segment.predict import mask_as_input, no_lesion, shipped_mask
 
     model, threshold = _model_and_threshold(classifier)
@@ -249,7 +248,7 @@ def evaluate_explanations(classifier, data_dir: str | Path, mask_dir: str | Path
         if row["mask_source"] == "given":
             mask = load_mask(notes["mask_folder"], row["isic_id"], size, resize)
         else:
-            whole = shipped_mask(load_photo(row["image_path"]))
+            whole = shipped_mask(read_photo(row["image_path"]))
             if no_lesion(whole):  # nothing to measure a heatmap against
                 no_lesion_ids.append(str(row["isic_id"]))
                 done += 1

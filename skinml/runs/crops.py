@@ -25,8 +25,8 @@ from skinml.data.masks import find_mask_folder, load_mask
 from skinml.data.policy import folders_of
 from skinml.errors import DataError
 from skinml.images.crop import LESION_MARGIN, crop_to_lesion
+from skinml.images.decode import read_photo
 from skinml.io import write_atomic
-from skinml.segment.evaluate import load_photo
 from skinml.segment.predict import no_lesion, shipped_installed, shipped_mask, shipped_stamp
 
 
@@ -66,7 +66,7 @@ def write_lesion_crops(config, run_dir: str | Path, log=print, margin: float = L
             origin = f"predicted {segmenter}"
         path = _crop_file(row.image_path, origin, margin)
         if not path.is_file():  # cached: neither the photo nor the segmenter is needed again
-            photo = load_photo(row.image_path)
+            photo = read_photo(row.image_path)
             if origin != "given" and segmenter is not None:
                 mask = shipped_mask(photo)
             if mask is not None and (mask.shape != photo.shape[:2] or no_lesion(mask)):
