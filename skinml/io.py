@@ -22,12 +22,17 @@ CHECKOUT = Path(__file__).resolve().parents[1]
 
 
 def shown_path(path: str | Path) -> str:
-    """How a card or a record names a folder: relative to the checkout when inside it, else by its
-    name alone (a shipped file names no machine's folders)."""
+    """How a card or a record names a folder: relative to the checkout when inside it or in the
+    shared data beside it (`../shared/...`), else by its name alone (a shipped file names no
+    machine's folders)."""
     if not str(path):
         return ""
     resolved = Path(path).resolve()
-    return str(resolved.relative_to(CHECKOUT)) if resolved.is_relative_to(CHECKOUT) else resolved.name
+    if resolved.is_relative_to(CHECKOUT):
+        return str(resolved.relative_to(CHECKOUT))
+    if resolved.is_relative_to(CHECKOUT.parent / "shared"):
+        return os.path.relpath(resolved, CHECKOUT)
+    return resolved.name
 
 
 def write_atomic(path: str | Path, data: str | bytes) -> None:
