@@ -18,6 +18,22 @@ from pathlib import Path
 
 import numpy as np
 
+CHECKOUT = Path(__file__).resolve().parents[1]
+
+
+def shown_path(path: str | Path) -> str:
+    """How a card or a record names a folder: relative to the checkout when inside it or in the
+    shared data beside it (`../shared/...`), else by its name alone (a shipped file names no
+    machine's folders)."""
+    if not str(path):
+        return ""
+    resolved = Path(path).resolve()
+    if resolved.is_relative_to(CHECKOUT):
+        return str(resolved.relative_to(CHECKOUT))
+    if resolved.is_relative_to(CHECKOUT.parent / "shared"):
+        return os.path.relpath(resolved, CHECKOUT)
+    return resolved.name
+
 
 def write_atomic(path: str | Path, data: str | bytes) -> None:
     """Write text or bytes so that `path` is always either the old or the new whole file."""

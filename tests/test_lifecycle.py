@@ -267,3 +267,12 @@ example_maps = true
     assert len(np.load(dest / "example_maps.npz").files) > 0
     card = (dest / "MODEL_CARD.md").read_text()
     assert "lesion removed" in card.lower()
+
+
+def test_a_card_names_folders_relative_to_the_checkout_never_by_a_machines_path(tmp_path):
+    from skinml.io import CHECKOUT, shown_path
+
+    assert shown_path(CHECKOUT / ".gpu" / "pack128") == ".gpu/pack128"
+    assert shown_path(CHECKOUT.parent / "shared" / "data" / "isic-sample") == "../shared/data/isic-sample"
+    assert shown_path(tmp_path / "runs" / "make-tiny-seed0") == "make-tiny-seed0"
+    assert shown_path("") == ""

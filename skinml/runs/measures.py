@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from skinml.errors import DataError
+from skinml.io import shown_path
 
 
 def measure_explanations(folder: Path, data: str, masks: str | None = None, n: int = 200,
@@ -49,7 +50,7 @@ def measure_bias(folder: Path, data: str, masks: str | None = None, trained_on=(
         image_only = bias_test(classifier, table, masks=table.attrs["masks"], tta=tta, patient_data=False,
                                n_boot=n_boot, seed=seed, on_progress=on_progress)
         report["image_only"] = {key: image_only[key] for key in ("auc", "minus_photo", "patient_data")}
-    report.update(model=name or _shown(folder), model_version=classifier.version, data=str(data),
+    report.update(model=name or shown_path(folder), model_version=classifier.version, data=str(data),
                   score="p(malignant)" + (" (sum over " + ", ".join(classifier.malignant_classes) + ")"
                                           if classifier.task == "diagnosis" else ""),
                   selection={"rule": "HAM10000 images with a mask, neither image nor lesion in the model's training "
@@ -104,7 +105,7 @@ def measure_patient_data(folder: Path, data: list[str], predictions: Path | None
         raise DataError(f"No predictions.csv in {folder} or beside it: the validation and test images are unknown.")
     parts = patient_data_splits(classifier, Path(predictions or found[0]), data)
     report = measure(classifier, parts["val"], parts["test"], n_boot=n_boot, on_progress=on_progress)
-    report.update(model=name or _shown(folder), model_version=classifier.version, data=[str(d) for d in data],
+    report.update(model=name or shown_path(folder), model_version=classifier.version, data=[str(d) for d in data],
                   images="the validation and test images of the model's predictions.csv (lesion-grouped split)",
                   seconds=round(time.time() - start, 1), command=command)
     write_json(folder / PATIENT_DATA_FILE, report)
@@ -138,13 +139,3 @@ def measure_folder(folder: Path, settings: dict, resolve=str, command: str = "",
                              command=command, name=name)
     if settings.get("example_maps"):
         measure_example_maps(folder)
-
-
-def _shown(folder) -> str:
-    """The folder as a card may name it: relative to the checkout's assets, else its own name."""
-    from skinml import ASSETS
-
-    path = Path(folder).resolve()
-    if path.is_relative_to(ASSETS.parents[1]):
-        return str(path.relative_to(ASSETS.parents[1]))
-    return path.name

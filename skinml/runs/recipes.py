@@ -31,6 +31,7 @@ from pathlib import Path
 
 from skinml import ASSETS
 from skinml.errors import SkinmlError
+from skinml.io import shown_path
 from skinml.settings import runs_root
 
 REPO = ASSETS.parents[1]  # a checkout: the recipes live in its train/recipes
@@ -201,7 +202,7 @@ def ship_record(recipe: dict, runs: list[Path] | None = None) -> dict:
     """What shipped.json says of a model made by `recipe` (its card's 'How it was made')."""
     return {"recipe": os.path.relpath(recipe["path"], REPO), "command": f"python -m skinml make {recipe['name']}",
             "remake": f"python -m skinml make {recipe['name']}",
-            "description": recipe.get("description", ""), "runs": [str(r) for r in runs or []],
+            "description": recipe.get("description", ""), "runs": [shown_path(r) for r in runs or []],
             "device": recipe.get("device", {}), "notes": recipe.get("notes", []),
             "targets": recipe.get("ship", {}).get("targets", {})}
 

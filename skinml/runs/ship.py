@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from skinml.errors import ModelError
-from skinml.io import copy_atomic, read_json, write_json
+from skinml.io import copy_atomic, read_json, shown_path, write_json
 from skinml.runs.cards import write_card
 
 # The files of each kind of model folder, and where a finished run keeps them (relative to the
@@ -70,7 +70,7 @@ def ship(source: str | Path, dest: str | Path, record: dict | None = None, measu
         for name, path in files.items():
             copy_atomic(path, fresh / name)
         previous = read_json(source / "shipped.json", {})  # a model folder keeps its provenance
-        write_json(fresh / "shipped.json", {**(previous or {}), **(record or {}), "source": _shown(source),
+        write_json(fresh / "shipped.json", {**(previous or {}), **(record or {}), "source": shown_path(source),
                                             "shipped": time.strftime("%Y-%m-%dT%H:%M:%S"),
                                             "skinml_version": _version(), "files": sorted(files)})
         if measure is not None:
@@ -92,13 +92,6 @@ def swap_in(fresh: Path, dest: Path) -> None:
     fresh.rename(dest)
     if old is not None:
         shutil.rmtree(old)
-
-
-def _shown(path: Path) -> str:
-    """`path` relative to the checkout when it is inside it (a shipped record names no machine's folders)."""
-    from skinml import ASSETS
-
-    return str(path.relative_to(ASSETS.parents[1])) if path.is_relative_to(ASSETS.parents[1]) else str(path)
 
 
 def _version() -> str:
