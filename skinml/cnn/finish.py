@@ -20,7 +20,7 @@ from skinml.cnn.predictions import best_model_predictions, train_seconds, with_t
 from skinml.cnn.seen import write_index
 from skinml.data.policy import LABELS, split_counts, split_fingerprint
 from skinml.errors import ModelError
-from skinml.io import read_json, shown_path, write_atomic, write_json
+from skinml.io import read_json, write_atomic, write_json
 
 
 def fit_temperature(y: np.ndarray, p: np.ndarray) -> float:
@@ -160,7 +160,7 @@ def build_model_card(config: TrainConfig, info: dict, metrics: dict) -> str:
         "only the images below: other cameras, dermoscopes, resolutions, body sites and skin types "
         "(dark skin is rare in ISIC data) may make it wrong without warning.", "",
         "## Training data",
-        f"Folder `{shown_path(info['data']['root'])}` ({info['data']['layout']} layout), grouped split by patient/"
+        f"Folder `{info['data']['root']}` ({info['data']['layout']} layout), grouped split by patient/"
         f"lesion (seed {config.seed}), {'balanced' if config.balance else 'not balanced'}.", "",
         "| split | benign | malignant |", "| --- | --- | --- |",
         *[f"| {s} | {c.get('benign', 0)} | {c.get('malignant', 0)} |" for s, c in counts.items()], "",

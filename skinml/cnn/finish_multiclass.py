@@ -20,7 +20,7 @@ from skinml.cnn.config import TrainConfig
 from skinml.cnn.predictions import best_model_predictions, train_seconds, with_temperature
 from skinml.cnn.seen import write_index
 from skinml.data.policy import DIAGNOSIS_CLASSES, MALIGNANT_DIAGNOSES, split_counts, split_fingerprint
-from skinml.io import shown_path, write_atomic, write_json
+from skinml.io import write_atomic, write_json
 
 
 def fit_softmax_temperature(y: np.ndarray, p: np.ndarray) -> float:
@@ -117,7 +117,7 @@ def build_multiclass_card(config: TrainConfig, info: dict, metrics: dict) -> str
         "only the images below: other cameras, dermoscopes, body sites and skin types may make it wrong "
         "without warning.", "",
         "## Training data",
-        f"`{shown_path(info['data']['root'])}` ({info['data']['layout']}), lesion-grouped split stratified by "
+        f"`{info['data']['root']}` ({info['data']['layout']}), lesion-grouped split stratified by "
         f"diagnosis (seed {config.seed}).", "",
         "| split | " + " | ".join(classes) + " |", "| --- |" + " --- |" * len(classes),
         *[f"| {s} | " + " | ".join(str(c.get(k, 0)) for k in classes) + " |" for s, c in counts.items()], "",
