@@ -167,4 +167,6 @@ def test_serve_benchmark_beside_a_training_started_as_the_dashboard_starts_one(m
                  "--background-training"]) == 0
     out = capsys.readouterr().out
     found = re.search(r"server nice (\d+), training nice (\d+); the training used ([\d.]+) CPU-seconds", out)
-    assert found and int(found[2]) > int(found[1]), out
+    # `nice -n 19` from the server: the lowest priority, whatever the server's own (a test run that is
+    # itself niced, or an earlier in-process command that niced it, leaves the server at 19 too)
+    assert found and int(found[2]) == 19 and int(found[2]) >= int(found[1]), out
