@@ -18,7 +18,7 @@ st.write("The thesis judged its GAN by one PCA plot. Here are that plot and numb
 gen = ui.generator_ui(conditional=False, key="real_gen")
 data = session.current_dataset()
 synthetic = has_synthetic_images(load_table(data))
-n = st.slider("Images of each kind", 20, 400, 60, step=20, key="real_n")
+n = st.slider("Images of each kind", 20, 400, ui.REALISM_N, step=20, key="real_n")
 st.caption(f"Real images: a random sample of the session's dataset {plain(data)}"
            + (" (the built-in demo: synthetic drawings, not real lesions)." if synthetic else "."))
 
@@ -59,8 +59,7 @@ if st.session_state.get("real_result"):
 st.subheader("Memorisation: each generated image and its nearest real image")
 idx, dist = basics["nearest"], basics["distance"]
 what = "nearest image of the demo (a synthetic drawing)" if synthetic else "nearest real image"
-st.plotly_chart(plot_image_pairs(fake[:8], train[idx], distance_captions(dist), labels=("generated", "nearest")),
-                width="stretch")
+st.plotly_chart(plot_image_pairs(fake[:8], train[idx], distance_captions(dist)), width="stretch")
 st.caption(f"Top: generated; bottom: the {what}. The number over each pair is their distance: the RMS pixel "
            "difference at 32 px; a copy scores near 0. The bottom row comes from the sample "
            "of the dataset above, which stands in for the generator's training images"

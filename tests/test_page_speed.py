@@ -17,10 +17,12 @@ def computed_on_the_visit(*args, **kwargs):
     raise AssertionError(f"computed on the visit, not found ready: {[type(a).__name__ for a in args]} {kwargs}")
 
 
-def test_after_priming_inside_the_cnn_train_classifier_and_data_compute_nothing_heavy(tmp_path, monkeypatch):
-    """Inside the CNN took up to 22 s and Train classifier 15 s on a first visit of a loaded machine: the
-    feature maps, Grad-CAM, the four methods' heatmaps, the grouped splits and Data's charts are now
-    computed when the server starts, with the same cached calls as the pages."""
+def test_after_priming_inside_the_cnn_train_classifier_data_and_gan_realism_compute_nothing_heavy(tmp_path,
+                                                                                                    monkeypatch):
+    """Inside the CNN took up to 22 s and Train classifier 15 s on a first visit of a loaded machine, GAN
+    realism 5 to 11 s on an idle one: the feature maps, Grad-CAM, the four methods' heatmaps, the grouped
+    splits, Data's charts and the realism page's samples are now computed when the server starts, with the
+    same cached calls as the pages."""
     import keras
 
     from skinml.app import server
@@ -39,7 +41,8 @@ def test_after_priming_inside_the_cnn_train_classifier_and_data_compute_nothing_
 
     for heavy in ("skinml.explain.trust.method_maps", "skinml.explain.gradcam.grad_cam",
                   "skinml.explain.features.feature_maps", "skinml.data.split_grouped",
-                  "skinml.data.policy.diagnosis_split", "skinml.plots.data.plot_counts"):
+                  "skinml.data.policy.diagnosis_split", "skinml.plots.data.plot_counts",
+                  "skinml.quality.realism.real_sample", "skinml.quality.realism.pca_overlay"):
         monkeypatch.setattr(heavy, computed_on_the_visit)
     at = AppTest.from_file(str(PAGES / "4_Inside_the_CNN.py"), default_timeout=120).run()
     assert not at.exception, [e.value for e in at.exception]
@@ -51,6 +54,9 @@ def test_after_priming_inside_the_cnn_train_classifier_and_data_compute_nothing_
         at = AppTest.from_file(str(PAGES / page), default_timeout=120).run()
         assert not at.exception, (page, [e.value for e in at.exception])
     assert len(at.get("plotly_chart")) >= 6
+    at = AppTest.from_file(str(PAGES / "9_GAN_realism.py"), default_timeout=120).run()  # the shipped GAN's first view
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(at.get("plotly_chart")) == 2  # the PCA and the nearest images
 
 
 def test_the_sample_grid_sends_thumbnails_not_the_full_photos(tmp_path):

@@ -275,6 +275,9 @@ def run_view_ui(run_dir: Path) -> None:
 
 # ---------------------------------------------------------------- realism
 
+REALISM_N = 60  # GAN realism's "Images of each kind" at first (the server primes that view)
+
+
 @st.cache_data(show_spinner="Generating images and comparing them with real ones ...", max_entries=8)
 def realism_basics(_gen, key: str, root: str, n: int) -> dict:
     """What the realism page shows before its report, cached: `held` and `train` (two real samples of

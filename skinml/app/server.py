@@ -109,7 +109,8 @@ def prime_pages() -> None:
     22 s on Inside the CNN and 15 s on Train classifier on a loaded classroom machine): the default
     dataset's table, charts and image sizes (Home, Data), its splits with the default rules (Data, Train
     classifier), and Inside the CNN's first model and first example: feature maps, probabilities,
-    Grad-CAM and the four methods' heatmaps of the class it points to. The same cached calls with
+    Grad-CAM and the four methods' heatmaps of the class it points to, and GAN realism's first view.
+    The same cached calls with
     the same arguments as the pages, so a page finds them ready; an error is logged, never raised."""
     from skinml.app import explain_ui
     from skinml.app.classifiers import load_model, model_options
@@ -140,11 +141,22 @@ def prime_pages() -> None:
             explain_ui.grad_cam_cached(path, x, index)
             for method in explain_ui.PAGE_METHODS:
                 explain_ui.method_map_cached(path, x, index, method)
+        prime_realism(root)
         load_sizes(root, stamp)  # reads every image's header: last
     except Exception as exc:  # noqa: BLE001 (a page computes it again and shows its own error)
         server_log().warning("could not prime the pages: %s", exc)
         return
     server_log().info("pages primed in %.1f s", time.perf_counter() - start)
+
+
+def prime_realism(root) -> None:
+    """GAN realism's first view (the first generator its picker offers, the slider's first value):
+    generating and comparing the images took a first visitor 5 to 11 s."""
+    from skinml.app import gan_ui
+
+    shipped = gan_ui.load_generator_cached(None, False)
+    if shipped is not None:
+        gan_ui.realism_basics(shipped, gan_ui.generator_key(shipped), root, gan_ui.REALISM_N)
 
 
 @asynccontextmanager

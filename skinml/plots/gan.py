@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 
 def plot_losses(rows: list[dict]) -> go.Figure:
@@ -38,22 +37,25 @@ CAPTION_FONT = 11  # px: a caption of CAPTION_CHARS characters is about 0.6 x 11
 CAPTION_CHARS = 5
 
 
-def plot_image_pairs(top: np.ndarray, bottom: np.ndarray, captions: list[str],
-                     labels: tuple[str, str] = ("generated", "nearest training image")) -> go.Figure:
-    """Two rows of float (N, H, W, 3) images in [0, 1], one short caption per column (at most
-    CAPTION_CHARS characters fit over a column of eight on a 390 px phone)."""
-    n = len(top)
-    fig = make_subplots(rows=2, cols=max(n, 1), subplot_titles=list(captions) + [""] * n,
-                        vertical_spacing=0.08, horizontal_spacing=0.01)
-    fig.update_annotations(font_size=CAPTION_FONT)
+def plot_image_pairs(top: np.ndarray, bottom: np.ndarray, captions: list[str]) -> go.Figure:
+    """Two rows of float (N, H, W, 3) images in [0, 1], one short caption over each column (at
+    most CAPTION_CHARS characters fit over a column of eight on a 390 px phone). One picture, the
+    pairs side by side with a white gap, not a grid of sixteen charts: a browser draws it at once.
+    The rows carry no labels (on a phone they overlapped): the page's caption names them."""
+    n, gap = len(top), 2
+    h, w = (top.shape[1], top.shape[2]) if n else (1, 1)
+    mosaic = np.full((2 * h + gap, max(n, 1) * (w + gap) - gap, 3), 255, dtype="uint8")
     for i in range(n):
-        for row, ims in ((1, top), (2, bottom)):
-            fig.add_trace(go.Image(z=(np.clip(ims[i], 0, 1) * 255).astype("uint8")), row=row, col=i + 1)
+        for row, ims in ((0, top), (1, bottom)):
+            y, x = row * (h + gap), i * (w + gap)
+            mosaic[y:y + h, x:x + w] = (np.clip(ims[i], 0, 1) * 255).astype("uint8")
+    fig = go.Figure(go.Image(z=mosaic, hoverinfo="skip"))
+    for i, caption in enumerate(captions[:n]):
+        fig.add_annotation(x=i * (w + gap) + w / 2, y=0, yshift=4, text=caption, showarrow=False,
+                           yanchor="bottom", font_size=CAPTION_FONT)
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
-    fig.update_yaxes(title_text=labels[0], visible=True, showticklabels=False, row=1, col=1)
-    fig.update_yaxes(title_text=labels[1], visible=True, showticklabels=False, row=2, col=1)
-    fig.update_layout(height=330, margin=dict(t=40, b=10, l=40, r=10))
+    fig.update_layout(height=280, margin=dict(t=24, b=4, l=4, r=4))
     return fig
 
 
