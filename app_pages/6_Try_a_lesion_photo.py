@@ -129,7 +129,7 @@ else:  # computed here, after the probability is on the page; the downloaded sum
         result = replace(result, heatmap=heat, heatmap_method=ui.HEATMAP_METHODS[choice.method],
                          heatmap_class=choice.target)
 a, b = st.columns(2)
-a.image(result.image, caption=plain(name), width="stretch")
+a.image(result.image, caption=plain(name), width="stretch", output_format="JPEG")  # PNG took the server 0.1 s
 if result.crop_mode == "lesion":
     st.caption("This model reads a square around the lesion (it was trained on such crops): the photo above is "
                "what it read" + ("." if result.crop else ", whole, because no lesion was found."))
@@ -139,7 +139,8 @@ if heat is not None:
                "than another.")
     else:
         b.image(heatmap_on_photo(result, heat, choice.alpha),
-                caption=f"{choice.method} for the {choice.target} score: red = its strongest tenth", width="stretch")
+                caption=f"{choice.method} for the {choice.target} score: red = its strongest tenth", width="stretch",
+                output_format="JPEG")
 if choice is None:
     pass
 elif trust and choice.method == method:
@@ -159,10 +160,12 @@ else:
 outline = (lesion["outlined"], [*abcd_sentences(lesion["abcd"]), TEACHING]) if lesion else None
 
 notes = [conflict] if conflict else []
-st.download_button("Download a summary (HTML)", build_summary_html(result, clf.metrics, notes=notes, outline=outline),
+# written when clicked, not on every visit: the photos' encoding was a seventh of the server's time under load
+st.download_button("Download a summary (HTML)",
+                   lambda: build_summary_html(result, clf.metrics, notes=notes, outline=outline),
                    file_name="skinml-summary.html", mime="text/html", key="try_download")
 if dx:
     st.download_button("Download the diagnosis model's summary (HTML)",
-                       build_summary_html(dx, diagnosis[1].metrics, notes=notes, outline=outline),
+                       lambda: build_summary_html(dx, diagnosis[1].metrics, notes=notes, outline=outline),
                        file_name="skinml-diagnosis-summary.html", mime="text/html", key="try_download_diagnosis")
 st.caption(f"Model: {result.model_name or clf.model.name}, version {result.model_version}.")

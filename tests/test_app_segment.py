@@ -65,15 +65,18 @@ def test_outline_and_abcd_in_plain_words_with_the_teaching_caption(page, tmp_pat
 
 
 def test_the_downloaded_summary_carries_the_outline_and_the_abcd_measures(page, tmp_path, monkeypatch):
-    """The report a clinician takes away shows the page's outline and ABCD sentences (issue #20)."""
-    import skinml.predict
+    """The report a clinician takes away shows the page's outline and ABCD sentences (issue #20). It is
+    written when the button is clicked (a function given to the button), not on every visit."""
+    import streamlit
 
-    made = []
-    real = skinml.predict.build_summary_html
-    monkeypatch.setattr(skinml.predict, "build_summary_html",
-                        lambda *a, **kw: made.append(real(*a, **kw)) or made[-1])
+    buttons = {}
+    real = streamlit.download_button
+    monkeypatch.setattr(streamlit, "download_button",
+                        lambda label, data, *a, **kw: buttons.__setitem__(label, data) or real(label, data, *a, **kw))
     at = page(segmenter_folder(tmp_path / "all", bias=10.0))
-    summary = made[-1]
+    write = buttons["Download a summary (HTML)"]
+    assert callable(write) and callable(buttons["Download the outlined photo (PNG)"])
+    summary = write()
     assert "The lesion's outline and the ABCD measures" in summary and "outline of the lesion (green)" in summary
     assert "A - Asymmetry" in summary and "D - Diameter" in summary and "teaching aid, not a verdict" in summary
     assert "alt=\"the lesion's outline\"" in summary and "data:image/png;base64" in summary  # inline

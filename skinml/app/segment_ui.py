@@ -87,16 +87,21 @@ def lesion_outline_ui(data: bytes, name: str, key: str = "outline", mask: np.nda
     for warning in out["warnings"]:
         st.warning(warning)
     a, b = st.columns(2)
-    a.image(out["outlined"], caption=f"{plain(name)}: the model's outline of the lesion (green)", width="stretch")
+    a.image(out["outlined"], caption=f"{plain(name)}: the model's outline of the lesion (green)", width="stretch",
+            output_format="JPEG")
     with b:
         for line in abcd_sentences(out["abcd"]):
             st.markdown(line)
     st.caption(TEACHING)
-    buffer = io.BytesIO()
-    from PIL import Image
 
-    Image.fromarray(out["outlined"]).save(buffer, format="PNG")
-    st.download_button("Download the outlined photo (PNG)", buffer.getvalue(), file_name="skinml-outline.png",
+    def outlined_png() -> bytes:  # encoded when clicked, not on every visit
+        from PIL import Image
+
+        buffer = io.BytesIO()
+        Image.fromarray(out["outlined"]).save(buffer, format="PNG")
+        return buffer.getvalue()
+
+    st.download_button("Download the outlined photo (PNG)", outlined_png, file_name="skinml-outline.png",
                        mime="image/png", key=f"{key}_download")
     return out
 

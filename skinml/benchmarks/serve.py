@@ -238,6 +238,8 @@ def measure(args, work: Path) -> int:
     print(f"  server peak memory: {warm_memory:.0f} MB once warm, {peak:.0f} MB at the end")
     print(f"  answers equal to `python -m skinml predict --tta`: {shown_ok}/{len(answers)} shown (as the page rounds), "
           f"{logged_ok}/{len(uploads)} logged (to 1e-4)")
+    warnings = [line for line in log.read_text().splitlines() if " WARNING " in line or " ERROR " in line]
+    print(f"  server log: {len(warnings)} warnings or errors" + "".join(f"\n    {w[:300]}" for w in warnings[:5]))
     for name, shown, p in wrong:
         print(f"    {name}: the page showed {shown!r}, predict says {p:.4f}")
     return 0 if shown_ok == len(answers) == len(photos) else 1
