@@ -81,6 +81,7 @@ st.caption(SPREAD_MEANING)
 conflict_slot = st.empty()  # the two models' disagreement, once the diagnosis model has answered
 st.caption(f"Answer for {plain(name)}")  # after the probability, before the slower parts are computed
 
+ui.after_the_answers()  # the slower parts wait while another visitor's photo is being answered
 try:
     dx = diagnosis and ui.predict_cached(diagnosis[0], data, name, tta=True, patient=patient)
 except SkinmlError as exc:
@@ -121,6 +122,7 @@ elif clf.uses_metadata:
             "image alone, so none is drawn.")
 else:  # computed here, after the probability is on the page; the downloaded summary draws the same map
     choice = ui.heatmap_ui(result.heatmap_class, key="try", photo=ui.photo_id(data), method=method)
+    ui.after_the_answers()
     heat = ui.heatmap_cached(model_path, result.model_input, choice)
     if heat is None:  # the measured method does not fit this architecture
         choice = replace(choice, method="Grad-CAM")
@@ -156,6 +158,7 @@ lesion = None
 if fired:  # one story: no outline or ABCD measures of something that does not look like a lesion photo
     st.info("No lesion outline is drawn: this photo does not look like a dermoscopy image.")
 else:
+    ui.after_the_answers()
     lesion = lesion_outline_ui(data, name, key="try_outline", mask=result.mask)  # the check's mask, reused
 outline = (lesion["outlined"], [*abcd_sentences(lesion["abcd"]), TEACHING]) if lesion else None
 

@@ -115,6 +115,53 @@ def test_a_heatmap_pauses_between_its_batches_while_predictions_wait():
     assert done == [1]
 
 
+def test_the_slow_parts_of_a_page_wait_while_another_visitors_photo_is_answered():
+    """With eight visitors, the others' diagnosis, heatmap and outline held the two cores while a visitor
+    waited for the probability (p95 6 s): they now start once no photo is being answered, or after at most
+    a bound, so that a stream of uploads never starves them."""
+    import time
+
+    from skinml.app.explain_ui import after_the_answers, answering
+
+    t = time.perf_counter()
+    after_the_answers()  # nothing being answered: at once
+    assert time.perf_counter() - t < 0.5
+    started, release, order = threading.Event(), threading.Event(), []
+
+    def answer():
+        with answering():
+            started.set()
+            release.wait(60)
+            order.append("answered")
+
+    def slow_part():
+        after_the_answers()
+        order.append("heatmap")
+
+    visitor = threading.Thread(target=answer)
+    visitor.start()
+    assert started.wait(60)
+    other = threading.Thread(target=slow_part)
+    other.start()
+    other.join(0.5)
+    assert order == []  # still waiting
+    release.set()
+    visitor.join(60)
+    other.join(60)
+    assert order == ["answered", "heatmap"]
+
+    release.clear()
+    started.clear()
+    visitor = threading.Thread(target=answer)
+    visitor.start()
+    assert started.wait(60)
+    t = time.perf_counter()
+    after_the_answers(at_most_s=0.3)  # bounded: a photo answered forever does not stop the others' pages
+    assert 0.25 < time.perf_counter() - t < 5
+    release.set()
+    visitor.join(60)
+
+
 def test_heatmaps_on_the_explanation_copy_equal_those_of_the_model(tiny):
     from skinml.explain.gradcam import grad_cam
     from skinml.explain.trust import method_maps
@@ -165,3 +212,27 @@ def test_tensorflow_threads_default_to_the_cores_the_server_may_use(monkeypatch)
     monkeypatch.setenv("SKINML_TF_THREADS", "0")
     with pytest.raises(SkinmlError, match="SKINML_TF_THREADS"):
         settings.tf_threads()
+
+
+def test_the_server_keeps_keras_state_and_skips_the_full_collection_after_each_page_run(monkeypatch):
+    """Streamlit ended every visitor's page run with `keras.backend.clear_session()` (a full garbage
+    collection, TensorFlow's kernel caches emptied) and another full collection: with eight visitors
+    that held the interpreter for three quarters of the server's busy time (py-spy)."""
+    import tomllib
+    from pathlib import Path
+
+    import keras
+    from streamlit.runtime.scriptrunner import script_runner
+
+    from skinml.app import server
+
+    monkeypatch.setattr(script_runner, "_clean_problem_modules", script_runner._clean_problem_modules)  # restored
+    resets = []
+    monkeypatch.setattr(keras.backend, "clear_session", lambda *a, **kw: resets.append(1))
+    script_runner._clean_problem_modules()
+    assert resets == [1]  # Streamlit's own clean-up resets Keras
+    server.keep_keras_state()
+    script_runner._clean_problem_modules()
+    assert resets == [1]  # the server's does not
+    config = tomllib.loads((Path(__file__).resolve().parents[1] / ".streamlit" / "config.toml").read_text())
+    assert config["runner"]["postScriptGC"] is False

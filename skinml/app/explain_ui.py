@@ -6,7 +6,9 @@ below are cached per model path and image with `st.cache_data`.
 
 from __future__ import annotations
 
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -134,13 +136,42 @@ def predict_cached(model_path: str, data: bytes, name: str, tta: bool = True, pa
     return _predict_cached(model_path, shipped_stamp(), data, name, tta, patient)
 
 
+_answers = threading.Condition()  # counts the photos being answered, for `after_the_answers`
+_answers_running = 0
+AFTER_THE_ANSWERS_AT_MOST_S = 10.0
+
+
+@contextmanager
+def answering():
+    """Marks a visitor's photo as being answered (what `after_the_answers` waits for)."""
+    global _answers_running
+    with _answers:
+        _answers_running += 1
+    try:
+        yield
+    finally:
+        with _answers:
+            _answers_running -= 1
+            _answers.notify_all()
+
+
+def after_the_answers(at_most_s: float = AFTER_THE_ANSWERS_AT_MOST_S) -> None:
+    """Before a slow part of a page (the diagnosis model, a heatmap, the outline): wait while any
+    visitor's photo is being answered (`predict_cached`), at most `at_most_s` seconds. Eight
+    visitors' heatmaps and outlines then never hold the two cores while a ninth waits for the
+    number it came for."""
+    with _answers:
+        _answers.wait_for(lambda: _answers_running == 0, timeout=at_most_s)
+
+
 @st.cache_data(show_spinner="Asking the model ...", max_entries=32)
 def _predict_cached(model_path: str, segmenter: str, data: bytes, name: str, tta: bool, patient):
     from skinml.predict import predict_upload
 
     start = time.perf_counter()
-    classifier = load_model(model_path)
-    result = predict_upload(classifier, data, name, tta=tta, heatmap=False, patient=patient)
+    with answering():
+        classifier = load_model(model_path)
+        result = predict_upload(classifier, data, name, tta=tta, heatmap=False, patient=patient)
     server_log().info("predicted an upload of %d bytes with a %s model in %.3f s: p=%.6f", len(data),
                       classifier.task, time.perf_counter() - start, result.p_malignant)
     return result

@@ -23,7 +23,7 @@ from skinml import runs, settings
 from skinml.app import server_log, show_any_error
 from skinml.errors import SkinmlError
 
-__all__ = ["lifespan", "prime_pages", "show_any_error", "size_threads", "warm_up"]
+__all__ = ["keep_keras_state", "lifespan", "prime_pages", "show_any_error", "size_threads", "warm_up"]
 
 
 def size_threads() -> None:
@@ -159,10 +159,36 @@ def prime_realism(root) -> None:
         gan_ui.realism_basics(shipped, gan_ui.generator_key(shipped), root, gan_ui.REALISM_N)
 
 
+def keep_keras_state() -> None:
+    """Stop Streamlit from resetting Keras after every page run of every visitor.
+
+    Streamlit's script runner ends each run with `_clean_problem_modules`, which calls
+    `keras.backend.clear_session()`: a full garbage collection of a process holding TensorFlow's
+    models, and TensorFlow's kernel caches emptied, so the next heatmap traces its functions again.
+    With eight visitors it held the interpreter for a third of the server's time. The server builds
+    no Keras models in its page runs that need that reset (trainings run in processes of their own),
+    so the reset is replaced by the rest of Streamlit's clean-up (closing matplotlib's figures).
+    Streamlit's private function: if a later Streamlit renames it, nothing is changed."""
+    from streamlit.runtime.scriptrunner import script_runner
+
+    if not hasattr(script_runner, "_clean_problem_modules"):
+        server_log().info("Streamlit has no _clean_problem_modules: its Keras reset is left as it is")
+        return
+
+    def close_figures() -> None:
+        import sys
+
+        if "matplotlib.pyplot" in sys.modules:
+            sys.modules["matplotlib.pyplot"].close("all")
+
+    script_runner._clean_problem_modules = close_figures
+
+
 @asynccontextmanager
 async def lifespan(app):
     """Warm up before the first visitor is let in, prime the other pages in the background; stop every
     training process at shutdown."""
+    keep_keras_state()
     await asyncio.to_thread(warm_up)
     threading.Thread(target=prime_pages, name="prime-pages", daemon=True).start()
     try:
