@@ -152,9 +152,19 @@ def test_the_pages_benchmark_waits_for_the_script_not_for_a_widget_streamlit_no_
 @pytest.mark.slow
 @pytest.mark.browser
 def test_serve_benchmark_prints_the_servers_seconds_per_upload(measured_tiny, capsys):
+    """With --browsers-apart (two cores or more) the browsers get the last core and the server the others;
+    the benchmark gives this process its cores back at the end."""
+    import os
+
     chromium_or_skip()
-    assert main(["bench", "serve", "--visitors", "2", "--photos", "1", "--model", str(measured_tiny)]) == 0
-    assert re.search(r"p50", capsys.readouterr().out)
+    cores = sorted(os.sched_getaffinity(0))
+    apart = ["--browsers-apart"] if len(cores) >= 2 else []
+    assert main(["bench", "serve", "--visitors", "2", "--photos", "1", "--model", str(measured_tiny), *apart]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"p50", out)
+    if apart:
+        assert f"browsers on CPU core [{cores[-1]}], the server on {cores[:-1]}" in out, out
+    assert sorted(os.sched_getaffinity(0)) == cores
 
 
 @pytest.mark.slow

@@ -13,7 +13,9 @@ file. Its temporary folder (photos, server log, runs) is removed at the end. In 
 on the students' machines: here they run at the lowest CPU priority (nice 19), so that the
 server's figures are the server's. With `--background-training`, a small classifier training (the
 synthetic demo data) runs the whole time, started as the dashboard starts one (`skinml.runs.launch`,
-at its lower CPU priority), and the CPU it got is reported.
+at its lower CPU priority), and the CPU it got is reported. With `--browsers-apart` the browsers run
+on a core of their own and the server (and the training) on the others: on two cores the server then
+has one, and what the visitors waited is no longer the browsers waiting for the CPU.
 """
 
 from __future__ import annotations
@@ -42,6 +44,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--model", help="classifier folder (default: the shipped model)")
     parser.add_argument("--background-training", action="store_true",
                         help="a small classifier training runs beside the server, started as the dashboard starts one")
+    parser.add_argument("--browsers-apart", action="store_true",
+                        help="the browsers on a CPU core of their own (the last one), the server and the training on "
+                             "the others: as in a class, where the browsers run on the students' machines")
 
 
 def start_training(work: Path) -> Path:
@@ -170,8 +175,12 @@ def run(args) -> int:
     if not Path(CHROMIUM).exists():
         print(f"{CHROMIUM} is absent: apt-get install chromium (Debian's package, driven by Playwright)")
         return 1
-    with tempfile.TemporaryDirectory(prefix="skinml-serve-") as work:  # removed whatever happens
-        return measure(args, Path(work))
+    cores = os.sched_getaffinity(0)
+    try:
+        with tempfile.TemporaryDirectory(prefix="skinml-serve-") as work:  # removed whatever happens
+            return measure(args, Path(work))
+    finally:
+        os.sched_setaffinity(0, cores)  # --browsers-apart moved this process
 
 
 def measure(args, work: Path) -> int:
@@ -180,6 +189,12 @@ def measure(args, work: Path) -> int:
     load_before = os.getloadavg()[0]
     photos = write_photos(work, args.visitors * args.photos)
     expected = reference_answers(photos, args.model)
+    cores = sorted(os.sched_getaffinity(0))
+    if args.browsers_apart and len(cores) < 2:
+        print("--browsers-apart needs two CPU cores or more: one for the browsers, the rest for the server")
+        return 2
+    server_cores, browser_cores = (set(cores[:-1]), {cores[-1]}) if args.browsers_apart else (set(cores), set(cores))
+    os.sched_setaffinity(0, server_cores)  # inherited by the training and the server started below
     sizes = {p.stat().st_size: p.name for p in photos}
     port, log = free_port(), work / "server.log"
     training = start_training(work) if args.background_training else None
@@ -195,6 +210,7 @@ def measure(args, work: Path) -> int:
         ready = time.perf_counter() - start
         warm_memory = peak_memory_mb(server.pid)
         os.nice(19)  # this process and the browsers it starts from now on yield the CPU to the server
+        os.sched_setaffinity(0, browser_cores)  # and run where the browsers belong
         groups = [photos[k * args.photos:(k + 1) * args.photos] for k in range(args.visitors)]
         t, cpu = time.perf_counter(), cpu_seconds(server.pid)
         trained = trainer and cpu_seconds(trainer)
@@ -222,6 +238,9 @@ def measure(args, work: Path) -> int:
     logged_ok = sum(abs(p - expected[name]) <= 1e-4 for name, _, p in uploads)
     print(f"{args.visitors} visitors x {args.photos} photos (600x450 JPEG), {os.cpu_count()} CPU cores, "
           f"model: {args.model or 'shipped'}")
+    if args.browsers_apart:
+        print(f"  browsers on CPU core {sorted(browser_cores)}, the server{' and the training' if trainer else ''} "
+              f"on {sorted(server_cores)}")
     print(f"  cold start: healthy (model warmed up) after {ready:.1f} s ({healthy:.1f} s of polling); "
           f"first answer {cold:.2f} s after opening the page")
     print(f"  server time per upload: p50 {percentile(server_seconds, 50):.2f} s, "
